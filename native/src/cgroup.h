@@ -1,0 +1,56 @@
+/* Cgroups for one container, on cgroup v1, v2 and hybrid hosts (v1 controllers with a v2
+ * tree mounted at /sys/fs/cgroup/unified: the host berth's CI runs on).
+ *
+ * The handle is created once by `create`, serialised into the container's state file, and
+ * loaded again by later commands (`kill --all`, `delete`, `pause`) from that string.
+ */
+#ifndef BR_CGROUP_H
+#define BR_CGROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <json_object.h>
+
+#include "error.h"
+
+struct br_cgroup;
+
+/* Creates the container's cgroup(s) and applies `linux.resources` (memory limit, reservation
+ * and swap; cpu shares, quota/period, cpuset cpus/mems; pids limit), then moves `pid` in.
+ * `linux_obj` is the spec's "linux" object (may be NULL: no limits, default path); its
+ * `cgroupsPath` is honoured (absolute, or relative to the runtime's own cgroup; the
+ * systemd "slice:prefix:name" form is taken as a plain path). Without it the path is
+ * "berth/<id>". `rootless`: failure to create or write is not fatal when no limits were
+ * asked for; with limits it is an error that names the missing delegation. */
+int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
+                     struct br_cgroup **out, br_error_t *err);
+
+/* A string that br_cgroup_load() turns back into the same handle (stored in state.json). */
+char *br_cgroup_serialize(const struct br_cgroup *cg);
+int br_cgroup_load(const char *serialized, struct br_cgroup **out, br_error_t *err);
+
+/* Moves `pid` into the container's cgroups (used by `exec`). */
+int br_cgroup_enter(struct br_cgroup *cg, pid_t pid, br_error_t *err);
+
+/* The pids currently in the cgroup (for `kill --all`, `delete --force`, `ps`). Caller frees. */
+int br_cgroup_pids(struct br_cgroup *cg, pid_t **pids, size_t *n, br_error_t *err);
+
+/* Sends `sig` to every process in the cgroup (repeating until no new pid appears, so forks
+ * racing the kill are caught). */
+int br_cgroup_kill(struct br_cgroup *cg, int sig, br_error_t *err);
+
+/* Freezes (pause) or thaws (resume) every process: the v1 freezer, or v2 cgroup.freeze. */
+int br_cgroup_freeze(struct br_cgroup *cg, bool frozen, br_error_t *err);
+
+/* Whether the memory controller recorded an OOM kill (v2 memory.events oom_kill, v1
+ * memory.oom_control oom_kill). Returns 1, 0, or negative on error. */
+int br_cgroup_oom_killed(struct br_cgroup *cg, br_error_t *err);
+
+/* Removes the cgroup directories. Kills what is left first when `force`. Idempotent: a
+ * cgroup already gone is not an error. */
+int br_cgroup_destroy(struct br_cgroup *cg, bool force, br_error_t *err);
+
+void br_cgroup_free(struct br_cgroup *cg);
+
+#endif

@@ -1,0 +1,10 @@
+export { BerthError, isBerthError, hasErrorCode } from "./berth-error.js";
+export type { BerthErrorContext, BerthErrorOptions } from "./berth-error.js";
+export { errorCodes } from "./error-codes.js";
+export type { BerthErrorCode } from "./error-codes.js";
+export { logger } from "./logger.js";
+export { writeFileAtomic, syncDirectory } from "./atomic-file.js";
+export type { WriteFileAtomicOptions } from "./atomic-file.js";
+export { acquireFileLock, withFileLock } from "./file-lock.js";
+export type { FileLock, FileLockOptions } from "./file-lock.js";
+export { stateRoot, runRoot, isRoot } from "./paths.js";
