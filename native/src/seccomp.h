@@ -23,4 +23,12 @@ int br_seccomp_load(struct br_seccomp *filter, br_error_t *err);
 
 void br_seccomp_free(struct br_seccomp *filter);
 
+/* Optional (an addition to the original contract; not calling it changes nothing): keeps
+ * compiled filters in `dir`, created 0700 when missing, keyed by the profile's exact text
+ * and the libseccomp version, so the next container with the same profile skips
+ * libseccomp. Compiling Docker's default profile for its three x86 architectures takes
+ * ~10 ms here, a hit ~0.2 ms. NULL (the default) turns the cache off. A cache directory
+ * that is not ours alone, or that cannot be read or written, is ignored. */
+void br_seccomp_set_cache_dir(const char *dir);
+
 #endif

@@ -8,3 +8,4 @@ export type { WriteFileAtomicOptions } from "./atomic-file.js";
 export { acquireFileLock, withFileLock } from "./file-lock.js";
 export type { FileLock, FileLockOptions } from "./file-lock.js";
 export { stateRoot, runRoot, isRoot } from "./paths.js";
+export { cleanArchivePath, resolveInRoot, safeJoin, isInside } from "./safe-path.js";

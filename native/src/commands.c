@@ -1,0 +1,395 @@
+/* The commands that work on an existing container: state, kill, delete, list, pause,
+ * resume, ps, wait; and spec. */
+#include "commands.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cgroup.h"
+#include "hooks.h"
+#include "log.h"
+#include "spec.h"
+#include "state.h"
+#include "utils.h"
+
+static int load_cgroup(struct br_state *st, struct br_cgroup **cg, br_error_t *err)
+{
+  const char *s = st->obj ? br_json_str(st->obj, "cgroup") : NULL;
+  *cg = NULL;
+  if (s == NULL)
+    return 0;
+  if (br_cgroup_load(s, cg, err) < 0)
+    return br_error_wrap(err, "container `%s`: load its cgroup", st->id);
+  return 0;
+}
+
+int br_cmd_state(const struct br_global *g, const char *id, br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  struct json_object *doc;
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  doc = br_state_document(st);
+  printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(doc);
+  return 0;
+}
+
+int br_cmd_kill(const struct br_global *g, const char *id, const char *signame, bool all,
+                br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  struct br_cgroup *cg = NULL;
+  int sig = SIGTERM, r = 0;
+  if (signame && br_parse_signal(signame, &sig, err) < 0)
+    return -1;
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  if (strcmp(br_state_status(st), "stopped") == 0)
+    return br_error_make(err, 0, "container `%s` is not running", id);
+  if (all && load_cgroup(st, &cg, err) < 0)
+    return -1;
+  if (cg) {
+    r = br_cgroup_kill(cg, sig, err);
+    br_cgroup_free(cg);
+    if (r < 0)
+      return br_error_wrap(err, "kill container `%s`", id);
+    return 0;
+  }
+  if (kill(st->pid, sig) < 0)
+    return br_error_make(err, errno, "kill container `%s`", id);
+  return 0;
+}
+
+/* Waits for `pid` to exit (not to be reaped: it is not our child). */
+static bool wait_exit(pid_t pid, unsigned long long start, int timeout_ms)
+{
+  int fd;
+  struct pollfd p;
+  bool done;
+  if (!br_proc_alive(pid, start))
+    return true;
+  fd = br_pidfd_open(pid);
+  if (fd < 0)
+    return !br_proc_alive(pid, start);
+  p.fd = fd;
+  p.events = POLLIN;
+  while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR)
+    ;
+  done = p.revents & POLLIN;
+  close(fd);
+  return done || !br_proc_alive(pid, start);
+}
+
+int br_container_remove(const struct br_global *g, const char *id, bool force, br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  struct br_cgroup *cg = NULL;
+  const char *status;
+  br_error_t e = NULL;
+
+  if (br_state_load(g->root, id, &st, err) < 0) {
+    /* Cleanup paths delete whatever may exist: nothing there is not an error. */
+    if (force && strstr((*err)->msg, "does not exist")) {
+      br_error_release(err);
+      return 0;
+    }
+    return -1;
+  }
+  status = br_state_status(st);
+  if (!force && (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0 ||
+                 strcmp(status, "creating") == 0))
+    return br_error_make(err, 0, "cannot delete container `%s` that is not stopped: %s", id,
+                         status);
+  if (load_cgroup(st, &cg, &e) < 0) {
+    br_log_warning("%s", e->msg);
+    br_error_release(&e);
+  }
+  if (strcmp(status, "stopped") != 0) {
+    if (cg && st->paused)
+      br_cgroup_freeze(cg, false, &e);
+    br_error_release(&e);
+    kill(st->pid, SIGKILL);
+    if (cg && br_cgroup_kill(cg, SIGKILL, &e) < 0)
+      br_log_warning("%s", e->msg);
+    br_error_release(&e);
+    if (!wait_exit(st->pid, st->pid_start, 10000))
+      return br_error_make(err, 0, "delete container `%s`: its process %d did not die", id,
+                           st->pid);
+  } else if (cg) {
+    /* Without a pid namespace, children of the exited process may live on in the cgroup. */
+    br_cgroup_kill(cg, SIGKILL, &e);
+    br_error_release(&e);
+  }
+  /* The monitor writes exit.json into the directory about to go: let it finish. */
+  if (st->monitor_pid > 0 && !wait_exit(st->monitor_pid, st->monitor_start, 5000)) {
+    kill(st->monitor_pid, SIGKILL);
+    wait_exit(st->monitor_pid, st->monitor_start, 2000);
+  }
+  if (st->obj && br_json_get(st->obj, "poststop")) {
+    struct json_object *spec = json_object_new_object(), *hooks = json_object_new_object();
+    struct json_object *doc = br_state_document(st);
+    json_object_object_add(doc, "status", json_object_new_string("stopped"));
+    json_object_object_add(hooks, "poststop", json_object_get(br_json_get(st->obj, "poststop")));
+    json_object_object_add(spec, "hooks", hooks);
+    /* poststop failures are logged: the container is gone either way (OCI). */
+    if (br_hooks_run(spec, "poststop", doc, &e) < 0)
+      br_log_warning("%s", e->msg);
+    br_error_release(&e);
+    json_object_put(doc);
+    json_object_put(spec);
+  }
+  if (cg) {
+    if (br_cgroup_destroy(cg, true, &e) < 0) {
+      br_cgroup_free(cg);
+      *err = e;
+      return br_error_wrap(err, "delete container `%s`", id);
+    }
+    br_cgroup_free(cg);
+  }
+  if (br_remove_dir(st->dir, err) < 0)
+    return br_error_wrap(err, "delete container `%s`", id);
+  return 0;
+}
+
+int br_cmd_list(const struct br_global *g, bool json, bool quiet, br_error_t *err)
+{
+  cleanup_dir DIR *d = opendir(g->root);
+  struct dirent *de;
+  struct json_object *arr = json_object_new_array();
+  size_t i, n;
+  if (d == NULL && errno != ENOENT) {
+    json_object_put(arr);
+    return br_error_make(err, errno, "open `%s`", g->root);
+  }
+  while (d && (de = readdir(d)) != NULL) {
+    struct br_state *st = NULL;
+    br_error_t e = NULL;
+    if (de->d_name[0] == '.')
+      continue;
+    if (br_state_load(g->root, de->d_name, &st, &e) < 0) {
+      br_error_release(&e);
+      continue;
+    }
+    json_object_array_add(arr, br_state_document(st));
+    br_state_free(st);
+  }
+  n = json_object_array_length(arr);
+  if (json) {
+    printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+  } else {
+    if (!quiet)
+      printf("%-12s %-8s %-10s %-40s %-31s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
+             "OWNER");
+    for (i = 0; i < n; i++) {
+      struct json_object *o = json_object_array_get_idx(arr, i);
+      if (quiet) {
+        printf("%s\n", br_json_str(o, "id"));
+        continue;
+      }
+      printf("%-12s %-8d %-10s %-40s %-31s %s\n", br_json_str(o, "id"),
+             json_object_get_int(br_json_get(o, "pid")), br_json_str(o, "status"),
+             br_json_str(o, "bundle"), br_json_str(o, "created") ? br_json_str(o, "created") : "",
+             "root");
+    }
+  }
+  json_object_put(arr);
+  return 0;
+}
+
+int br_cmd_pause(const struct br_global *g, const char *id, bool pause, br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  struct br_cgroup *cg = NULL;
+  const char *status;
+  char path[4096];
+  int r;
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  status = br_state_status(st);
+  if (pause && strcmp(status, "running") != 0 && strcmp(status, "created") != 0)
+    return br_error_make(err, 0, "cannot pause container `%s`: it is %s", id, status);
+  if (!pause && strcmp(status, "paused") != 0)
+    return br_error_make(err, 0, "cannot resume container `%s`: it is not paused", id);
+  if (load_cgroup(st, &cg, err) < 0)
+    return -1;
+  if (cg == NULL)
+    return br_error_make(err, 0, "cannot %s container `%s`: it has no cgroup",
+                         pause ? "pause" : "resume", id);
+  r = br_cgroup_freeze(cg, pause, err);
+  br_cgroup_free(cg);
+  if (r < 0)
+    return br_error_wrap(err, "%s container `%s`", pause ? "pause" : "resume", id);
+  snprintf(path, sizeof(path), "%s/paused", st->dir);
+  if (pause) {
+    char now[40];
+    br_now(now);
+    return br_write_file_atomic(path, now, strlen(now), err);
+  }
+  unlink(path);
+  return 0;
+}
+
+int br_cmd_ps(const struct br_global *g, const char *id, bool json, br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  struct br_cgroup *cg = NULL;
+  pid_t *pids = NULL;
+  size_t n = 0, i;
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  if (load_cgroup(st, &cg, err) < 0)
+    return -1;
+  if (cg) {
+    int r = br_cgroup_pids(cg, &pids, &n, err);
+    br_cgroup_free(cg);
+    if (r < 0)
+      return br_error_wrap(err, "ps container `%s`", id);
+  } else if (strcmp(br_state_status(st), "stopped") != 0) {
+    pids = malloc(sizeof(pid_t));
+    pids[0] = st->pid;
+    n = 1;
+  }
+  if (json) {
+    printf("[");
+    for (i = 0; i < n; i++)
+      printf("%s%d", i ? "," : "", pids[i]);
+    printf("]\n");
+  } else {
+    printf("%-8s %s\n", "PID", "CMD");
+    for (i = 0; i < n; i++) {
+      char path[64], *cmd = NULL;
+      br_error_t e = NULL;
+      size_t len = 0, k;
+      snprintf(path, sizeof(path), "/proc/%d/cmdline", pids[i]);
+      if (br_read_file(path, &cmd, &len, &e) == 0)
+        for (k = 0; k + 1 < len; k++)
+          if (cmd[k] == '\0')
+            cmd[k] = ' ';
+      br_error_release(&e);
+      printf("%-8d %s\n", pids[i], cmd ? cmd : "");
+      free(cmd);
+    }
+  }
+  free(pids);
+  return 0;
+}
+
+/* Blocks on inotify for exit.json, and on a pidfd of the monitor in case it dies without
+ * writing it: no polling. */
+int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  cleanup_close int ino = -1, mfd = -1, cfd = -1;
+  struct timespec deadline;
+  char path[4096];
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (ino < 0 || inotify_add_watch(ino, st->dir, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF) < 0)
+    return br_error_make(err, errno, "watch `%s`", st->dir);
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += (time_t)timeout_s;
+  deadline.tv_nsec += (long)((timeout_s - (time_t)timeout_s) * 1e9);
+  if (deadline.tv_nsec >= 1000000000) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000;
+  }
+  snprintf(path, sizeof(path), "%s/exit.json", st->dir);
+  if (st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))
+    mfd = br_pidfd_open(st->monitor_pid);
+  else if (st->pid > 0 && br_proc_alive(st->pid, st->pid_start))
+    cfd = br_pidfd_open(st->pid);
+  for (;;) {
+    struct json_object *ex = json_object_from_file(path);
+    struct pollfd p[3] = {{.fd = ino, .events = POLLIN},
+                          {.fd = mfd, .events = POLLIN},
+                          {.fd = cfd, .events = POLLIN}};
+    struct timespec now;
+    long left = -1;
+    int r;
+    if (ex) {
+      printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
+      json_object_put(ex);
+      return 0;
+    }
+    if (access(st->dir, F_OK) < 0)
+      return br_error_make(err, 0, "container `%s` was deleted while waiting", id);
+    if (mfd < 0 && cfd < 0 &&
+        !(st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))) {
+      if (st->monitor_pid > 0 || !br_proc_alive(st->pid, st->pid_start))
+        return br_error_make(err, 0,
+                             "container `%s` has exited but its exit code is unknown (it has no "
+                             "monitor)",
+                             id);
+    }
+    if (timeout_s > 0) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      left = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+      if (left <= 0)
+        return br_error_make(err, ETIMEDOUT, "wait for container `%s`: timed out after %g s", id,
+                             timeout_s);
+    }
+    r = poll(p, 3, left);
+    if (r < 0 && errno != EINTR)
+      return br_error_make(err, errno, "wait for container `%s`", id);
+    if (p[0].revents & POLLIN) {
+      char buf[4096];
+      while (read(ino, buf, sizeof(buf)) > 0)
+        ;
+    }
+    if (p[1].revents & POLLIN) {
+      /* The monitor is gone: one last look for the file it may have written. */
+      close(mfd);
+      mfd = -1;
+      ex = json_object_from_file(path);
+      if (ex) {
+        printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
+        json_object_put(ex);
+        return 0;
+      }
+      return br_error_make(err, 0, "container `%s`: its monitor exited without recording the exit",
+                           id);
+    }
+    if (p[2].revents & POLLIN) {
+      close(cfd);
+      cfd = -1;
+      return br_error_make(err, 0,
+                           "container `%s` has exited but its exit code is unknown (it has no "
+                           "monitor)",
+                           id);
+    }
+  }
+}
+
+int br_cmd_spec(const char *bundle, bool rootless, br_error_t *err)
+{
+  cleanup_free char *path = br_strdup_printf("%s/config.json", bundle ? bundle : ".");
+  struct json_object *spec;
+  const char *s;
+  size_t len;
+  int fd, r = 0;
+  spec = br_spec_default(rootless);
+  s = json_object_to_json_string_length(
+      spec, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    json_object_put(spec);
+    if (errno == EEXIST)
+      return br_error_make(err, 0, "`%s` exists: remove it first", path);
+    return br_error_make(err, errno, "create `%s`", path);
+  }
+  if (br_write_all(fd, s, len) < 0 || br_write_all(fd, "\n", 1) < 0)
+    r = br_error_make(err, errno, "write `%s`", path);
+  close(fd);
+  json_object_put(spec);
+  return r;
+}

@@ -1,0 +1,382 @@
+/* The monitor (`create --monitor`, `run --monitor`): a detached process that is the
+ * container's parent for its whole life.
+ *
+ * The caller forks it first; the monitor starts its own session, becomes a child subreaper,
+ * creates the container itself (only the parent can wait() for a process, and the exit
+ * code is what the engine needs), reports "created" back through a pipe, and lets go of the
+ * caller's stdio. It then copies the container's stdout/stderr into a json-file log when
+ * asked, and records the exit in the state directory. A foreground `run --monitor` keeps
+ * the pipe open and gets the exit code through it.
+ */
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cgroup.h"
+#include "hooks.h"
+#include "log.h"
+#include "spec.h"
+#include "state.h"
+#include "sync.h"
+#include "utils.h"
+
+#define LOG_MAX_LINE 16384
+#define LOG_PARTIAL_MS 50
+#define DRAIN_IDLE_MS 250
+
+struct stream {
+  const char *name;
+  int fd;
+  char buf[LOG_MAX_LINE];
+  size_t len;
+  struct timespec since; /* when the pending partial line started waiting */
+};
+
+static long ms_since(const struct timespec *t)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* One Docker json-file record: {"log":"...","stream":"stdout","time":"..."}. */
+static void emit(int logfd, const char *stream, const char *data, size_t len)
+{
+  static char out[LOG_MAX_LINE * 6 + 256];
+  size_t off = 0;
+  char now[40];
+  br_now(now);
+  memcpy(out, "{\"log\":\"", 8);
+  off = 8;
+  br_json_escape(out, &off, data, len);
+  off += sprintf(out + off, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream, now);
+  br_write_all(logfd, out, off);
+}
+
+static void flush_lines(int logfd, struct stream *s, bool all)
+{
+  size_t start = 0, i;
+  for (i = 0; i < s->len; i++)
+    if (s->buf[i] == '\n') {
+      emit(logfd, s->name, s->buf + start, i + 1 - start);
+      start = i + 1;
+    }
+  if (start < s->len && (all || s->len - start >= LOG_MAX_LINE)) {
+    emit(logfd, s->name, s->buf + start, s->len - start);
+    start = s->len;
+  }
+  memmove(s->buf, s->buf + start, s->len - start);
+  if (start > 0 || s->len == 0)
+    clock_gettime(CLOCK_MONOTONIC, &s->since);
+  s->len -= start;
+}
+
+static bool read_stream(int logfd, struct stream *s)
+{
+  ssize_t n;
+  if (s->len == 0)
+    clock_gettime(CLOCK_MONOTONIC, &s->since);
+  n = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return true;
+  if (n <= 0) {
+    flush_lines(logfd, s, true);
+    close(s->fd);
+    s->fd = -1;
+    return false;
+  }
+  s->len += n;
+  flush_lines(logfd, s, false);
+  return true;
+}
+
+static void record_exit(struct br_container *c, int status)
+{
+  struct json_object *o = json_object_new_object();
+  char now[40];
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  br_error_t e = NULL;
+  br_now(now);
+  json_object_object_add(o, "finished", json_object_new_string(now));
+  json_object_object_add(o, "exitCode", json_object_new_int(code));
+  if (WIFSIGNALED(status))
+    json_object_object_add(o, "signal", json_object_new_int(WTERMSIG(status)));
+  json_object_object_add(
+      o, "oomKilled",
+      json_object_new_boolean(c->cgroup && br_cgroup_oom_killed(c->cgroup, &e) == 1));
+  br_error_release(&e);
+  if (br_state_write(c->state_dir, "exit.json", o, &e) < 0)
+    br_log_warning("%s", e->msg);
+  br_error_release(&e);
+  json_object_put(o);
+}
+
+static int monitor_loop(struct br_container *c, int report_fd)
+{
+  struct stream out = {.name = "stdout", .fd = c->stdio[1]};
+  struct stream err = {.name = "stderr", .fd = c->stdio[2]};
+  struct stream *ss[2] = {&out, &err};
+  cleanup_close int logfd = -1, sfd = -1;
+  sigset_t set;
+  int status = 0;
+  bool exited = false;
+  struct timespec exit_time = {0};
+
+  if (c->log_path) {
+    logfd = open(c->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (logfd < 0)
+      logfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    fcntl(out.fd, F_SETFL, O_NONBLOCK);
+    fcntl(err.fd, F_SETFL, O_NONBLOCK);
+  }
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  for (;;) {
+    struct pollfd p[3] = {{.fd = exited ? -1 : sfd, .events = POLLIN},
+                          {.fd = out.fd, .events = POLLIN},
+                          {.fd = err.fd, .events = POLLIN}};
+    int timeout = -1, i, r;
+    pid_t w;
+    for (i = 0; i < 2; i++)
+      if (ss[i]->fd >= 0 && ss[i]->len > 0) {
+        long left = LOG_PARTIAL_MS - ms_since(&ss[i]->since);
+        if (left < 0)
+          left = 0;
+        if (timeout < 0 || left < timeout)
+          timeout = left;
+      }
+    if (exited) {
+      long left = DRAIN_IDLE_MS - ms_since(&exit_time);
+      if ((out.fd < 0 && err.fd < 0) || left <= 0)
+        break;
+      if (timeout < 0 || left < timeout)
+        timeout = left;
+    }
+    r = poll(p, 3, timeout);
+    if (r < 0 && errno != EINTR)
+      break;
+    if (p[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof(si)) == sizeof(si))
+        ;
+    }
+    /* The subreaper reaps the orphans too; only the container's own exit counts. */
+    while ((w = waitpid(-1, &r, WNOHANG)) > 0)
+      if (w == c->pid) {
+        status = r;
+        exited = true;
+        clock_gettime(CLOCK_MONOTONIC, &exit_time);
+      }
+    for (i = 0; i < 2; i++) {
+      if (ss[i]->fd < 0)
+        continue;
+      if (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        read_stream(logfd, ss[i]);
+        if (exited)
+          clock_gettime(CLOCK_MONOTONIC, &exit_time);
+      }
+      if (ss[i]->fd >= 0 && ss[i]->len > 0 && ms_since(&ss[i]->since) >= LOG_PARTIAL_MS)
+        flush_lines(logfd, ss[i], true);
+    }
+    if (!exited && out.fd < 0 && err.fd < 0 && c->log_path == NULL && r == 0)
+      continue;
+  }
+  for (int i = 0; i < 2; i++)
+    if (ss[i]->fd >= 0) {
+      flush_lines(logfd, ss[i], true);
+      close(ss[i]->fd);
+    }
+  record_exit(c, status);
+  if (report_fd >= 0) {
+    char buf[32];
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int n = snprintf(buf, sizeof(buf), "X %d\n", code);
+    br_write_all(report_fd, buf, n);
+  }
+  return 0;
+}
+
+static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int fd, const char *fmt, ...)
+{
+  va_list ap;
+  char buf[4096];
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+  va_end(ap);
+  if (n > (int)sizeof(buf) - 2)
+    n = sizeof(buf) - 2;
+  /* One line per message: the caller reads up to '\n'. */
+  for (int i = 0; i < n; i++)
+    if (buf[i] == '\n')
+      buf[i] = ' ';
+  buf[n++] = '\n';
+  br_write_all(fd, buf, n);
+}
+
+static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
+                                                   const struct br_create_opts *o, int rep)
+{
+  struct br_container c;
+  br_error_t e = NULL;
+  int null;
+
+  setsid();
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  if (br_container_create_child_side(g, o, &c, &e) < 0)
+    goto fail;
+  if (o->run) {
+    int t;
+    if (br_container_do_start(c.state_dir, c.pid, &e) < 0)
+      goto fail;
+    if (br_hooks_count(c.spec, "poststart")) {
+      cleanup_state struct br_state *st = NULL;
+      br_error_t he = NULL;
+      if (br_state_load(g->root, o->id, &st, &he) == 0) {
+        struct json_object *hs = br_state_document(st);
+        if (br_hooks_run(c.spec, "poststart", hs, &he) < 0)
+          br_log_warning("%s", he->msg);
+        json_object_put(hs);
+      }
+      br_error_release(&he);
+    }
+    t = br_sync_recv(c.sync_fd, NULL, &e);
+    if (t == BR_SYNC_ERROR) {
+      int status;
+      waitpid(c.pid, &status, 0);
+      c.pid = 0;
+      report(rep, "E %d %s container `%s`: %s", e->status, "run", o->id, e->msg);
+      br_container_cleanup(&c);
+      _exit(1);
+    }
+    br_error_release(&e);
+  }
+  close(c.sync_fd);
+  close(c.fifo_fd);
+  report(rep, "C %d", c.pid);
+  /* From here on the caller's terminal and pipes are not ours to hold. */
+  null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    close(null);
+  }
+  if (!(o->run && !o->detach)) {
+    close(rep);
+    rep = -1;
+  }
+  monitor_loop(&c, rep);
+  _exit(0);
+fail:
+  report(rep, "E %d %s container `%s`: %s", e ? e->status : 0, o->run ? "run" : "create", o->id,
+         e && e->msg ? e->msg : "unknown error");
+  br_container_cleanup(&c);
+  _exit(1);
+}
+
+/* Reads one '\n'-terminated line (blocking). Returns its length, 0 on EOF. */
+static ssize_t read_line(int fd, char *buf, size_t cap)
+{
+  size_t n = 0;
+  while (n + 1 < cap) {
+    ssize_t r = read(fd, buf + n, 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    if (buf[n] == '\n')
+      break;
+    n++;
+  }
+  buf[n] = '\0';
+  return n;
+}
+
+int br_monitor_create(const struct br_global *g, const struct br_create_opts *o, int *exit_code,
+                      br_error_t *err)
+{
+  int rep[2];
+  char line[4200];
+  pid_t m, cpid;
+  if (pipe2(rep, O_CLOEXEC) < 0)
+    return br_error_make(err, errno, "pipe");
+  m = fork();
+  if (m < 0)
+    return br_error_make(err, errno, "fork the monitor");
+  if (m == 0) {
+    close(rep[0]);
+    monitor_main(g, o, rep[1]);
+  }
+  close(rep[1]);
+  if (read_line(rep[0], line, sizeof(line)) <= 0) {
+    waitpid(m, NULL, 0);
+    return br_error_make(err, 0, "%s container `%s`: the monitor exited during setup",
+                         o->run ? "run" : "create", o->id);
+  }
+  if (line[0] == 'E') {
+    char *msg;
+    int status = strtol(line + 2, &msg, 10);
+    waitpid(m, NULL, 0);
+    br_error_make(err, 0, "%s", msg + 1);
+    (*err)->status = status;
+    if (o->run && strstr(msg, ": exec: \""))
+      *exit_code = status == ENOENT ? 127 : status == EACCES ? 126 : 1;
+    return -1;
+  }
+  cpid = atoi(line + 2);
+  if (!o->run || o->detach) {
+    *exit_code = 0;
+    return 0;
+  }
+  /* Foreground: forward our signals to the container until the monitor reports the exit. */
+  {
+    sigset_t all;
+    cleanup_close int sfd = -1;
+    sigfillset(&all);
+    sfd = signalfd(-1, &all, SFD_CLOEXEC);
+    for (;;) {
+      struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = rep[0], .events = POLLIN}};
+      if (poll(p, 2, -1) < 0) {
+        if (errno == EINTR)
+          continue;
+        break;
+      }
+      if (p[0].revents & POLLIN) {
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD &&
+            si.ssi_signo != SIGPIPE)
+          kill(cpid, si.ssi_signo);
+      }
+      if (p[1].revents & (POLLIN | POLLHUP)) {
+        if (read_line(rep[0], line, sizeof(line)) > 0 && line[0] == 'X') {
+          *exit_code = atoi(line + 2);
+          break;
+        }
+        waitpid(m, NULL, 0);
+        return br_error_make(err, 0, "run container `%s`: the monitor exited without the exit code",
+                             o->id);
+      }
+    }
+  }
+  waitpid(m, NULL, 0);
+  {
+    br_error_t e = NULL;
+    if (br_container_remove(g, o->id, true, &e) < 0)
+      br_log_warning("%s", e->msg);
+    br_error_release(&e);
+  }
+  return 0;
+}

@@ -1,0 +1,727 @@
+/* br_cgroup_* on the real host (root needed). On the hybrid CI host this covers the v1
+ * controllers and the v2 tree together; the checks read back what the kernel shows. */
+#include "../src/cgroup.h"
+#include "../src/cgroup-internal.h"
+#include "test.h"
+
+#include <errno.h>
+#include <json_tokener.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int counter;
+static char idbuf[64];
+
+static const char *new_id(void)
+{
+  snprintf(idbuf, sizeof(idbuf), "brtest-%d-%d", (int)getpid(), counter++);
+  return idbuf;
+}
+
+static struct json_object *parse(const char *json)
+{
+  struct json_object *o = json_tokener_parse(json);
+  if (o == NULL) {
+    fprintf(stderr, "bad test JSON: %s\n", json);
+    exit(2);
+  }
+  return o;
+}
+
+static bool exists(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* The directory of `cg` for `controller`, or "" (the v2 directory for ""). */
+static const char *dir(struct br_cgroup *cg, const char *controller)
+{
+  const char *d = controller[0] ? br_cg_dir_for(cg, controller) : br_cg_v2_dir(cg);
+  return d ? d : "";
+}
+
+static bool file_is(const char *d, const char *file, const char *want)
+{
+  char buf[4096];
+  if (br_cg_read(d, file, buf, sizeof(buf), NULL) < 0)
+    return false;
+  buf[strcspn(buf, "\n")] = 0;
+  if (strcmp(buf, want) != 0) {
+    fprintf(stderr, "  %s/%s = \"%s\", want \"%s\"\n", d, file, buf, want);
+    return false;
+  }
+  return true;
+}
+
+static pid_t spawn(void (*fn)(void))
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    fn();
+    _exit(0);
+  }
+  return pid;
+}
+
+static void sleeper(void)
+{
+  for (;;)
+    pause();
+}
+
+static int reap(pid_t pid)
+{
+  int st = -1;
+  for (int i = 0; i < 5000; i++) {
+    if (waitpid(pid, &st, WNOHANG) == pid)
+      return st;
+    usleep(1000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+static bool in_cgroup(pid_t pid, const char *d)
+{
+  char path[512];
+  snprintf(path, sizeof(path), "%s/cgroup.procs", d);
+  FILE *f = fopen(path, "r");
+  int p;
+  bool found = false;
+  if (f == NULL)
+    return false;
+  while (fscanf(f, "%d", &p) == 1)
+    found |= p == pid;
+  fclose(f);
+  return found;
+}
+
+static void test_default_path_joins_every_hierarchy_and_destroy_removes_all(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  const char *id = new_id();
+  pid_t child = spawn(sleeper);
+  int ret = br_cgroup_create(id, NULL, child, false, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0) {
+    kill(child, SIGKILL);
+    reap(child);
+    return;
+  }
+  char *paths[16];
+  size_t n = cg->n;
+  CHECK(cg->mode == BR_CG_HYBRID || cg->mode == BR_CG_V1 || cg->mode == BR_CG_V2, "mode");
+  for (size_t i = 0; i < n && i < 16; i++) {
+    paths[i] = strdup(cg->dirs[i].path);
+    CHECK(in_cgroup(child, cg->dirs[i].path), "pid %d not in %s", child, cg->dirs[i].path);
+    CHECK(strstr(cg->dirs[i].path, id) != NULL, "%s", cg->dirs[i].path);
+  }
+  if (cg->mode == BR_CG_HYBRID) {
+    static const char *const must[] = {"memory", "cpu", "cpuacct", "cpuset", "pids",
+                                       "freezer", "devices", "blkio", "name=systemd"};
+    for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++) {
+      char mnt[128];
+      bool found = false;
+      snprintf(mnt, sizeof(mnt), "/sys/fs/cgroup/%s",
+               strcmp(must[i], "name=systemd") == 0 ? "systemd" : must[i]);
+      if (!exists(mnt))
+        continue;
+      for (size_t j = 0; j < n; j++) {
+        const char *c = cg->dirs[j].ctrl;
+        size_t l = strlen(must[i]);
+        for (const char *p = c; (p = strstr(p, must[i])) != NULL; p++)
+          found |= (p == c || p[-1] == ',') && (p[l] == 0 || p[l] == ',');
+      }
+      CHECK(found, "no %s hierarchy", must[i]);
+    }
+    CHECK(br_cg_v2_dir(cg) != NULL, "hybrid host but no v2 directory");
+  }
+  ret = br_cgroup_destroy(cg, true, &err);
+  CHECK_OK(ret, err);
+  for (size_t i = 0; i < n && i < 16; i++) {
+    CHECK(!exists(paths[i]), "%s still exists", paths[i]);
+    free(paths[i]);
+  }
+  int st = reap(child);
+  CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
+  /* Idempotent: everything is gone already. */
+  CHECK_OK(br_cgroup_destroy(cg, true, &err), err);
+  br_cgroup_free(cg);
+}
+
+static void test_limits_are_written_to_the_right_files(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  struct json_object *lin = parse(
+      "{\"resources\":{\"memory\":{\"limit\":67108864,\"reservation\":33554432,\"swap\":67108864},"
+      "\"cpu\":{\"shares\":512,\"quota\":50000,\"period\":100000,\"cpus\":\"0\",\"mems\":\"0\"},"
+      "\"pids\":{\"limit\":32},\"blockIO\":{\"weight\":300},"
+      "\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
+      "\"major\":10,\"minor\":200,\"access\":\"rw\"}]}}");
+  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
+  CHECK_OK(ret, err);
+  json_object_put(lin);
+  if (ret < 0)
+    return;
+  const char *mem = dir(cg, "memory"), *cpu = dir(cg, "cpu"), *cs = dir(cg, "cpuset");
+  if (mem != br_cg_v2_dir(cg)) {
+    CHECK(file_is(mem, "memory.limit_in_bytes", "67108864"), "memory limit");
+    CHECK(file_is(mem, "memory.soft_limit_in_bytes", "33554432"), "reservation");
+    if (br_cg_has_file(mem, "memory.memsw.limit_in_bytes"))
+      CHECK(file_is(mem, "memory.memsw.limit_in_bytes", "67108864"), "swap");
+    CHECK(file_is(cpu, "cpu.shares", "512"), "shares");
+    CHECK(file_is(cpu, "cpu.cfs_quota_us", "50000"), "quota");
+    CHECK(file_is(cpu, "cpu.cfs_period_us", "100000"), "period");
+    CHECK(file_is(dir(cg, "devices"), "devices.list", "c 10:200 rw"), "devices (first entry)");
+    char list[4096];
+    br_cg_read(dir(cg, "devices"), "devices.list", list, sizeof(list), NULL);
+    CHECK(strstr(list, "c 1:3 rwm") && strstr(list, "c 136:* rwm") && !strstr(list, "a *:*"),
+          "devices.list:\n%s", list);
+    const char *blk = dir(cg, "blkio");
+    if (br_cg_has_file(blk, "blkio.weight"))
+      CHECK(file_is(blk, "blkio.weight", "300"), "blkio weight");
+    else if (br_cg_has_file(blk, "blkio.bfq.weight"))
+      CHECK(file_is(blk, "blkio.bfq.weight", "300"), "blkio bfq weight");
+  } else {
+    CHECK(file_is(mem, "memory.max", "67108864"), "memory.max");
+    CHECK(file_is(cpu, "cpu.max", "50000 100000"), "cpu.max");
+  }
+  CHECK(file_is(cs, "cpuset.cpus", "0"), "cpus");
+  CHECK(file_is(cs, "cpuset.mems", "0"), "mems");
+  CHECK(file_is(dir(cg, "pids"), "pids.max", "32"), "pids.max");
+  CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
+  br_cgroup_free(cg);
+}
+
+static void test_serialize_load_round_trip(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL, *back = NULL;
+  const char *id = new_id();
+  int ret = br_cgroup_create(id, NULL, 0, false, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0)
+    return;
+  char *s = br_cgroup_serialize(cg);
+  ret = br_cgroup_load(s, &back, &err);
+  CHECK_OK(ret, err);
+  if (ret == 0) {
+    CHECK(back->n == cg->n && back->mode == cg->mode, "%s", s);
+    for (size_t i = 0; i < cg->n && i < back->n; i++) {
+      CHECK(strcmp(back->dirs[i].path, cg->dirs[i].path) == 0, "path %zu", i);
+      CHECK(strcmp(back->dirs[i].ctrl, cg->dirs[i].ctrl) == 0, "ctrl %zu", i);
+      CHECK((back->dirs[i].owned == NULL) == (cg->dirs[i].owned == NULL), "owned %zu", i);
+    }
+    CHECK_OK(br_cgroup_destroy(back, false, &err), err);
+    for (size_t i = 0; i < cg->n; i++)
+      CHECK(!exists(cg->dirs[i].path), "%s left", cg->dirs[i].path);
+  }
+  free(s);
+  br_cgroup_free(back);
+  br_cgroup_free(cg);
+  CHECK(br_cgroup_load("{\"mode\":\"v1\",\"dirs\":[{\"ctrl\":\"memory\",\"path\":\"../etc\"}]}", &back,
+                       &err) < 0 &&
+            strstr(err->msg, "malformed cgroup record"),
+        "relative path accepted");
+  br_error_release(&err);
+  CHECK(br_cgroup_load("nope", &back, &err) < 0, "garbage accepted");
+  br_error_release(&err);
+}
+
+static void test_relative_and_absolute_cgroups_path(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  char own[512] = "", json[256];
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  char line[512];
+  while (f && fgets(line, sizeof(line), f)) {
+    char *p = strstr(line, ":memory:");
+    if (p) {
+      snprintf(own, sizeof(own), "%s", p + 8);
+      own[strcspn(own, "\n")] = 0;
+    }
+  }
+  if (f)
+    fclose(f);
+
+  snprintf(json, sizeof(json), "{\"cgroupsPath\":\"brtest-rel-%d//x/./y\"}", (int)getpid());
+  struct json_object *lin = parse(json);
+  int ret = br_cgroup_create("unused", lin, 0, false, &cg, &err);
+  json_object_put(lin);
+  CHECK_OK(ret, err);
+  if (ret == 0) {
+    char want[1024];
+    snprintf(want, sizeof(want), "/sys/fs/cgroup/memory%s/brtest-rel-%d/x/y",
+             strcmp(own, "/") == 0 ? "" : own, (int)getpid());
+    CHECK(strcmp(dir(cg, "memory"), want) == 0, "memory dir %s, want %s", dir(cg, "memory"), want);
+    char *leaves[16];
+    size_t nd = cg->n < 16 ? cg->n : 16;
+    for (size_t i = 0; i < nd; i++)
+      leaves[i] = strdup(cg->dirs[i].path);
+    CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
+    /* Parents named by the spec are the user's: they stay (and are removed here). */
+    for (size_t i = 0; i < nd; i++) {
+      leaves[i][strlen(leaves[i]) - 2] = 0;
+      CHECK(exists(leaves[i]), "%s was removed", leaves[i]);
+      rmdir(leaves[i]);
+      leaves[i][strlen(leaves[i]) - 2] = 0;
+      rmdir(leaves[i]);
+      CHECK(!exists(leaves[i]), "test cleanup: %s", leaves[i]);
+      free(leaves[i]);
+    }
+    br_cgroup_free(cg);
+  }
+
+  snprintf(json, sizeof(json), "{\"cgroupsPath\":\"/brtest-abs-%d\"}", (int)getpid());
+  lin = parse(json);
+  ret = br_cgroup_create("unused", lin, 0, false, &cg, &err);
+  json_object_put(lin);
+  CHECK_OK(ret, err);
+  if (ret == 0) {
+    char want[256];
+    snprintf(want, sizeof(want), "/sys/fs/cgroup/memory/brtest-abs-%d", (int)getpid());
+    CHECK(strcmp(dir(cg, "memory"), want) == 0, "memory dir %s, want %s", dir(cg, "memory"), want);
+    CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
+    CHECK(!exists(want), "%s left", want);
+    br_cgroup_free(cg);
+  }
+}
+
+static void expect_create_error(const char *json, const char *message)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  struct json_object *lin = parse(json);
+  const char *id = new_id();
+  char path[256];
+  int ret = br_cgroup_create(id, lin, 0, false, &cg, &err);
+  json_object_put(lin);
+  CHECK(ret < 0 && err && strstr(err->msg, message), "got \"%s\", want \"%s\"",
+        err ? err->msg : "(success)", message);
+  br_error_release(&err);
+  if (ret == 0) {
+    br_cgroup_destroy(cg, true, NULL);
+    br_cgroup_free(cg);
+  }
+  /* Nothing may be left behind by a failed create. */
+  snprintf(path, sizeof(path), "/sys/fs/cgroup/cpuset/berth/%s", id);
+  CHECK(!exists(path), "%s left behind", path);
+  snprintf(path, sizeof(path), "/sys/fs/cgroup/unified/berth/%s", id);
+  CHECK(!exists(path), "%s left behind", path);
+}
+
+static void test_errors_name_the_field_and_leave_nothing(void)
+{
+  expect_create_error("{\"cgroupsPath\":\"a/../../b\"}", "linux.cgroupsPath: `..` is not allowed");
+  expect_create_error("{\"cgroupsPath\":42}", "linux.cgroupsPath: expected string");
+  expect_create_error("{\"resources\":{\"memory\":{\"limit\":\"1g\"}}}",
+                      "linux.resources.memory.limit: expected int, got string");
+  expect_create_error("{\"resources\":{\"cpu\":{\"cpus\":\"0-999\"}}}", "linux.resources.cpu.cpus: write");
+  expect_create_error("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}",
+                      "linux.resources.devices[0].type: unknown device type \"x\"");
+  expect_create_error("{\"resources\":{\"memory\":{\"limit\":67108864,\"swap\":1024}}}",
+                      "linux.resources.memory.swap");
+}
+
+/* Touches 256 MiB page by page: far above the limit. */
+static void hog(void)
+{
+  size_t len = 256 << 20;
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    _exit(3);
+  for (size_t i = 0; i < len; i += 4096)
+    p[i] = 1;
+  _exit(0);
+}
+
+static void test_memory_limit_oom_kills_and_is_reported(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  struct json_object *lin =
+      parse("{\"resources\":{\"memory\":{\"limit\":33554432,\"swap\":33554432}}}");
+  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
+  json_object_put(lin);
+  CHECK_OK(ret, err);
+  if (ret < 0)
+    return;
+  CHECK(br_cgroup_oom_killed(cg, &err) == 0, "OOM before anything ran");
+  /* The child joins before it allocates: a pipe holds it until it is in. */
+  int go[2];
+  if (pipe(go) < 0)
+    return;
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) != 1)
+      _exit(4);
+    hog();
+  }
+  close(go[0]);
+  CHECK_OK(br_cgroup_enter(cg, child, &err), err);
+  (void)write(go[1], "g", 1);
+  close(go[1]);
+  int st = reap(child);
+  CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
+  CHECK(br_cgroup_oom_killed(cg, &err) == 1, "OOM kill not reported");
+  CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
+  br_cgroup_free(cg);
+}
+
+static void fork_bomb(void)
+{
+  for (;;) {
+    if (fork() < 0)
+      usleep(100);
+  }
+}
+
+static void test_pids_limit_contains_a_fork_bomb_and_destroy_kills_it(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  struct json_object *lin = parse("{\"resources\":{\"pids\":{\"limit\":24}}}");
+  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
+  json_object_put(lin);
+  CHECK_OK(ret, err);
+  if (ret < 0)
+    return;
+  int go[2];
+  if (pipe(go) < 0)
+    return;
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) != 1)
+      _exit(4);
+    fork_bomb();
+  }
+  close(go[0]);
+  CHECK_OK(br_cgroup_enter(cg, child, &err), err);
+  (void)write(go[1], "g", 1);
+  close(go[1]);
+  /* Wait until the bomb has hit the ceiling. */
+  pid_t *pids = NULL;
+  size_t n = 0, max = 0;
+  for (int i = 0; i < 5000 && max < 24; i++) {
+    if (br_cgroup_pids(cg, &pids, &n, &err) == 0) {
+      if (n > max)
+        max = n;
+      free(pids);
+    }
+    usleep(1000);
+  }
+  CHECK(max == 24, "the bomb reached %zu processes, limit 24", max);
+  char *paths[16];
+  size_t nd = cg->n;
+  for (size_t i = 0; i < nd && i < 16; i++)
+    paths[i] = strdup(cg->dirs[i].path);
+  CHECK_OK(br_cgroup_destroy(cg, true, &err), err);
+  for (size_t i = 0; i < nd && i < 16; i++) {
+    CHECK(!exists(paths[i]), "%s left", paths[i]);
+    free(paths[i]);
+  }
+  int st = reap(child);
+  CHECK(st != -1 && WIFSIGNALED(st), "bomb status %#x", st);
+  br_cgroup_free(cg);
+}
+
+static void parent_of_three(void)
+{
+  for (int i = 0; i < 3; i++)
+    if (fork() == 0)
+      sleeper();
+  sleeper();
+}
+
+static void test_kill_signals_every_process_and_freeze_thaws(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  int ret = br_cgroup_create(new_id(), NULL, 0, false, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0)
+    return;
+  int go[2];
+  if (pipe(go) < 0)
+    return;
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) != 1)
+      _exit(4);
+    parent_of_three();
+  }
+  close(go[0]);
+  CHECK_OK(br_cgroup_enter(cg, child, &err), err);
+  (void)write(go[1], "g", 1);
+  close(go[1]);
+  pid_t *pids = NULL;
+  size_t n = 0;
+  for (int i = 0; i < 5000 && n < 4; i++) {
+    free(pids);
+    pids = NULL;
+    br_cgroup_pids(cg, &pids, &n, &err);
+    usleep(1000);
+  }
+  free(pids);
+  CHECK(n == 4, "%zu processes, want 4", n);
+
+  CHECK_OK(br_cgroup_freeze(cg, true, &err), err);
+  const char *fz = dir(cg, "freezer");
+  if (fz[0])
+    CHECK(file_is(fz, "freezer.state", "FROZEN"), "frozen");
+  CHECK_OK(br_cgroup_freeze(cg, false, &err), err);
+  if (fz[0])
+    CHECK(file_is(fz, "freezer.state", "THAWED"), "thawed");
+
+  CHECK_OK(br_cgroup_kill(cg, SIGTERM, &err), err);
+  int st = reap(child);
+  CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "child status %#x", st);
+  /* The grandchildren were re-parented to the host's init, which reaps them. */
+  for (int i = 0; i < 5000; i++) {
+    br_cgroup_pids(cg, &pids, &n, &err);
+    free(pids);
+    if (n == 0)
+      break;
+    usleep(1000);
+  }
+  CHECK(n == 0, "%zu processes survived SIGTERM", n);
+  CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
+  br_cgroup_free(cg);
+}
+
+static void test_destroy_without_force_refuses_a_live_cgroup(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  pid_t child = spawn(sleeper);
+  int ret = br_cgroup_create(new_id(), NULL, child, false, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0) {
+    kill(child, SIGKILL);
+    reap(child);
+    return;
+  }
+  ret = br_cgroup_destroy(cg, false, &err);
+  CHECK(ret < 0 && err && strstr(err->msg, "processes are still in it"), "%s",
+        err ? err->msg : "(success)");
+  br_error_release(&err);
+  CHECK_OK(br_cgroup_destroy(cg, true, &err), err);
+  reap(child);
+  br_cgroup_free(cg);
+}
+
+/* ---- a pure v2 host, seen from a mount namespace without the v1 hierarchies ---- */
+
+static void v2_lifecycle(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  pid_t child = spawn(parent_of_three);
+  int ret = br_cgroup_create(new_id(), NULL, child, false, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0) {
+    kill(child, SIGKILL);
+    reap(child);
+    return;
+  }
+  CHECK(cg->mode == BR_CG_V2 && cg->n == 1, "mode %d with %zu dirs", cg->mode, cg->n);
+  const char *d = cg->dirs[0].path;
+  char leaf[512];
+  snprintf(leaf, sizeof(leaf), "%s", d);
+  CHECK(in_cgroup(child, d), "child not in %s", d);
+  CHECK_OK(br_cgroup_freeze(cg, true, &err), err);
+  char ev[256] = "";
+  br_cg_read(d, "cgroup.events", ev, sizeof(ev), NULL);
+  CHECK(strstr(ev, "frozen 1") != NULL, "cgroup.events: %s", ev);
+  CHECK_OK(br_cgroup_freeze(cg, false, &err), err);
+  br_cg_read(d, "cgroup.events", ev, sizeof(ev), NULL);
+  CHECK(strstr(ev, "frozen 0") != NULL, "cgroup.events: %s", ev);
+  CHECK(br_cgroup_oom_killed(cg, &err) == 0, "oom without a memory controller");
+  /* cgroup.kill, then rmdir once the kernel has emptied it. */
+  CHECK_OK(br_cgroup_destroy(cg, true, &err), err);
+  CHECK(!exists(leaf), "%s left", leaf);
+  int st = reap(child);
+  CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
+  br_cgroup_free(cg);
+}
+
+static void v2_missing_controller_is_an_error_naming_the_field(void)
+{
+  expect_create_error("{\"resources\":{\"memory\":{\"limit\":67108864}}}",
+                      "linux.resources.memory: the `memory` cgroup controller is not available");
+}
+
+static void v2_hugetlb_and_unified_limits(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  char root_before[256] = "";
+  const char *mnt = "/sys/fs/cgroup/unified";
+  br_cg_read(mnt, "cgroup.subtree_control", root_before, sizeof(root_before), NULL);
+  struct json_object *lin = parse("{\"resources\":{\"hugepageLimits\":[{\"pageSize\":\"2MB\","
+                                  "\"limit\":4194304}],\"unified\":{\"cgroup.max.descendants\":"
+                                  "\"5\"}}}");
+  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
+  json_object_put(lin);
+  CHECK_OK(ret, err);
+  if (ret == 0) {
+    if (br_cg_has_file(cg->dirs[0].path, "hugetlb.2MB.max"))
+      CHECK(file_is(cg->dirs[0].path, "hugetlb.2MB.max", "4194304"), "hugetlb");
+    CHECK(file_is(cg->dirs[0].path, "cgroup.max.descendants", "5"), "unified");
+    CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
+    br_cgroup_free(cg);
+  }
+  /* The host's root had no hugetlb in its subtree: put it back as it was. */
+  if (!strstr(root_before, "hugetlb"))
+    br_cg_write(mnt, "cgroup.subtree_control", "-hugetlb", NULL);
+}
+
+static void test_pure_v2_host(void)
+{
+  if (!exists("/sys/fs/cgroup/unified/cgroup.procs") || !exists("/sys/fs/cgroup/memory")) {
+    printf("skipped (not a hybrid host, so no v2-only view can be made)\n");
+    return;
+  }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    static const char *const v1[] = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer",
+                                     "blkio", "pids", "systemd", "net_cls", "perf_event",
+                                     "hugetlb", "rdma", "misc", "net_prio", "net_cls,net_prio"};
+    char path[128];
+    br_test_failures = br_test_passes = 0;
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+      _exit(99);
+    for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
+      snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", v1[i]);
+      (void)umount2(path, MNT_DETACH);
+    }
+    RUN(v2_lifecycle);
+    RUN(v2_missing_controller_is_an_error_naming_the_field);
+    RUN(v2_hugetlb_and_unified_limits);
+    fflush(stdout);
+    _exit(br_test_failures > 98 ? 98 : br_test_failures);
+  }
+  int st = reap(pid);
+  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2 view: status %#x", st);
+}
+
+static void test_rootless_without_delegation(void)
+{
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    br_error_t err = NULL;
+    struct br_cgroup *cg = NULL;
+    int fails = 0;
+    if (setgid(65534) < 0 || setuid(65534) < 0)
+      _exit(99);
+    /* No limit asked: the container simply stays in the caller's cgroups. */
+    if (br_cgroup_create("rootless-a", NULL, 0, true, &cg, &err) < 0) {
+      fprintf(stderr, "  no limits: %s\n", err->msg);
+      fails++;
+    } else {
+      fails += cg->n != 0;
+      fails += br_cgroup_destroy(cg, true, &err) < 0;
+      br_cgroup_free(cg);
+    }
+    struct json_object *lin = parse("{\"resources\":{\"pids\":{\"limit\":10}}}");
+    if (br_cgroup_create("rootless-b", lin, 0, true, &cg, &err) == 0 || !strstr(err->msg, "not delegated")) {
+      fprintf(stderr, "  with limits: %s\n", err ? err->msg : "(success)");
+      fails++;
+    }
+    _exit(fails);
+  }
+  int st = reap(pid);
+  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "rootless: status %#x", st);
+}
+
+static double now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Printed for the report, never asserted (no timed tests). */
+static void test_figures_create_destroy(void)
+{
+  struct json_object *lin = parse(
+      "{\"resources\":{\"memory\":{\"limit\":67108864,\"swap\":67108864},\"cpu\":{\"shares\":512,"
+      "\"quota\":50000,\"period\":100000},\"pids\":{\"limit\":64},\"devices\":[{\"allow\":false,"
+      "\"access\":\"rwm\"}]}}");
+  double c[40], d[40];
+  br_error_t err = NULL;
+  for (int i = 0; i < 40; i++) {
+    struct br_cgroup *cg = NULL;
+    pid_t child = spawn(sleeper);
+    double t0 = now_ms();
+    int ret = br_cgroup_create(new_id(), lin, child, false, &cg, &err);
+    double t1 = now_ms();
+    CHECK_OK(ret, err);
+    if (ret < 0) {
+      kill(child, SIGKILL);
+      reap(child);
+      break;
+    }
+    kill(child, SIGKILL);
+    reap(child);
+    double t2 = now_ms();
+    ret = br_cgroup_destroy(cg, false, &err);
+    d[i] = now_ms() - t2;
+    c[i] = t1 - t0;
+    CHECK_OK(ret, err);
+    br_cgroup_free(cg);
+  }
+  qsort(c, 40, sizeof(double), cmp_double);
+  qsort(d, 40, sizeof(double), cmp_double);
+  printf("figure: cgroup create with limits + add pid: median %.2f ms (min %.2f)\n", c[20], c[0]);
+  printf("figure: cgroup destroy after the process exited: median %.2f ms (min %.2f)\n", d[20],
+         d[0]);
+  json_object_put(lin);
+}
+
+int main(void)
+{
+  if (geteuid() != 0) {
+    printf("skipped: test-cgroup needs root\n");
+    return 0;
+  }
+  RUN(test_default_path_joins_every_hierarchy_and_destroy_removes_all);
+  RUN(test_limits_are_written_to_the_right_files);
+  RUN(test_serialize_load_round_trip);
+  RUN(test_relative_and_absolute_cgroups_path);
+  RUN(test_errors_name_the_field_and_leave_nothing);
+  RUN(test_memory_limit_oom_kills_and_is_reported);
+  RUN(test_pids_limit_contains_a_fork_bomb_and_destroy_kills_it);
+  RUN(test_kill_signals_every_process_and_freeze_thaws);
+  RUN(test_destroy_without_force_refuses_a_live_cgroup);
+  RUN(test_pure_v2_host);
+  RUN(test_rootless_without_delegation);
+  RUN(test_figures_create_destroy);
+  TEST_EXIT();
+}

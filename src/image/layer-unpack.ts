@@ -1,0 +1,139 @@
+import { createHash, type Hash } from "node:crypto";
+import { mkdir, type FileHandle } from "node:fs/promises";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import { BerthError, isBerthError } from "../common/berth-error.js";
+import { isRoot } from "../common/paths.js";
+import { decompressor, type Compression } from "./compression.js";
+import { Extractor } from "./layer-extractor.js";
+import { TarGuard } from "./tar-guard.js";
+
+export { classifyWhiteout, type WhiteoutKind } from "./layer-extractor.js";
+export { decompressor, readHead, sniffCompression, type Compression } from "./compression.js";
+
+/** Options of {@link unpackLayer}. */
+export interface UnpackLayerOptions {
+  /** An empty directory (created if missing) that receives the layer's files. */
+  dest: string;
+  /** How the stream is compressed. */
+  compression: Compression;
+  /** The expected `sha256:` of the bytes as given (the blob digest); checked at the end. */
+  expectedDigest?: string;
+  /** The expected `sha256:` of the uncompressed tar (the diff_id); checked at the end. */
+  expectedDiffId?: string;
+  /** Also write the bytes as given to this open file (the blob being ingested). */
+  tee?: FileHandle;
+  /** Whether to apply ownership, device nodes and privileged xattrs. @default process is root */
+  privileged?: boolean;
+}
+
+/** What unpacking measured. */
+export interface UnpackResult {
+  /** `sha256:` of the bytes as given. */
+  digest: string;
+  /** Size of the bytes as given. */
+  size: number;
+  /** `sha256:` of the uncompressed tar. */
+  diffId: string;
+  /** Bytes of regular-file content written. */
+  unpackedSize: number;
+}
+
+/** Counts and hashes bytes that pass through. */
+class Hasher extends Transform {
+  readonly hash: Hash = createHash("sha256");
+  bytes = 0;
+  constructor(private readonly tee?: FileHandle) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (!this.tee) return cb(null, chunk);
+    this.tee.write(chunk).then(
+      () => cb(null, chunk),
+      (error: unknown) => cb(new BerthError("BERTH_IO", "cannot write blob", { cause: error })),
+    );
+  }
+}
+
+/**
+ * Unpacks one layer, in one pass over its bytes: hash the bytes as given (and copy them to
+ * `tee`), decompress, hash the tar (the diff_id), extract. Entries are confined to `dest`
+ * (see `safe-path.ts`); whiteouts become what overlayfs expects. Fails with
+ * `BERTH_DIGEST_MISMATCH` when a digest differs, `BERTH_LAYER_INVALID` for a corrupt stream
+ * or tar, `BERTH_PATH_ESCAPE` for an entry that would land outside `dest`. On failure `dest`
+ * is left for the caller to remove (it is always a private temporary directory).
+ */
+export async function unpackLayer(source: Readable, options: UnpackLayerOptions): Promise<UnpackResult> {
+  const { dest, compression, privileged = isRoot() } = options;
+  await mkdir(dest, { recursive: true, mode: 0o755 });
+  const given = new Hasher(options.tee);
+  const tarHash = new Hasher();
+  const guard = new TarGuard();
+  const extract = tar.extract();
+  const extractor = new Extractor(dest, privileged, guard);
+  extract.on("entry", (header, stream, next) => {
+    // tar-stream destroys the entry with the pipeline's error; that error is already
+    // reported by the pipeline and must not be rethrown as unhandled by the entry stream.
+    stream.on("error", () => {});
+    extractor.entry(header, stream as unknown as Readable).then(
+      () => next(),
+      (error: unknown) => {
+        // After a teardown the extractor is destroyed and `next` may throw; the pipeline
+        // already carries the first error.
+        try {
+          stream.resume();
+          next(error as Error);
+        } catch {
+          // ignored: see above
+        }
+      },
+    );
+  });
+  try {
+    const stages = [source, given, decompressor(compression), tarHash, guard, extract] as const;
+    // pipeline reports the first error; a stage that errors again while being torn down
+    // (zlib does on a truncated stream) must not become an uncaught exception.
+    for (const stage of stages) (stage as NodeJS.EventEmitter).on("error", () => {});
+    await pipeline(...stages);
+  } catch (error) {
+    await extractor.barrier().catch(() => {});
+    throw asLayerError(error);
+  }
+  // Background writes finish before any verdict, so a caller removing `dest` on failure
+  // races with nothing.
+  await extractor.barrier();
+  const digest = `sha256:${given.hash.digest("hex")}`;
+  const diffId = `sha256:${tarHash.hash.digest("hex")}`;
+  if (options.expectedDigest && options.expectedDigest !== digest) {
+    throw new BerthError("BERTH_DIGEST_MISMATCH", `layer digest is ${digest}, expected ${options.expectedDigest}`, {
+      expected: options.expectedDigest,
+      actual: digest,
+    });
+  }
+  if (options.expectedDiffId && options.expectedDiffId !== diffId) {
+    throw new BerthError("BERTH_DIGEST_MISMATCH", `layer diff_id is ${diffId}, expected ${options.expectedDiffId}`, {
+      expected: options.expectedDiffId,
+      actual: diffId,
+    });
+  }
+  await extractor.finish();
+  return { digest, size: given.bytes, diffId, unpackedSize: extractor.unpackedSize };
+}
+
+function asLayerError(error: unknown): unknown {
+  if (isBerthError(error)) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR" || code === "Z_NEED_DICT") {
+    return new BerthError("BERTH_LAYER_INVALID", "corrupt gzip stream in layer", { cause: error });
+  }
+  if (code === "ERR_STREAM_PREMATURE_CLOSE") {
+    return new BerthError("BERTH_DOWNLOAD_TRUNCATED", "layer stream ended early", { cause: error });
+  }
+  if (error instanceof Error && /tar|header|Unexpected end|checksum/i.test(error.message) && !code) {
+    return new BerthError("BERTH_LAYER_INVALID", `invalid tar in layer: ${error.message}`, { cause: error });
+  }
+  return new BerthError("BERTH_IO", `cannot unpack layer: ${(error as Error).message}`, { cause: error });
+}

@@ -1,0 +1,179 @@
+import { execa } from "execa";
+import { BerthError } from "../common/berth-error.js";
+import { logger } from "../common/logger.js";
+import { resolveRuntime } from "../runtime/oci-runtime.js";
+
+const log = logger("network:native");
+
+/** Options of {@link NativeNet}. */
+export interface NativeNetOptions {
+  /**
+   * The binary carrying the `netns-*`, `bridge-*`, `veth-*`, `port-proxy` and `nat-*`
+   * commands. @default process.env.BERTH_NET_HELPER, else the bundled berth-runtime
+   */
+  binary?: string;
+  /** How long one command may run before it is killed and fails with `BERTH_TIMEOUT`, in ms. @default 20000 */
+  timeout?: number;
+}
+
+/** One listener a `port-proxy` daemon bound. */
+export interface ProxiedPort {
+  proto: "tcp" | "udp";
+  hostIp: string;
+  hostPort: number;
+  targetIp: string;
+  targetPort: number;
+}
+
+/** The veth a container got on a bridge. */
+export interface VethResult {
+  hostIfname: string;
+  mac: string;
+}
+
+/** Options of {@link NativeNet.vethAttach} (and of the one-spawn form of {@link NativeNet.netnsCreate}). */
+export interface VethOptions {
+  bridge: string;
+  /** @default "eth0" */
+  ifname?: string;
+  /** Addresses with their prefix (`10.88.0.2/16`). @default none */
+  addrs?: string[];
+  /** Default-route gateways. @default none */
+  gateways?: string[];
+  /** @default derived from the first IPv4 address as Docker does */
+  mac?: string;
+}
+
+/**
+ * A thin driver for berth-runtime's networking commands (docs/network-native.md): each call
+ * is one bounded spawn; the command's one-line error becomes a BerthError.
+ */
+export class NativeNet {
+  readonly #binary: string | undefined;
+  readonly #timeout: number;
+
+  constructor(options: NativeNetOptions = {}) {
+    this.#binary = options.binary ?? process.env.BERTH_NET_HELPER;
+    this.#timeout = options.timeout ?? 20_000;
+  }
+
+  get binary(): string {
+    return this.#binary ?? resolveRuntime("berth-runtime");
+  }
+
+  /** Creates a namespace pinned at `dir/name`, attached to a bridge in the same spawn when `veth` is given. */
+  async netnsCreate(name: string, dir: string, veth?: VethOptions): Promise<{ path: string } & Partial<VethResult>> {
+    return (await this.#run("netns-create", ["--name", name, "--dir", dir, ...(veth ? vethArgs(veth) : [])])) as {
+      path: string;
+    } & Partial<VethResult>;
+  }
+
+  /** Unpins a namespace; a missing one is success. */
+  async netnsDelete(path: string): Promise<void> {
+    await this.#run("netns-delete", ["--path", path]);
+  }
+
+  async bridgeEnsure(name: string, addrs: string[]): Promise<void> {
+    await this.#run("bridge-ensure", ["--name", name, ...addrs.flatMap((a) => ["--addr", a])]);
+  }
+
+  /** Deletes a bridge; a missing one is success. */
+  async bridgeDelete(name: string): Promise<void> {
+    await this.#run("bridge-delete", ["--name", name]);
+  }
+
+  async vethAttach(netnsPath: string, veth: VethOptions): Promise<VethResult> {
+    return (await this.#run("veth-attach", ["--netns", netnsPath, ...vethArgs(veth)])) as VethResult;
+  }
+
+  /** Deletes the pair behind `ifname` in the namespace; a missing one is success. */
+  async vethDetach(netnsPath: string, ifname: string): Promise<void> {
+    await this.#run("veth-detach", ["--netns", netnsPath, "--ifname", ifname]);
+  }
+
+  async natEnsure(subnet: string, bridge: string, internal: boolean): Promise<void> {
+    await this.#run("nat-ensure", ["--subnet", subnet, "--bridge", bridge, ...(internal ? ["--internal"] : [])]);
+  }
+
+  async natRemove(bridge: string): Promise<void> {
+    await this.#run("nat-remove", ["--bridge", bridge]);
+  }
+
+  /**
+   * Starts a detached `port-proxy` daemon; resolves once every listener is bound. A port
+   * that cannot be bound fails with `BERTH_PORT_IN_USE` naming it.
+   */
+  async portProxy(maps: string[], pidFile: string): Promise<{ pid: number; ports: ProxiedPort[] }> {
+    const args = ["port-proxy", "--pid-file", pidFile, "--ready-fd", "3", ...maps.flatMap((m) => ["--map", m])];
+    const result = await this.#spawn(args, { stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    const ready = String(result.stdio[3] ?? "").trim();
+    let parsed: { pid?: number; ports?: ProxiedPort[]; error?: string } = {};
+    try {
+      parsed = ready ? JSON.parse(ready) : {};
+    } catch {
+      // Reported below with the command's stderr.
+    }
+    if (result.exitCode === 0 && parsed.pid && parsed.ports) return { pid: parsed.pid, ports: parsed.ports };
+    const message = parsed.error ?? oneLine(result.stderr) ?? `exit ${result.exitCode}`;
+    const inUse = /port (\d+) on (\S+) is already in use/.exec(message);
+    if (inUse) {
+      throw new BerthError("BERTH_PORT_IN_USE", `cannot publish port ${inUse[1]} on ${inUse[2]}: it is already in use`, {
+        port: Number(inUse[1]),
+        hostIp: inUse[2],
+      });
+    }
+    throw new BerthError("BERTH_NETWORK_FAILED", `port-proxy failed: ${message}`, { command: "port-proxy", maps, exitCode: result.exitCode });
+  }
+
+  async #run(command: string, args: string[]): Promise<unknown> {
+    const result = await this.#spawn([command, ...args], {});
+    if (result.exitCode !== 0) {
+      const line = oneLine(result.stderr) ?? `exit ${result.exitCode}`;
+      throw new BerthError("BERTH_NETWORK_FAILED", `${command} failed: ${line.replace(/^berth-runtime: /, "")}`, {
+        command,
+        args,
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+      });
+    }
+    const stdout = String(result.stdout ?? "").trim();
+    return stdout ? JSON.parse(stdout) : undefined;
+  }
+
+  async #spawn(args: string[], extra: { stdio?: readonly ("ignore" | "pipe")[] }) {
+    const binary = this.binary;
+    const started = performance.now();
+    const result = await execa(binary, args, {
+      timeout: this.#timeout,
+      reject: false,
+      ...(extra.stdio ? { stdio: extra.stdio as ["ignore", "pipe", "pipe", "pipe"] } : {}),
+    });
+    log("%s %s: %d (%s ms)", args[0], args.slice(1).join(" "), result.exitCode, (performance.now() - started).toFixed(1));
+    if (result.timedOut) {
+      throw new BerthError("BERTH_TIMEOUT", `${args[0]} did not finish within ${this.#timeout} ms`, { command: args[0], args });
+    }
+    if (result.exitCode === undefined) {
+      throw new BerthError("BERTH_NETWORK_FAILED", `cannot run ${binary} ${args[0]}: ${result.shortMessage}`, {
+        command: args[0],
+        path: binary,
+        cause: result,
+      });
+    }
+    return result;
+  }
+}
+
+function vethArgs(veth: VethOptions): string[] {
+  return [
+    "--bridge",
+    veth.bridge,
+    ...(veth.ifname ? ["--ifname", veth.ifname] : []),
+    ...(veth.addrs ?? []).flatMap((a) => ["--addr", a]),
+    ...(veth.gateways ?? []).flatMap((g) => ["--gateway", g]),
+    ...(veth.mac ? ["--mac", veth.mac] : []),
+  ];
+}
+
+function oneLine(stderr: unknown): string | undefined {
+  const text = String(stderr ?? "").trim();
+  return text ? text.split("\n").pop() : undefined;
+}

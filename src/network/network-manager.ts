@@ -1,0 +1,518 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { BerthError } from "../common/berth-error.js";
+import { logger } from "../common/logger.js";
+import {
+  allocateAddress,
+  checkOverlap,
+  checkRequestedAddress,
+  defaultBridgeSubnet,
+  firstHost,
+  formatSubnet,
+  hostRoutes,
+  parseSubnet,
+  pickUserSubnet,
+  subnetContains,
+} from "./ipam.js";
+import { hostsEntriesFor, hostsLine, rewriteHostsFile, validateAlias, type HostsEntry } from "./hosts-file.js";
+import { NativeNet, type ProxiedPort } from "./native-net.js";
+import { NetworkStore, type ContainerNetworkState, type EndpointRecord, type NetworkRecord } from "./network-store.js";
+import { parsePortSpec, proxyMap, type PortSpec } from "./port-spec.js";
+
+const log = logger("network");
+
+/** The name of the default bridge network, as Docker's. */
+export const defaultNetworkName = "bridge";
+/** The default bridge's host interface. */
+export const defaultBridgeName = "berth0";
+
+/** Options of {@link NetworkManager.createNetwork}. */
+export interface CreateNetworkOptions {
+  /** The network's name. @default "berth-net-" + 12 random hex digits */
+  name?: string;
+  /** An IPv4 subnet `a.b.c.d/N`. @default the first free /24 of 10.89.0.0/16 */
+  subnet?: string;
+  /** The bridge's address in the subnet, the containers' default route. @default the subnet's first address */
+  gateway?: string;
+  /** No traffic in or out of the bridge's subnet, no default route in containers. @default false */
+  internal?: boolean;
+  /** @default {} */
+  labels?: Record<string, string>;
+}
+
+/** One network a container joins, with its names there. */
+export interface EndpointRequest {
+  /** The network's name or id. */
+  network: string;
+  /** Further names the other containers resolve this one by. @default [] */
+  aliases?: string[];
+  /** A fixed address in the network's subnet. @default the lowest free one */
+  ipv4Address?: string;
+}
+
+/** What the engine needs to know of a container, and where its /etc/hosts is. */
+export interface AttachTarget {
+  id: string;
+  name: string;
+  hostname: string;
+  /** @default the engine's `<stateRoot>/containers/<id>/hosts` */
+  hostsPath?: string;
+}
+
+/** The result of {@link NetworkManager.attach}. */
+export interface AttachResult {
+  netnsPath: string;
+  /** The container's addresses, for its own /etc/hosts line. */
+  addresses: string[];
+  /** The other containers, the aliases and `host.berth.internal`. */
+  extraHosts: HostsEntry[];
+  ports: ProxiedPort[];
+}
+
+/** Options of {@link NetworkManager}. */
+export interface NetworkManagerOptions {
+  /** @default new NetworkStore() */
+  store?: NetworkStore;
+  /** @default new NativeNet() */
+  native?: NativeNet;
+  /**
+   * Whether a container still exists; allocations of containers that do not are freed by
+   * {@link NetworkManager.reconcile}. @default the engine has a record of it under the state root
+   */
+  containerExists?: (containerId: string) => boolean;
+}
+
+/**
+ * Networks and the containers on them: IPAM, bridges, NAT, namespaces, veths, hosts files and
+ * published ports. Stateless between calls (everything is in the {@link NetworkStore}), so
+ * any number of processes can use the same state root at once.
+ */
+export class NetworkManager {
+  readonly store: NetworkStore;
+  readonly native: NativeNet;
+  readonly #containerExists: (id: string) => boolean;
+
+  constructor(options: NetworkManagerOptions = {}) {
+    this.store = options.store ?? new NetworkStore();
+    this.native = options.native ?? new NativeNet();
+    this.#containerExists = options.containerExists ?? ((id) => this.store.containerExists(id));
+  }
+
+  // ------------------------------------------------------------------ networks
+
+  async createNetwork(options: CreateNetworkOptions = {}): Promise<NetworkRecord> {
+    const name = options.name ?? `berth-net-${randomBytes(6).toString("hex")}`;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.length > 128) {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid network name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, {
+        field: "name",
+        network: name,
+      });
+    }
+    if (name === defaultNetworkName || name === "host" || name === "none") {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", `network name ${name} is reserved`, { field: "name", network: name });
+    }
+    for (const [key, value] of Object.entries(options.labels ?? {})) {
+      if (typeof value !== "string") throw new BerthError("BERTH_INVALID_ARGUMENT", `label ${key} must be a string`, { field: "labels" });
+    }
+    return this.store.locked(async () => {
+      if (await this.store.find(name)) {
+        throw new BerthError("BERTH_NETWORK_EXISTS", `network with name ${name} already exists`, { network: name });
+      }
+      return this.#createLocked({ ...options, name }, { dns: true });
+    });
+  }
+
+  async #createLocked(options: CreateNetworkOptions & { name: string }, extra: { dns: boolean; bridge?: string }): Promise<NetworkRecord> {
+    const taken = {
+      networks: (await this.store.list()).map((n) => ({ name: n.name, subnet: n.subnet })),
+      // The default bridge may already exist for another state root: its own route is no overlap.
+      routes: (await hostRoutes()).filter((r) => r.device !== extra.bridge),
+    };
+    let subnet;
+    if (options.subnet) {
+      subnet = parseSubnet(options.subnet);
+      checkOverlap(subnet, taken);
+    } else {
+      subnet = pickUserSubnet(taken);
+    }
+    const gateway = options.gateway ?? firstHost(subnet);
+    if (!subnetContains(subnet, gateway) || gateway === formatSubnet(subnet).split("/")[0]) {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", `gateway ${gateway} is not a host address of subnet ${formatSubnet(subnet)}`, {
+        field: "gateway",
+        network: options.name,
+      });
+    }
+    const id = randomBytes(32).toString("hex");
+    const record: NetworkRecord = {
+      id,
+      name: options.name,
+      created: new Date().toISOString(),
+      // Interface names have at most 15 characters.
+      bridge: extra.bridge ?? `berth-${id.slice(0, 9)}`,
+      subnet: formatSubnet(subnet),
+      gateway,
+      internal: options.internal ?? false,
+      labels: { ...(options.labels ?? {}) },
+      dns: extra.dns,
+      endpoints: {},
+    };
+    // The record goes first: a crash after it leaves a network that remove() cleans up,
+    // never a bridge or rule no record names.
+    await this.store.write(record);
+    try {
+      await this.#ensureBridge(record);
+    } catch (error) {
+      await this.#teardownBridge(record).catch(() => {});
+      await this.store.delete(id);
+      throw error;
+    }
+    log("created network %s (%s, %s on %s)", record.name, id.slice(0, 12), record.subnet, record.bridge);
+    return record;
+  }
+
+  /** The bridge and its NAT rules, made again when missing (as after a reboot). */
+  async #ensureBridge(record: NetworkRecord): Promise<void> {
+    if (existsSync(`/sys/class/net/${record.bridge}`)) return;
+    const prefix = record.subnet.split("/")[1];
+    await this.native.bridgeEnsure(record.bridge, [`${record.gateway}/${prefix}`]);
+    await this.native.natEnsure(record.subnet, record.bridge, record.internal);
+  }
+
+  async #teardownBridge(record: NetworkRecord): Promise<void> {
+    await this.native.natRemove(record.bridge);
+    await this.native.bridgeDelete(record.bridge);
+  }
+
+  /** Removes a network; refused with `BERTH_NETWORK_IN_USE` while containers are on it. */
+  async removeNetwork(nameOrId: string): Promise<void> {
+    await this.store.locked(async () => {
+      const record = await this.store.get(nameOrId);
+      await this.#reconcileLocked();
+      const fresh = (await this.store.read(record.id)) ?? record;
+      const users = Object.values(fresh.endpoints);
+      if (users.length > 0) {
+        throw new BerthError(
+          "BERTH_NETWORK_IN_USE",
+          `network ${fresh.name} has active endpoints: ${users.map((u) => u.name).join(", ")}`,
+          { network: fresh.name, containers: users.map((u) => u.containerId) },
+        );
+      }
+      await this.#teardownBridge(fresh);
+      await this.store.delete(fresh.id);
+      log("removed network %s", fresh.name);
+    });
+  }
+
+  /** The default bridge network, made on first use. */
+  async #defaultNetworkLocked(): Promise<NetworkRecord> {
+    const found = await this.store.find(defaultNetworkName);
+    if (found) return found;
+    // Docker's default bridge gives no names between containers: --link was its way.
+    return this.#createLocked({ name: defaultNetworkName, subnet: defaultBridgeSubnet }, { dns: false, bridge: defaultBridgeName });
+  }
+
+  async #networkLocked(nameOrId: string): Promise<NetworkRecord> {
+    if (nameOrId === defaultNetworkName) return this.#defaultNetworkLocked();
+    return this.store.get(nameOrId);
+  }
+
+  // ------------------------------------------------------------------ containers
+
+  /**
+   * Gives a container its namespace on its networks (the first one in the same spawn as the
+   * namespace), its addresses, its names in every peer's hosts file and its published ports.
+   * Whatever an earlier start left is released first. On failure nothing is left.
+   */
+  async attach(target: AttachTarget, requests: EndpointRequest[], ports: readonly (string | number | PortSpec)[] = []): Promise<AttachResult> {
+    const published = ports.map((p) => parsePortSpec(p));
+    const wanted = requests.length > 0 ? requests : [{ network: defaultNetworkName }];
+    for (const request of wanted) for (const alias of request.aliases ?? []) validateAlias(alias);
+    const result = await this.store.locked(async () => {
+      await this.#releaseLocked(target.id);
+      const state: ContainerNetworkState = {
+        id: target.id,
+        name: target.name,
+        hostname: target.hostname,
+        netnsPath: join(this.store.netnsDir, target.id),
+        ownsNetns: true,
+        networks: [],
+        hostsPath: target.hostsPath ?? this.store.defaultHostsPath(target.id),
+        managedHosts: [],
+      };
+      const records: NetworkRecord[] = [];
+      for (const request of wanted) {
+        const record = await this.#networkLocked(request.network);
+        if (records.some((r) => r.id === record.id)) {
+          throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${target.name} is given network ${record.name} twice`, { network: record.name, container: target.name });
+        }
+        records.push(record);
+      }
+      const routed = records.find((r) => !r.internal);
+      try {
+        for (const [index, record] of records.entries()) {
+          await this.#ensureBridge(record);
+          const request = wanted[index]!;
+          const endpoint = this.#allocate(record, target, request, `eth${index}`);
+          const veth = {
+            bridge: record.bridge,
+            ifname: endpoint.ifname,
+            addrs: [`${endpoint.ipv4}/${record.subnet.split("/")[1]}`],
+            gateways: record === routed ? [record.gateway] : [],
+          };
+          if (index === 0) {
+            await mkdir(this.store.netnsDir, { recursive: true });
+            const made = await this.native.netnsCreate(target.id, this.store.netnsDir, veth);
+            state.netnsPath = made.path;
+            endpoint.mac = made.mac ?? "";
+            endpoint.hostIfname = made.hostIfname ?? "";
+          } else {
+            Object.assign(endpoint, await this.native.vethAttach(state.netnsPath, veth));
+          }
+          record.endpoints[target.id] = endpoint;
+          state.networks.push(record.id);
+          // Recorded at once, so a failure below (or a crash) is undone by a release.
+          await this.store.write(record);
+          await this.store.writeContainer(state);
+        }
+        const networks = await this.#networkMap();
+        const extraHosts = hostsEntriesFor(state, networks);
+        state.managedHosts = extraHosts.map(hostsLine);
+        await this.store.writeContainer(state);
+        await this.#refreshHostsLocked(this.#peersOf(state.networks, networks, target.id), networks);
+        return {
+          netnsPath: state.netnsPath,
+          addresses: records.map((r) => r.endpoints[target.id]!.ipv4),
+          extraHosts,
+          targetIp: records[0]!.endpoints[target.id]!.ipv4,
+        };
+      } catch (error) {
+        await this.#releaseLocked(target.id).catch((e: unknown) => log("cleanup after a failed attach failed: %O", e));
+        throw error;
+      }
+    });
+    let proxied: ProxiedPort[] = [];
+    if (published.length > 0) {
+      try {
+        proxied = await this.#startProxy(target.id, published.map((p) => proxyMap(p, result.targetIp)));
+      } catch (error) {
+        await this.release(target.id).catch((e: unknown) => log("cleanup after a failed publish failed: %O", e));
+        throw error;
+      }
+    }
+    return { netnsPath: result.netnsPath, addresses: result.addresses, extraHosts: result.extraHosts, ports: proxied };
+  }
+
+  #allocate(record: NetworkRecord, target: AttachTarget, request: EndpointRequest, ifname: string): EndpointRecord {
+    const subnet = parseSubnet(record.subnet);
+    const used = Object.values(record.endpoints).map((e) => e.ipv4);
+    const ipv4 = request.ipv4Address
+      ? checkRequestedAddress(subnet, record.gateway, used, request.ipv4Address, record.name)
+      : allocateAddress(subnet, record.gateway, used, record.name);
+    return { containerId: target.id, name: target.name, aliases: [...(request.aliases ?? [])], ipv4, mac: "", ifname, hostIfname: "" };
+  }
+
+  /** Joins a running container to one more network (`docker network connect`). */
+  async connect(containerId: string, request: EndpointRequest): Promise<EndpointRecord> {
+    for (const alias of request.aliases ?? []) validateAlias(alias);
+    return this.store.locked(async () => {
+      const state = await this.#containerLocked(containerId);
+      if (!state.ownsNetns) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${state.name} shares another container's network namespace: connect that one`, { container: state.name });
+      }
+      const record = await this.#networkLocked(request.network);
+      if (record.endpoints[state.id]) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${state.name} is already connected to network ${record.name}`, {
+          container: state.name,
+          network: record.name,
+        });
+      }
+      await this.#ensureBridge(record);
+      const networks = await this.#networkMap();
+      const usedIfnames = new Set(state.networks.map((id) => networks.get(id)?.endpoints[state.id]?.ifname));
+      let n = 0;
+      while (usedIfnames.has(`eth${n}`)) n++;
+      const endpoint = this.#allocate(record, state, request, `eth${n}`);
+      const routed = state.networks.some((id) => networks.get(id) && !networks.get(id)!.internal);
+      const veth = await this.native.vethAttach(state.netnsPath, {
+        bridge: record.bridge,
+        ifname: endpoint.ifname,
+        addrs: [`${endpoint.ipv4}/${record.subnet.split("/")[1]}`],
+        gateways: routed || record.internal ? [] : [record.gateway],
+      });
+      endpoint.mac = veth.mac;
+      endpoint.hostIfname = veth.hostIfname;
+      record.endpoints[state.id] = endpoint;
+      state.networks.push(record.id);
+      await this.store.write(record);
+      await this.store.writeContainer(state);
+      networks.set(record.id, record);
+      await this.#refreshHostsLocked(new Set([state.id, ...this.#peersOf(state.networks, networks, state.id)]), networks);
+      return endpoint;
+    });
+  }
+
+  /** Takes a running container off a network (`docker network disconnect`). */
+  async disconnect(containerId: string, network: string): Promise<void> {
+    await this.store.locked(async () => {
+      const state = await this.#containerLocked(containerId);
+      const record = await this.store.get(network);
+      const endpoint = record.endpoints[state.id];
+      if (!endpoint) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${state.name} is not connected to network ${record.name}`, {
+          container: state.name,
+          network: record.name,
+        });
+      }
+      const before = await this.#networkMap();
+      const peers = this.#peersOf(state.networks, before, state.id);
+      await this.native.vethDetach(state.netnsPath, endpoint.ifname);
+      delete record.endpoints[state.id];
+      state.networks = state.networks.filter((id) => id !== record.id);
+      await this.store.write(record);
+      await this.store.writeContainer(state);
+      await this.#refreshHostsLocked(new Set([state.id, ...peers]), await this.#networkMap());
+    });
+  }
+
+  /** Frees everything a container has: proxy, addresses, veths, namespace, names in peers' hosts files. */
+  async release(containerId: string): Promise<void> {
+    await this.store.locked(() => this.#releaseLocked(containerId));
+  }
+
+  async #releaseLocked(containerId: string): Promise<void> {
+    const state = await this.store.readContainer(containerId);
+    if (state?.proxy) await stopProxy(state.proxy.pid, state.proxy.pidFile);
+    const networks = await this.#networkMap();
+    const affected: NetworkRecord[] = [...networks.values()].filter((n) => n.endpoints[containerId]);
+    if (!state && affected.length === 0) return;
+    const peers = this.#peersOf(
+      affected.map((n) => n.id),
+      networks,
+      containerId,
+    );
+    if (state?.ownsNetns) await this.native.netnsDelete(state.netnsPath);
+    else if (!state) await this.native.netnsDelete(join(this.store.netnsDir, containerId));
+    for (const record of affected) {
+      delete record.endpoints[containerId];
+      await this.store.write(record);
+    }
+    await this.store.deleteContainer(containerId);
+    await this.#refreshHostsLocked(peers, networks);
+    log("released container %s", containerId.slice(0, 12));
+  }
+
+  /** Frees the allocations, namespaces and proxies of containers that no longer exist. */
+  async reconcile(): Promise<string[]> {
+    return this.store.locked(() => this.#reconcileLocked());
+  }
+
+  async #reconcileLocked(): Promise<string[]> {
+    const ids = new Set(await this.store.listContainers());
+    for (const record of await this.store.list()) for (const id of Object.keys(record.endpoints)) ids.add(id);
+    const gone = [...ids].filter((id) => !this.#containerExists(id));
+    for (const id of gone) {
+      log("reconcile: container %s is gone, releasing its network", id.slice(0, 12));
+      await this.#releaseLocked(id);
+    }
+    return gone;
+  }
+
+  /** The network state of a container berth attached. */
+  async container(containerId: string): Promise<ContainerNetworkState | undefined> {
+    return this.store.readContainer(containerId);
+  }
+
+  /** A container berth attached, by id, unique id prefix or name. */
+  async findContainer(ref: string): Promise<ContainerNetworkState | undefined> {
+    const direct = await this.store.readContainer(ref).catch(() => undefined);
+    if (direct) return direct;
+    const states = await Promise.all((await this.store.listContainers()).map((id) => this.store.readContainer(id)));
+    const matches = states.filter((s): s is ContainerNetworkState => !!s && (s.name === ref || (ref.length >= 3 && s.id.startsWith(ref))));
+    return matches.length === 1 ? matches[0] : undefined;
+  }
+
+  async #containerLocked(containerId: string): Promise<ContainerNetworkState> {
+    const state = await this.findContainer(containerId);
+    if (!state || !existsSync(state.netnsPath)) {
+      throw new BerthError("BERTH_CONTAINER_NOT_RUNNING", `container ${containerId} has no network namespace: start it first`, {
+        container: containerId,
+      });
+    }
+    return state;
+  }
+
+  async #networkMap(): Promise<Map<string, NetworkRecord>> {
+    return new Map((await this.store.list()).map((n) => [n.id, n]));
+  }
+
+  #peersOf(networkIds: string[], networks: Map<string, NetworkRecord>, self: string): Set<string> {
+    const peers = new Set<string>();
+    for (const id of networkIds) for (const peer of Object.keys(networks.get(id)?.endpoints ?? {})) if (peer !== self) peers.add(peer);
+    return peers;
+  }
+
+  /** Rewrites the hosts files of these containers to the current networks. */
+  async #refreshHostsLocked(containerIds: Iterable<string>, networks: Map<string, NetworkRecord>): Promise<void> {
+    for (const id of containerIds) {
+      const state = await this.store.readContainer(id);
+      if (!state) continue;
+      // A container sharing another's namespace keeps its own hosts file from its start.
+      const lines = hostsEntriesFor(state, networks).map(hostsLine);
+      if (lines.join("\n") === state.managedHosts.join("\n")) continue;
+      // A missing file is one the engine has not written yet: it writes what prepare gave.
+      if (await rewriteHostsFile(state.hostsPath, state.managedHosts, lines)) {
+        state.managedHosts = lines;
+        await this.store.writeContainer(state);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ ports
+
+  async #startProxy(containerId: string, maps: string[]): Promise<ProxiedPort[]> {
+    const pidFile = this.store.proxyPidFile(containerId);
+    await mkdir(join(pidFile, ".."), { recursive: true });
+    const started = await this.native.portProxy(maps, pidFile);
+    try {
+      await this.store.locked(async () => {
+        const state = await this.store.readContainer(containerId);
+        if (!state) throw new BerthError("BERTH_NETWORK_FAILED", `container ${containerId} was released while its ports were published`, { container: containerId });
+        state.proxy = { pid: started.pid, pidFile, ports: started.ports };
+        await this.store.writeContainer(state);
+      });
+    } catch (error) {
+      await stopProxy(started.pid, pidFile);
+      throw error;
+    }
+    return started.ports;
+  }
+}
+
+/**
+ * Stops a port-proxy daemon: SIGTERM, then SIGKILL after 2 s. The pid is checked to still
+ * be a port-proxy first, as it may have been reused since it was recorded.
+ */
+export async function stopProxy(pid: number, pidFile: string): Promise<void> {
+  const isProxy = () => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("port-proxy") && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return false;
+    }
+  };
+  if (isProxy()) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") {
+        throw new BerthError("BERTH_NETWORK_FAILED", `cannot stop port-proxy ${pid}`, { pid, cause: error });
+      }
+    }
+    const deadline = Date.now() + 2_000;
+    while (isProxy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if (isProxy()) process.kill(pid, "SIGKILL");
+  }
+  await rm(pidFile, { force: true });
+}

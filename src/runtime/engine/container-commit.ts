@@ -1,0 +1,155 @@
+import { createReadStream } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { posix } from "node:path";
+import { createGzip } from "node:zlib";
+import { execa } from "execa";
+import tar from "tar-stream";
+import { BerthError } from "../../common/berth-error.js";
+import type { ImageRecord, LayerRecord } from "../../image/image-record.js";
+import type { ImageStore } from "../../image/image-store.js";
+import { chainIds, mediaTypes, sha256Digest, type ContainerConfig, type ImageConfig, type ImageManifest } from "../../image/oci.js";
+import { formatReference, parseReference } from "../../image/reference.js";
+
+/** Options of {@link ContainerEngine.commit} (`docker commit`). */
+export interface CommitOptions {
+  /** A tag for the new image (`repo:tag`). @default none (an untagged image) */
+  tag?: string;
+  /** Config fields replacing the container's (Docker's `--change` in object form: `Cmd`, `Env`, `Labels`...). @default {} */
+  changes?: Partial<ContainerConfig>;
+  /** The history comment (`-m`). @default "" */
+  comment?: string;
+  /** The author (`-a`). @default "" */
+  author?: string;
+}
+
+/**
+ * Turns an overlay upper directory into an OCI layer tar: overlay whiteouts (character
+ * devices 0:0) become `.wh.<name>` files and opaque directories (`trusted.overlay.opaque=y`)
+ * get a `.wh..wh..opq` entry, as the image spec writes deletions.
+ */
+export async function diffUpperDir(upper: string): Promise<Buffer> {
+  const opaque = await opaqueDirs(upper);
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on("data", (c: unknown) => chunks.push(c as Buffer));
+    pack.on("end", () => resolve());
+    pack.on("error", reject);
+  });
+  const add = (header: Partial<tar.Header> & { name: string }, body?: Buffer | string) =>
+    new Promise<void>((resolve, reject) => {
+      pack.entry(header as tar.Header, body ?? "", (error) => (error ? reject(error) : resolve()));
+    });
+  const walk = async (rel: string): Promise<void> => {
+    const entries = (await readdir(posix.join(upper, rel))).sort();
+    for (const name of entries) {
+      const path = posix.join(rel, name);
+      const host = posix.join(upper, path);
+      const st = await lstat(host);
+      const base = { uid: st.uid, gid: st.gid, mtime: st.mtime, mode: st.mode & 0o7777 };
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        await add({ ...base, name: posix.join(rel, `.wh.${name}`), type: "file", size: 0 });
+      } else if (st.isDirectory()) {
+        await add({ ...base, name: `${path}/`, type: "directory" });
+        if (opaque.has(path)) await add({ ...base, name: `${path}/.wh..wh..opq`, type: "file", size: 0 });
+        await walk(path);
+      } else if (st.isSymbolicLink()) {
+        await add({ ...base, name: path, type: "symlink", linkname: await readlink(host) });
+      } else if (st.isFile()) {
+        const body = await readAll(host);
+        await add({ ...base, name: path, type: "file", size: body.length }, body);
+      }
+      // Sockets and fifos made by a running container are not image content.
+    }
+  };
+  await walk("");
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+async function readAll(path: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of createReadStream(path)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Directories of `upper` (relative) marked opaque, read with getfattr in one pass. */
+async function opaqueDirs(upper: string): Promise<Set<string>> {
+  const result = await execa("getfattr", ["-R", "-P", "--absolute-names", "-n", "trusted.overlay.opaque", upper], { reject: false, timeout: 60_000 });
+  const out = new Set<string>();
+  let file: string | undefined;
+  for (const line of String(result.stdout).split("\n")) {
+    if (line.startsWith("# file: ")) file = line.slice(8);
+    else if (file && /^trusted\.overlay\.opaque="y"$/.test(line.trim())) out.add(posix.relative(upper, file));
+  }
+  return out;
+}
+
+/** Writes the layer, the new config and manifest, and commits the image (`docker commit`). */
+export async function commitLayer(input: {
+  images: ImageStore;
+  parent: ImageRecord;
+  parentConfig: ImageConfig;
+  layerTar: Buffer;
+  config: ContainerConfig;
+  options: CommitOptions;
+  containerId: string;
+}): Promise<ImageRecord> {
+  const { images, parent, parentConfig, layerTar, options } = input;
+  const diffId = sha256Digest(layerTar);
+  const gz = await gzip(layerTar);
+  const diffIds = [...(parentConfig.rootfs?.diff_ids ?? []), diffId];
+  const chainId = chainIds(diffIds).at(-1)!;
+  const lease = await images.lease([diffId, chainId]);
+  try {
+    const digest = await images.writeBlob(gz);
+    await lease.extend([digest]);
+    const layer: LayerRecord = { digest, size: gz.length, mediaType: mediaTypes.ociLayerGzip, diffId, chainId };
+    await images.ensureLayer({ layer, compression: "gzip", open: async () => images.openBlob(digest) });
+    const created = new Date().toISOString();
+    const config: ImageConfig = {
+      ...parentConfig,
+      created,
+      ...(options.author ? { author: options.author } : {}),
+      config: { ...input.config, ...(options.changes ?? {}) },
+      rootfs: { type: "layers", diff_ids: diffIds },
+      history: [
+        ...(parentConfig.history ?? []),
+        { created, created_by: `berth commit ${input.containerId.slice(0, 12)}`, ...(options.comment ? { comment: options.comment } : {}), ...(options.author ? { author: options.author } : {}) },
+      ],
+    };
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const layers = [...parent.layers, layer];
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: mediaTypes.ociManifest,
+      config: { mediaType: mediaTypes.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    };
+    return await images.commitImage({
+      manifest: Buffer.from(JSON.stringify(manifest)),
+      manifestMediaType: mediaTypes.ociManifest,
+      config: configBytes,
+      layers,
+      tags: options.tag ? [formatReference(parseReference(options.tag))] : [],
+      unpackedSize: parent.unpackedSize + layerTar.length,
+    });
+  } catch (error) {
+    if (error instanceof BerthError) throw error;
+    throw new BerthError("BERTH_IO", `cannot commit container ${input.containerId}`, { container: input.containerId, cause: error });
+  } finally {
+    await lease.release();
+  }
+}
+
+function gzip(data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const z = createGzip();
+    z.on("data", (c: Buffer) => chunks.push(c));
+    z.on("end", () => resolve(Buffer.concat(chunks)));
+    z.on("error", reject);
+    z.end(data);
+  });
+}

@@ -1,0 +1,958 @@
+import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
+import { logger } from "../../common/logger.js";
+import { runRoot, stateRoot } from "../../common/paths.js";
+import { resolveInRoot } from "../../common/safe-path.js";
+import { ImageStore } from "../../image/image-store.js";
+import type { ImageRuntimeConfig } from "../container-config/image-config.js";
+import { buildHostname, buildHosts, buildResolvConf } from "../container-config/etc-files.js";
+import { readLogs, type LogEntry, type ReadLogsOptions } from "../container-config/log-reader.js";
+import { mergeConfig, replaceOrAppendEnv, type ResolvedContainerConfig } from "../container-config/merge-config.js";
+import { buildOciSpec, type ContainerMount, type NetworkMode } from "../container-config/oci-spec-builder.js";
+import { resolveUser } from "../container-config/resolve-user.js";
+import { VolumeStore } from "../../volume/volume-store.js";
+import { parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../../volume/mount-spec.js";
+import { prepareBindSource } from "../../volume/bind-source.js";
+import { pullImage } from "../../registry/pull.js";
+import { RegistryClient } from "../../registry/registry-client.js";
+import { OciRuntime } from "../oci-runtime.js";
+import type { OciSpec, OciState } from "../oci-spec.js";
+import type {
+  CreateContainerOptions,
+  ExecContainerOptions,
+  ExecResult,
+  ListContainersOptions,
+  RemoveContainerOptions,
+  StopOptions,
+  WaitContainerOptions,
+} from "./container-options.js";
+import type { ContainerRecord, MountRecord } from "./container-record.js";
+import { extractIntoRoot, packFromRoot } from "./container-copy.js";
+import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commit.js";
+import { startHealthChecks } from "./health-checker.js";
+import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
+import { ContainerStore } from "./container-store.js";
+import { findCommandProblem } from "./executable.js";
+import { hostHostsFile, hostName, hostNetwork, noneNetwork, type NetworkAttachment, type NetworkPreparation } from "./network-attachment.js";
+import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
+import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
+
+const log = logger("engine");
+
+/** Options of {@link ContainerEngine}. Each is a seam: tests give their own. */
+export interface ContainerEngineOptions {
+  /** The state root (images, containers, volumes). @default stateRoot() */
+  stateRoot?: string;
+  /** The run root (the runtime's state). @default runRoot() */
+  runRoot?: string;
+  /** The OCI runtime driver. @default new OciRuntime({ root: `${runRoot}/runtime` }) */
+  runtime?: OciRuntime;
+  /** The image store. @default new ImageStore(stateRoot) */
+  images?: ImageStore;
+  /** The volume store. @default new VolumeStore(`${stateRoot}/volumes`) */
+  volumes?: VolumeStore;
+  /**
+   * Network attachments by name, for containers created with one and started by another
+   * process (`none` and `host` are built in). @default {}
+   */
+  networks?: Readonly<Record<string, NetworkAttachment>>;
+  /** Pulls a reference into the store. @default a registry pull with berth's RegistryClient */
+  pull?: (images: ImageStore, reference: string) => Promise<void>;
+  /** The cgroup parent of containers. @default "/berth" */
+  cgroupParent?: string;
+}
+
+/** What one running container's owner keeps in this process. */
+interface LiveHandle {
+  health?: { timer: NodeJS.Timeout; stop: () => void };
+}
+
+/**
+ * The container engine: `docker create/start/stop/rm/wait/logs/exec/inspect/ps` as a
+ * TypeScript API, daemonless. Every process works directly on the state root; each
+ * container's changes are made under its file lock and its record is written atomically, so
+ * many processes can operate on one container and see a consistent state.
+ *
+ * A started container is held by berth-runtime's monitor, not by Node: it outlives the
+ * process that started it. Its exit is recorded by the monitor; the next engine call that
+ * looks at it (inspect, list, wait, stop, remove...) reaps it: records the exit, unmounts its
+ * rootfs, deletes the runtime's state, and removes it when it was created with `autoRemove`.
+ */
+export class ContainerEngine {
+  readonly stateRoot: string;
+  readonly runtime: OciRuntime;
+  readonly images: ImageStore;
+  readonly volumes: VolumeStore;
+  readonly store: ContainerStore;
+  readonly #networks: Record<string, NetworkAttachment>;
+  readonly #pull: (images: ImageStore, reference: string) => Promise<void>;
+  readonly #cgroupParent: string;
+  readonly #live = new Map<string, LiveHandle>();
+
+  constructor(options: ContainerEngineOptions = {}) {
+    this.stateRoot = options.stateRoot ?? stateRoot();
+    const run = options.runRoot ?? runRoot();
+    this.runtime = options.runtime ?? new OciRuntime({ root: join(run, "runtime") });
+    this.images = options.images ?? new ImageStore(this.stateRoot);
+    this.volumes = options.volumes ?? new VolumeStore(join(this.stateRoot, "volumes"));
+    this.store = new ContainerStore(join(this.stateRoot, "containers"));
+    this.#networks = { none: noneNetwork, host: hostNetwork, ...(options.networks ?? {}) };
+    this.#pull =
+      options.pull ??
+      (async (images, reference) => {
+        await pullImage(images, new RegistryClient(), reference);
+      });
+    this.#cgroupParent = options.cgroupParent ?? "/berth";
+  }
+
+  // ---------------------------------------------------------------- create
+
+  /** Creates a container (`docker create`); returns its id. */
+  async create(options: CreateContainerOptions): Promise<string> {
+    const reference = typeof options.image === "string" ? options.image : (options.image.reference ?? options.image.id);
+    const layers = await this.#imageLayers(options);
+    const network = this.#networkOf(options.network);
+    const id = await this.store.allocate();
+    let name: string;
+    try {
+      name = await this.store.reserveName(id, options.name);
+    } catch (error) {
+      await this.store.removeDir(id);
+      throw error;
+    }
+    const imageConfig = (layers.config.config ?? {}) as ImageRuntimeConfig;
+    let config: ResolvedContainerConfig;
+    try {
+      config = mergeConfig(imageConfig, options, id);
+      if (network.name === "host" && !options.hostname) config.hostname = hostName();
+      if (config.args.length === 0) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", "no command specified", { container: name, field: "cmd" });
+      }
+    } catch (error) {
+      await this.#discard(id, name);
+      throw withContainer(error, name);
+    }
+    const dir = this.store.dir(id);
+    const record: ContainerRecord = {
+      id,
+      name,
+      created: new Date().toISOString(),
+      image: reference,
+      imageId: layers.imageId,
+      status: "creating",
+      config,
+      lowerDirs: [...layers.layerDirs].reverse(),
+      mounts: [],
+      network: { mode: network.name },
+      autoRemove: options.autoRemove ?? false,
+      init: options.init ?? false,
+      privileged: options.privileged ?? false,
+      readonlyRootfs: options.readonlyRootfs ?? false,
+      resources: options.resources ?? {},
+      pid: 0,
+      startedAt: "0001-01-01T00:00:00Z",
+      finishedAt: "0001-01-01T00:00:00Z",
+      exitCode: 0,
+      oomKilled: false,
+      error: "",
+      restartCount: 0,
+    };
+    const hostOptions: HostOptions = {
+      capAdd: options.capAdd ?? [],
+      capDrop: options.capDrop ?? [],
+      ulimits: (options.ulimits ?? []) as HostOptions["ulimits"],
+      shmSize: options.shmSize,
+      groupAdd: options.groupAdd ?? [],
+      sysctls: options.sysctls ?? {},
+      noNewPrivileges: options.noNewPrivileges ?? false,
+      extraHosts: (options.extraHosts ?? []) as HostOptions["extraHosts"],
+      dns: options.dns,
+      dnsSearch: options.dnsSearch,
+      dnsOptions: options.dnsOptions,
+    };
+    try {
+      await this.store.locked(id, async () => {
+        await this.store.write(record);
+        await writeFile(join(dir, "host-options.json"), JSON.stringify(hostOptions));
+        // Recorded before the image can be removed under us; removed with the container.
+        await this.images.addSnapshotUser(layers.imageId, id);
+        await mountOverlay(this.#overlay(record), id);
+        const rootfs = this.#merged(id);
+        await this.#createWorkdir(rootfs, config.workingDir);
+        record.mounts = await this.#prepareMounts(record, options, rootfs);
+        // Built now so that what would fail at start (a bad user, bad resources) fails create,
+        // and so that a start with a built-in network has nothing left to do but run.
+        const prep = await network.prepare({ id, name, hostname: config.hostname });
+        const spec = await this.#buildSpec(record, hostOptions, networkMode(prep), rootfs, prep);
+        await this.runtime.writeBundle(join(dir, "bundle"), spec);
+        // The overlay stays mounted until the container is reaped or removed: Docker makes the
+        // container's layer at create too, and the start is faster without a mount.
+        record.status = "created";
+        await this.store.write(record);
+      });
+    } catch (error) {
+      await this.remove(id, { force: true, volumes: true }).catch((e: unknown) => log("cleanup of %s failed: %O", id, e));
+      throw withContainer(error, name);
+    }
+    log("created %s (%s)", id.slice(0, 12), name);
+    return id;
+  }
+
+  async #imageLayers(options: CreateContainerOptions) {
+    if (typeof options.image !== "string") return this.images.getRootfsLayers(options.image.id);
+    const reference = options.image;
+    const policy = options.pull ?? "missing";
+    if (policy === "always") await this.#pull(this.images, reference);
+    try {
+      return await this.images.getRootfsLayers(reference);
+    } catch (error) {
+      if (policy !== "missing" || !hasErrorCode(error, "BERTH_IMAGE_NOT_FOUND")) throw error;
+    }
+    await this.#pull(this.images, reference);
+    return this.images.getRootfsLayers(reference);
+  }
+
+  #networkOf(network: CreateContainerOptions["network"]): NetworkAttachment {
+    if (network === undefined || network === "none") return noneNetwork;
+    if (network === "host") return hostNetwork;
+    this.#networks[network.name] ??= network;
+    return network;
+  }
+
+  async #createWorkdir(rootfs: string, workingDir: string): Promise<void> {
+    // Docker creates a missing working directory (root-owned, 0755) rather than failing.
+    const path = resolveInRoot(rootfs, workingDir, { followLast: true });
+    await mkdir(path, { recursive: true, mode: 0o755 }).catch((error: unknown) => {
+      throw new BerthError("BERTH_IO", `cannot create the working directory ${workingDir}`, { path: workingDir, cause: error });
+    });
+  }
+
+  async #prepareMounts(record: ContainerRecord, options: CreateContainerOptions, rootfs: string): Promise<MountRecord[]> {
+    const specs: MountSpec[] = [];
+    for (const m of options.mounts ?? []) specs.push(typeof m === "string" ? parseVolumeFlag(m) : m);
+    for (const t of options.tmpfs ?? []) specs.push(parseTmpfsFlag(t));
+    const targets = new Set<string>();
+    for (const spec of specs) {
+      if (!spec.target.startsWith("/") || spec.target === "/") {
+        throw new BerthError("BERTH_MOUNT_INVALID", `invalid mount target ${JSON.stringify(spec.target)}: it must be an absolute path other than /`, {
+          container: record.name,
+          path: spec.target,
+        });
+      }
+      const target = spec.target.replace(/\/+$/, "");
+      if (targets.has(target)) {
+        throw new BerthError("BERTH_MOUNT_INVALID", `Duplicate mount point: ${target}`, { container: record.name, path: target });
+      }
+      targets.add(target);
+    }
+    // The image's (and the options') VOLUMEs get anonymous volumes unless something is mounted there.
+    for (const path of record.config.volumes) {
+      if (!targets.has(path.replace(/\/+$/, ""))) specs.push({ type: "volume", target: path, readonly: false, noCopy: false });
+    }
+    const out: MountRecord[] = [];
+    for (const spec of specs) {
+      if (spec.type === "tmpfs") {
+        const opts = [...(spec.options ?? [])];
+        if (spec.size !== undefined) opts.push(`size=${spec.size}`);
+        if (spec.mode !== undefined) opts.push(`mode=${spec.mode.toString(8)}`);
+        if (spec.readonly) opts.push("ro");
+        out.push({ type: "tmpfs", destination: spec.target, readonly: spec.readonly, mount: { type: "tmpfs", destination: spec.target, options: opts } });
+      } else if (spec.type === "bind") {
+        await prepareBindSource(spec);
+        out.push({
+          type: "bind",
+          source: spec.source,
+          destination: spec.target,
+          readonly: spec.readonly,
+          mount: { type: "bind", source: spec.source, destination: spec.target, readonly: spec.readonly, recursive: spec.recursive, ...(spec.propagation ? { propagation: spec.propagation } : {}) },
+        });
+      } else {
+        const anonymous = spec.source === undefined;
+        const info = await this.volumes.create({
+          ...(spec.source ? { name: spec.source } : {}),
+          ...(spec.labels ? { labels: spec.labels } : {}),
+          ...(spec.driverOptions ? { driverOptions: spec.driverOptions } : {}),
+        });
+        // Recorded first, so a failure below still releases the volume on cleanup.
+        const entry: MountRecord = {
+          type: "volume",
+          name: info.Name,
+          anonymous,
+          source: info.Mountpoint,
+          destination: spec.target,
+          readonly: spec.readonly,
+          mount: { type: "bind", source: info.Mountpoint, destination: spec.target, readonly: spec.readonly },
+        };
+        out.push(entry);
+        record.mounts = out;
+        await this.store.write(record);
+        const data = await this.volumes.addUser(info.Name, record.id);
+        if (!spec.noCopy) await this.volumes.copyUpIfEmpty(info.Name, { rootfs, path: spec.target });
+        const source = spec.subpath ? join(data, spec.subpath) : data;
+        entry.source = source;
+        entry.mount = { type: "bind", source, destination: spec.target, readonly: spec.readonly };
+      }
+    }
+    return out;
+  }
+
+  async #buildSpec(record: ContainerRecord, host: HostOptions, network: NetworkMode, rootfs: string, prep?: NetworkPreparation): Promise<OciSpec> {
+    const dir = this.store.dir(record.id);
+    const user = await resolveUser(record.config.user, { rootfs }, { groupAdd: host.groupAdd });
+    const hostNet = network.mode === "host";
+    const etc = { hosts: join(dir, "hosts"), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
+    const hostsText = buildHosts({
+      hostname: record.config.hostname,
+      ...(record.config.domainname ? { domainname: record.config.domainname } : {}),
+      ...(hostNet ? { hostFile: await hostHostsFile() } : {}),
+      ipv6: prep?.ipv6 ?? false,
+      extraHosts: [...host.extraHosts, ...(prep?.extraHosts ?? [])],
+      addresses: prep?.hostsEntries ?? [],
+    });
+    const resolvText = buildResolvConf({
+      hostFile: await readFile("/etc/resolv.conf", "utf8").catch(() => ""),
+      hostNetwork: hostNet,
+      ipv6: prep?.ipv6 ?? false,
+      ...(host.dns ?? prep?.dnsConfig?.nameservers ? { nameservers: host.dns ?? prep?.dnsConfig?.nameservers } : {}),
+      ...(host.dnsSearch ?? prep?.dnsConfig?.search ? { search: host.dnsSearch ?? prep?.dnsConfig?.search } : {}),
+      ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
+    });
+    await Promise.all([
+      writeFile(etc.hosts, hostsText),
+      writeFile(etc.hostname, buildHostname(record.config.hostname)),
+      writeFile(etc.resolvConf, resolvText),
+    ]);
+    return buildOciSpec({
+      id: record.id,
+      config: record.config,
+      user,
+      rootfs,
+      network,
+      etcFiles: etc,
+      mounts: record.mounts.map((m) => m.mount as ContainerMount),
+      cgroupParent: this.#cgroupParent,
+      resources: record.resources,
+      ulimits: host.ulimits,
+      ...(host.shmSize !== undefined ? { shmSize: host.shmSize } : {}),
+      readonlyRootfs: record.readonlyRootfs,
+      privileged: record.privileged,
+      capAdd: host.capAdd,
+      capDrop: host.capDrop,
+      sysctls: host.sysctls,
+      noNewPrivileges: host.noNewPrivileges,
+    });
+  }
+
+  // ---------------------------------------------------------------- start / stop
+
+  /**
+   * Starts a created or exited container (`docker start`); a running one is left as it is.
+   * A command that cannot run fails with `BERTH_CONTAINER_START_FAILED`, exit code 127 (not
+   * found) or 126 (not executable) and Docker's message; any other failed start with the
+   * runtime's message and the last lines of the container's output.
+   */
+  async start(ref: string): Promise<void> {
+    const id = await this.store.resolve(ref);
+    await this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      if (record.status === "running") return;
+      if (record.status === "removing" || record.status === "creating") {
+        throw new BerthError("BERTH_CONTAINER_STATE", `container ${record.name} is ${record.status}`, { container: record.name });
+      }
+      await this.#startLocked(record);
+    });
+  }
+
+  async #startLocked(record: ContainerRecord): Promise<void> {
+    const id = record.id;
+    record.status = "starting";
+    record.error = "";
+    await this.store.write(record);
+    const rootfs = this.#merged(id);
+    const attachment = this.#networks[record.network.mode];
+    if (!attachment) {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${record.name} uses network ${record.network.mode}, which this engine does not know: pass it in the engine's networks`, { container: record.name });
+    }
+    try {
+      await mountOverlay(this.#overlay(record), id);
+      const problem = await findCommandProblem(rootfs, record.config.args[0]!, record.config.env);
+      if (problem) {
+        throw new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${problem.message}`, {
+          container: record.name,
+          exitCode: problem.exitCode,
+        });
+      }
+      const bundle = join(this.store.dir(id), "bundle");
+      // The built-in networks' namespaces are made by the runtime: the bundle written at create
+      // stays valid. Another network layer prepares (and may move) its namespace at each start.
+      if (attachment !== noneNetwork && attachment !== hostNetwork) {
+        const prep = await attachment.prepare({ id, name: record.name, hostname: record.config.hostname });
+        record.network = { mode: attachment.name, ...(prep.netnsPath ? { netnsPath: prep.netnsPath } : {}) };
+        const spec = await this.#buildSpec(record, await this.#hostOptions(id), networkMode(prep), rootfs, prep);
+        await this.runtime.writeBundle(bundle, spec);
+      }
+      const pidFile = join(this.store.dir(id), "init.pid");
+      // A container restarted after an exit has no runtime state left (the reap deleted it).
+      await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id) }, init: record.init, pidFile });
+      record.status = "running";
+      record.pid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
+      record.startedAt = new Date().toISOString();
+      record.finishedAt = "0001-01-01T00:00:00Z";
+      record.exitCode = 0;
+      record.oomKilled = false;
+      if (record.config.healthcheck) record.health = { Status: "starting", FailingStreak: 0, Log: [] };
+      await this.store.write(record);
+      if (record.config.healthcheck) startHealthChecks(this, id, record.config.healthcheck, record.config.shell);
+    } catch (error) {
+      await this.runtime.delete(id, { force: true }).catch(() => {});
+      await unmountOverlay(rootfs, id).catch(() => {});
+      const exitCode = isBerthError(error) && error.exitCode !== undefined ? error.exitCode : 128;
+      record.status = "exited";
+      record.pid = 0;
+      record.exitCode = exitCode;
+      record.error = error instanceof Error ? error.message : String(error);
+      record.finishedAt = new Date().toISOString();
+      await this.store.write(record);
+      if (hasErrorCode(error, "BERTH_CONTAINER_START_FAILED")) throw error;
+      throw new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${record.error}`, {
+        container: record.name,
+        exitCode,
+        lastLines: await this.#lastLines(id),
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Stops a running container (`docker stop`): its stop signal, then SIGKILL after the
+   * timeout. Stopping a container that is not running does nothing.
+   */
+  async stop(ref: string, options: StopOptions = {}): Promise<void> {
+    const id = await this.store.resolve(ref);
+    await this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      if (record.status !== "running") return;
+      await this.#stopLocked(record, options);
+    }, 10 * 60_000);
+  }
+
+  async #stopLocked(record: ContainerRecord, options: StopOptions): Promise<void> {
+    const id = record.id;
+    const timeout = options.timeout ?? record.config.stopTimeout;
+    const state = await this.#runtimeState(id);
+    if (state?.status === "paused") await this.runtime.resume(id).catch(() => {});
+    if (timeout > 0 && state && state.status !== "stopped") {
+      await this.runtime.kill(id, options.signal ?? record.config.stopSignal).catch(ignoreStopped);
+      const code = await this.runtime.wait(id, { timeout: timeout * 1000 }).catch((error: unknown) => {
+        if (hasErrorCode(error, "BERTH_TIMEOUT")) return "timeout" as const;
+        throw error;
+      });
+      if (code !== "timeout") {
+        await this.#reapLocked(record);
+        return;
+      }
+    }
+    await this.runtime.kill(id, "SIGKILL", { all: true }).catch(ignoreStopped);
+    await this.runtime.wait(id, { timeout: 30_000 });
+    await this.#reapLocked(record);
+  }
+
+  /** Stops then starts a container (`docker restart`). */
+  async restart(ref: string, options: StopOptions = {}): Promise<void> {
+    const id = await this.store.resolve(ref);
+    await this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      // The stop inside a restart must not auto-remove the container it is about to start again.
+      const autoRemove = record.autoRemove;
+      record.autoRemove = false;
+      if (record.status === "running") await this.#stopLocked(record, options);
+      record.autoRemove = autoRemove;
+      await this.#startLocked(record);
+    }, 10 * 60_000);
+  }
+
+  /** Sends a signal to a running container (`docker kill`). @param signal @default "SIGKILL" */
+  async kill(ref: string, signal: string | number = "SIGKILL"): Promise<void> {
+    const id = await this.store.resolve(ref);
+    await this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      if (record.status !== "running") throw notRunning(record);
+      await this.runtime.kill(id, signal).catch((error: unknown) => {
+        if (hasErrorCode(error, "BERTH_CONTAINER_NOT_RUNNING")) throw notRunning(record);
+        throw error;
+      });
+    });
+  }
+
+  /** Freezes a running container (`docker pause`). */
+  async pause(ref: string): Promise<void> {
+    await this.#runningOp(ref, (id) => this.runtime.pause(id));
+  }
+
+  /** Thaws a paused container (`docker unpause`). */
+  async unpause(ref: string): Promise<void> {
+    await this.#runningOp(ref, (id) => this.runtime.resume(id));
+  }
+
+  async #runningOp(ref: string, op: (id: string) => Promise<void>): Promise<void> {
+    const id = await this.store.resolve(ref);
+    await this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      if (record.status !== "running") throw notRunning(record);
+      await op(id);
+    });
+  }
+
+  /**
+   * Waits for a container to exit and returns its exit code (`docker wait`). A container
+   * that is not running returns its last exit code at once. Reaps the container (and
+   * removes it when it was created with `autoRemove`).
+   */
+  async wait(ref: string, options: WaitContainerOptions = {}): Promise<number> {
+    const id = await this.store.resolve(ref);
+    const timeout = options.timeout ?? 300_000;
+    const record = await this.#readOrThrow(id, ref);
+    // A short-lived container has often exited by now: one `state` then beats a `wait` plus a `state`.
+    const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
+    if (record.status === "running" && state && state.status !== "stopped") {
+      try {
+        await this.runtime.wait(id, { timeout });
+      } catch (error) {
+        // Reaped by another process between our read and the runtime's wait.
+        if (!hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) throw withContainer(error, record.name);
+      }
+    }
+    return this.store.locked(id, async () => {
+      const current = await this.store.read(id);
+      if (!current) return record.exitCode;
+      await this.#reapLocked(current, state?.status === "stopped" ? state : undefined);
+      return current.exitCode;
+    });
+  }
+
+  /**
+   * Removes a container (`docker rm`). A running one needs `force` (it is killed). Its
+   * named volumes stay; anonymous ones go with `volumes`. Also cleans up a container left
+   * half-created or half-started by a process that died.
+   */
+  async remove(ref: string, options: RemoveContainerOptions = {}): Promise<void> {
+    const id = await this.store.resolve(ref);
+    this.#stopHealth(id);
+    await this.store.locked(id, async () => {
+      const record = await this.store.read(id);
+      if (!record) {
+        // A directory without a record: a create that died before writing one.
+        await this.store.removeDir(id);
+        return;
+      }
+      await this.#removeLocked(record, options);
+    }, 10 * 60_000);
+  }
+
+  async #removeLocked(record: ContainerRecord, options: RemoveContainerOptions): Promise<void> {
+    const id = record.id;
+    // Created and exited containers have no runtime state (start uses `run`, the reap deletes it).
+    const mayHaveRuntimeState = record.status === "running" || record.status === "starting" || record.status === "removing";
+    const state = mayHaveRuntimeState ? await this.#runtimeState(id) : undefined;
+    const active = state !== undefined && state.status !== "stopped";
+    if (active && !options.force && record.status !== "creating" && record.status !== "starting" && record.status !== "removing") {
+      throw new BerthError(
+        "BERTH_CONTAINER_STATE",
+        `cannot remove container "/${record.name}": container is ${state.status}: stop the container before removing or force remove`,
+        { container: record.name },
+      );
+    }
+    record.status = "removing";
+    await this.store.write(record);
+    if (state) await this.runtime.delete(id, { force: true });
+    if (mayHaveRuntimeState) await this.#removeCgroups(id);
+    await unmountOverlay(this.#merged(id), id);
+    for (const mount of record.mounts) {
+      if (mount.type !== "volume" || !mount.name) continue;
+      await this.volumes.removeUser(mount.name, id).catch((e: unknown) => log("release of volume %s failed: %O", mount.name, e));
+      if (options.volumes && mount.anonymous) {
+        await this.volumes.remove(mount.name, { force: true }).catch((e: unknown) => log("removal of volume %s failed: %O", mount.name, e));
+      }
+    }
+    const attachment = this.#networks[record.network.mode];
+    await attachment?.release({ id, name: record.name, hostname: record.config.hostname }).catch((e: unknown) => log("network release failed: %O", e));
+    await this.images.removeSnapshotUser(id).catch((e: unknown) => log("snapshot user removal failed: %O", e));
+    await this.store.releaseName(id, record.name);
+    await this.store.removeDir(id);
+    log("removed %s", id.slice(0, 12));
+  }
+
+  /** A runtime killed between making a cgroup and recording its state leaves the cgroup: remove it. */
+  async #removeCgroups(id: string): Promise<void> {
+    const rel = join(this.#cgroupParent, id);
+    const roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
+    try {
+      const { readdir } = await import("node:fs/promises");
+      for (const entry of await readdir("/sys/fs/cgroup")) roots.push(join("/sys/fs/cgroup", entry));
+    } catch {
+      return;
+    }
+    await Promise.all([...new Set(roots)].map((root) => rmdir(join(root, rel)).catch(() => {})));
+  }
+
+  async #discard(id: string, name: string): Promise<void> {
+    await this.store.releaseName(id, name).catch(() => {});
+    await this.store.removeDir(id).catch(() => {});
+  }
+
+  // ---------------------------------------------------------------- state
+
+  async #runtimeState(id: string): Promise<OciState | undefined> {
+    try {
+      return await this.runtime.state(id);
+    } catch (error) {
+      if (hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Brings a `running` record up to date when its process has exited: records the exit,
+   * deletes the runtime's state, unmounts the rootfs, and removes an auto-remove container.
+   * Must be called under the container's lock. Returns false when the container is gone.
+   */
+  async #reapLocked(record: ContainerRecord, known?: OciState): Promise<boolean> {
+    if (record.status !== "running") return true;
+    const state = known ?? (await this.#runtimeState(record.id));
+    if (state && state.status !== "stopped") return true;
+    record.status = "exited";
+    record.pid = 0;
+    record.exitCode = state?.exitCode ?? 137;
+    record.oomKilled = state?.oomKilled ?? false;
+    record.finishedAt = state?.finished ?? new Date().toISOString();
+    this.#stopHealth(record.id);
+    await this.store.write(record);
+    await Promise.all([
+      state ? this.runtime.delete(record.id, { force: true }) : undefined,
+      unmountOverlay(this.#merged(record.id), record.id),
+    ]);
+    if (record.autoRemove) {
+      await this.#removeLocked(record, { volumes: true });
+      return false;
+    }
+    return true;
+  }
+
+  /** A Docker-like `inspect` of a container (reaping it first when it has exited). */
+  async inspect(ref: string): Promise<ContainerInspect> {
+    const id = await this.store.resolve(ref);
+    const record = await this.#current(id, ref);
+    const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
+    return toInspect(record, state, this.store.dir(id), this.store.logPath(id));
+  }
+
+  async #current(id: string, ref: string): Promise<ContainerRecord> {
+    const record = await this.#readOrThrow(id, ref);
+    if (record.status !== "running") return record;
+    const state = await this.#runtimeState(id);
+    if (state && state.status !== "stopped") return record;
+    return this.store.locked(id, async () => {
+      const fresh = await this.#readOrThrow(id, ref);
+      if (!(await this.#reapLocked(fresh))) throw new BerthError("BERTH_CONTAINER_NOT_FOUND", `No such container: ${ref}`, { container: ref });
+      return fresh;
+    });
+  }
+
+  /** The containers (`docker ps`), running ones only unless `all`; reaps those that exited. */
+  async list(options: ListContainersOptions = {}): Promise<ContainerSummary[]> {
+    const states = new Map((await this.runtime.list()).map((s) => [s.id, s]));
+    const out: ContainerSummary[] = [];
+    for (const id of await this.store.ids()) {
+      let record = await this.store.read(id);
+      if (!record) continue;
+      let state = states.get(id);
+      if (record.status === "running" && (!state || state.status === "stopped")) {
+        const reaped = await this.store
+          .locked(id, async () => {
+            const fresh = await this.store.read(id);
+            if (!fresh) return undefined;
+            return (await this.#reapLocked(fresh)) ? fresh : undefined;
+          })
+          .catch(() => record);
+        if (!reaped) continue;
+        record = reaped;
+        state = undefined;
+      }
+      const status = displayStatus(record, state);
+      if (!options.all && status !== "running" && status !== "paused") continue;
+      if (!matches(record, status, options)) continue;
+      out.push(toSummary(record, state));
+    }
+    return out.sort((a, b) => b.Created - a.Created);
+  }
+
+  // ---------------------------------------------------------------- logs / exec
+
+  /**
+   * The container's output (`docker logs`): stdout and stderr entries with their times.
+   * With `follow` it keeps reading until the container exits.
+   */
+  async *logs(ref: string, options: Omit<ReadLogsOptions, "exited"> = {}): AsyncGenerator<LogEntry, void, undefined> {
+    const id = await this.store.resolve(ref);
+    const record = await this.#readOrThrow(id, ref);
+    const path = this.store.logPath(id);
+    await writeFile(path, "", { flag: "a" });
+    let exited: Promise<unknown> | undefined;
+    if (options.follow) {
+      exited = record.status === "running" ? this.runtime.wait(id, { timeout: 24 * 3600_000 }).catch(() => undefined) : Promise.resolve();
+    }
+    yield* readLogs(path, { ...options, ...(exited ? { exited } : {}) });
+  }
+
+  /**
+   * Runs a command in a running container (`docker exec`) and returns its exit code and
+   * output. A command that is not in the container gives Docker's exit code 127 (126 when it
+   * is not executable) and message on stderr, not an error.
+   */
+  async exec(ref: string, argv: readonly string[], options: ExecContainerOptions = {}): Promise<ExecResult> {
+    const id = await this.store.resolve(ref);
+    const record = await this.#current(id, ref);
+    if (record.status !== "running") throw notRunning(record);
+    if (options.tty) throw new BerthError("BERTH_UNSUPPORTED", "exec with a tty is not supported yet", { container: record.name });
+    if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
+    const root = `/proc/${record.pid}/root`;
+    const env = replaceOrAppendEnv(record.config.env, options.env ?? []);
+    const problem = await findCommandProblem(root, argv[0]!, env);
+    if (problem) {
+      return { exitCode: problem.exitCode, stdout: "", stderr: `OCI runtime exec failed: exec failed: unable to start container process: ${problem.message}: unknown\n` };
+    }
+    const user = options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined;
+    try {
+      return await this.runtime.exec(id, [...argv], {
+        env: [...(options.env ?? [])],
+        ...(options.workingDir ? { cwd: options.workingDir } : {}),
+        ...(user ? { user: { uid: user.uid, gid: user.gid } } : {}),
+        ...(options.input !== undefined ? { input: options.input } : {}),
+        timeout: options.timeout ?? 60_000,
+      });
+    } catch (error) {
+      throw withContainer(error, record.name);
+    }
+  }
+
+  // ---------------------------------------------------------------- copy / commit
+
+  /**
+   * `docker cp - CONTAINER:path`: extracts a tar stream into the existing directory `path`,
+   * running or stopped (the rootfs is mounted for the call). See {@link extractIntoRoot}.
+   */
+  async copyToContainer(ref: string, path: string, archive: Readable): Promise<void> {
+    await this.withRootfs(ref, (root, record) => extractIntoRoot(root, path, archive, record.name));
+  }
+
+  /**
+   * `docker cp CONTAINER:path -`: the file or directory at `path` as a tar stream, with
+   * Docker's rules (see {@link packFromRoot}). The archive is read while the container is
+   * locked (and, stopped, mounted), then handed over from memory.
+   */
+  async copyFromContainer(ref: string, path: string): Promise<Readable> {
+    const bytes = await this.withRootfs(ref, async (root, record) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await packFromRoot(root, path, record.name)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    });
+    return Readable.from([bytes]);
+  }
+
+  /**
+   * `docker commit`: the container's changes (its overlay upper directory, deletions as
+   * whiteouts) become a new layer on its image, with its config and `changes`. Returns the
+   * new image id.
+   */
+  async commit(ref: string, options: CommitOptions = {}): Promise<string> {
+    const id = await this.store.resolve(ref);
+    return this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      const paused = record.status === "running" && (await this.#runtimeState(id))?.status === "running";
+      // Docker pauses a running container during commit so the layer is consistent.
+      if (paused) await this.runtime.pause(id);
+      try {
+        const parent = await this.images.get(record.imageId);
+        const parentConfig = JSON.parse((await this.images.readBlob(record.imageId)).toString("utf8")) as ImageConfig;
+        const layerTar = await diffUpperDir(this.upperDir(id));
+        const c = record.config;
+        const config: ContainerConfig = {
+          ...(parentConfig.config ?? {}),
+          ...(c.user ? { User: c.user } : {}),
+          Env: c.env,
+          Entrypoint: c.entrypoint.length > 0 ? c.entrypoint : null,
+          Cmd: c.cmd.length > 0 ? c.cmd : null,
+          WorkingDir: c.workingDir,
+          Labels: c.labels,
+          ...(c.exposedPorts.length > 0 ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((p) => [p, {}])) } : {}),
+          ...(c.volumes.length > 0 ? { Volumes: Object.fromEntries(c.volumes.map((v) => [v, {}])) } : {}),
+        };
+        const image = await commitLayer({ images: this.images, parent, parentConfig, layerTar, config, options, containerId: id });
+        return image.id;
+      } finally {
+        if (paused) await this.runtime.resume(id).catch(() => {});
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- helpers for health
+
+  /** The record of a container, for the engine's own modules. */
+  async record(ref: string): Promise<ContainerRecord> {
+    const id = await this.store.resolve(ref);
+    return this.#current(id, ref);
+  }
+
+  /**
+   * Runs `fn` with the container's root filesystem as seen from the host: the running
+   * process's root (`/proc/<pid>/root`, with its volumes and tmpfs mounts), or for a stopped
+   * container the overlay, mounted for the call and unmounted after it.
+   */
+  async withRootfs<T>(ref: string, fn: (root: string, record: ContainerRecord) => Promise<T>): Promise<T> {
+    const id = await this.store.resolve(ref);
+    return this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      await this.#reapLocked(record);
+      if (record.status === "running") return fn(`/proc/${record.pid}/root`, record);
+      const merged = this.#merged(id);
+      const wasMounted = await isMountPoint(merged);
+      await mountOverlay(this.#overlay(record), id);
+      try {
+        return await fn(merged, record);
+      } finally {
+        if (!wasMounted) await unmountOverlay(merged, id);
+      }
+    });
+  }
+
+  /** Runs `fn` under the container's lock with its fresh record; `fn`'s changes to it are written. */
+  async update<T>(ref: string, fn: (record: ContainerRecord) => Promise<T>): Promise<T> {
+    const id = await this.store.resolve(ref);
+    return this.store.locked(id, async () => {
+      const record = await this.#readOrThrow(id, ref);
+      const result = await fn(record);
+      await this.store.write(record);
+      return result;
+    });
+  }
+
+  /** The overlay's upper directory (the container's changes), for commit. */
+  upperDir(id: string): string {
+    return join(this.store.dir(id), "upper");
+  }
+
+  /** Registers a health timer so that stop/remove end it. */
+  setHealthTimer(id: string, timer: NodeJS.Timeout, stop: () => void): void {
+    const previous = this.#live.get(id)?.health;
+    if (previous && previous.timer !== timer) clearTimeout(previous.timer);
+    this.#live.set(id, { health: { timer, stop } });
+  }
+
+  #stopHealth(id: string): void {
+    const live = this.#live.get(id);
+    if (live?.health) {
+      clearTimeout(live.health.timer);
+      live.health.stop();
+    }
+    this.#live.delete(id);
+  }
+
+  /** Ends every health checker of this engine (they also end when their container stops). */
+  dispose(): void {
+    for (const id of [...this.#live.keys()]) this.#stopHealth(id);
+  }
+
+  #overlay(record: ContainerRecord) {
+    const dir = this.store.dir(record.id);
+    return { lowerDirs: record.lowerDirs, upper: join(dir, "upper"), work: join(dir, "work"), merged: join(dir, "merged") };
+  }
+
+  #merged(id: string): string {
+    return join(this.store.dir(id), "merged");
+  }
+
+  async #hostOptions(id: string): Promise<HostOptions> {
+    return JSON.parse(await readFile(join(this.store.dir(id), "host-options.json"), "utf8")) as HostOptions;
+  }
+
+  async #readOrThrow(id: string, ref: string): Promise<ContainerRecord> {
+    const record = await this.store.read(id);
+    if (!record) throw new BerthError("BERTH_CONTAINER_NOT_FOUND", `No such container: ${ref}`, { container: ref });
+    return record;
+  }
+
+  async #lastLines(id: string, count = 10): Promise<string[]> {
+    const lines: string[] = [];
+    try {
+      for await (const entry of readLogs(this.store.logPath(id), { tail: count })) lines.push(entry.log.replace(/\n$/, ""));
+    } catch {
+      // No log yet.
+    }
+    return lines;
+  }
+}
+
+/** Host settings kept beside the record (`host-options.json`), needed again at each start. */
+interface HostOptions {
+  capAdd: readonly string[];
+  capDrop: readonly string[];
+  ulimits: readonly string[];
+  shmSize: number | string | undefined;
+  groupAdd: readonly (string | number)[];
+  sysctls: Readonly<Record<string, string>>;
+  noNewPrivileges: boolean;
+  extraHosts: readonly string[];
+  dns: readonly string[] | undefined;
+  dnsSearch: readonly string[] | undefined;
+  dnsOptions: readonly string[] | undefined;
+}
+
+function networkMode(prep: NetworkPreparation): NetworkMode {
+  if (prep.mode === "path") {
+    if (!prep.netnsPath) throw new BerthError("BERTH_INVALID_ARGUMENT", "a network attachment in path mode gave no namespace path", { field: "netnsPath" });
+    return { mode: "path", netnsPath: prep.netnsPath };
+  }
+  return { mode: prep.mode };
+}
+
+function notRunning(record: ContainerRecord): BerthError {
+  return new BerthError("BERTH_CONTAINER_NOT_RUNNING", `Container ${record.id} is not running`, { container: record.name });
+}
+
+function ignoreStopped(error: unknown): void {
+  if (hasErrorCode(error, "BERTH_CONTAINER_NOT_RUNNING") || hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) return;
+  throw error;
+}
+
+/** Adds the container to an error's context when it lacks one. */
+function withContainer(error: unknown, container: string): unknown {
+  if (isBerthError(error) && error.context.container === undefined) {
+    (error.context as Record<string, unknown>).container = container;
+  }
+  return error;
+}
+
+function matches(record: ContainerRecord, status: string, f: ListContainersOptions): boolean {
+  if (f.status && f.status.length > 0 && !f.status.includes(status)) return false;
+  if (f.name && f.name.length > 0 && !f.name.some((n) => record.name.includes(n.replace(/^\//, "")))) return false;
+  if (f.id && f.id.length > 0 && !f.id.some((p) => record.id.startsWith(p))) return false;
+  if (f.ancestor && f.ancestor.length > 0 && !f.ancestor.some((a) => a === record.image || a === record.imageId || record.imageId.replace(/^sha256:/, "").startsWith(a))) {
+    return false;
+  }
+  for (const label of f.label ?? []) {
+    const at = label.indexOf("=");
+    const key = at < 0 ? label : label.slice(0, at);
+    if (!(key in record.config.labels)) return false;
+    if (at >= 0 && record.config.labels[key] !== label.slice(at + 1)) return false;
+  }
+  return true;
+}
+

@@ -1,0 +1,77 @@
+import type { ResolvedContainerConfig } from "../container-config/merge-config.js";
+import type { ContainerMount, ResourceLimits } from "../container-config/oci-spec-builder.js";
+
+/**
+ * Where a container is in its life, as berth records it. `creating` and `starting` are
+ * written before the work they name, so a process killed in the middle leaves a record that
+ * `remove({ force: true })` finds and cleans. `running` means "started by the monitor": the
+ * runtime's state says whether it still runs; the next operation that sees it stopped
+ * records the exit and moves it to `exited` (the reap).
+ */
+export type ContainerRecordStatus = "creating" | "created" | "starting" | "running" | "exited" | "removing";
+
+/** A health check probe result, as `docker inspect` shows it. */
+export interface HealthLogEntry {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+/** A container's health, as `docker inspect` shows it. */
+export interface HealthState {
+  Status: "starting" | "healthy" | "unhealthy";
+  FailingStreak: number;
+  /** The last five probe results, oldest first. */
+  Log: HealthLogEntry[];
+}
+
+/** A mount as the record keeps it, with what is needed to release it on remove. */
+export interface MountRecord {
+  type: "bind" | "volume" | "tmpfs";
+  /** Host path (binds, volumes' data dirs); absent for tmpfs. */
+  source?: string;
+  destination: string;
+  readonly: boolean;
+  /** The volume name, for volumes. */
+  name?: string;
+  /** Whether the volume was created anonymously for this container (removed with `remove({ volumes: true })`). */
+  anonymous?: boolean;
+  /** The mount as handed to the spec builder. */
+  mount: ContainerMount;
+}
+
+/** The record of one container: `<stateRoot>/containers/<id>/config.json`. */
+export interface ContainerRecord {
+  /** 64 hex digits. */
+  id: string;
+  /** Without the leading `/`. */
+  name: string;
+  /** RFC 3339. */
+  created: string;
+  /** The image reference as given (or the image id). */
+  image: string;
+  /** The image id (config digest). */
+  imageId: string;
+  status: ContainerRecordStatus;
+  config: ResolvedContainerConfig;
+  /** overlayfs lowerdirs, top layer first. */
+  lowerDirs: string[];
+  mounts: MountRecord[];
+  network: { mode: string; netnsPath?: string };
+  autoRemove: boolean;
+  init: boolean;
+  privileged: boolean;
+  readonlyRootfs: boolean;
+  resources: ResourceLimits;
+  /** The pid of the container's init on the host, while it runs. */
+  pid: number;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  oomKilled: boolean;
+  /** Why the last start failed, as Docker's `State.Error`. */
+  error: string;
+  restartCount: number;
+  health?: HealthState;
+}

@@ -1,0 +1,48 @@
+import { stat } from "node:fs/promises";
+import { posix } from "node:path";
+import { resolveInRoot } from "../../common/safe-path.js";
+import { dockerDefaults } from "../container-config/docker-defaults.js";
+
+/** Why a command cannot run, with Docker's exit code (127 missing, 126 not executable) and message. */
+export interface CommandProblem {
+  exitCode: 126 | 127;
+  message: string;
+}
+
+/**
+ * Looks `command` up as runc does before exec (Go's `exec.LookPath` in the container's PATH),
+ * reading the container's root from the host with symlinks resolved inside it. Returns the
+ * problem Docker reports when the command cannot run, or undefined when it can. Checked by
+ * the engine itself so every runtime gives the same answer, with Docker's 126/127.
+ */
+export async function findCommandProblem(root: string, command: string, env: readonly string[]): Promise<CommandProblem | undefined> {
+  if (command.includes("/")) {
+    const path = posix.isAbsolute(command) ? command : posix.join("/", command);
+    const st = await statInRoot(root, path);
+    if (!st) return { exitCode: 127, message: `exec: "${command}": stat ${command}: no such file or directory` };
+    if (st.isDirectory() || (st.mode & 0o111) === 0) return { exitCode: 126, message: `exec: "${command}": permission denied` };
+    return undefined;
+  }
+  const pathEnv = [...env].reverse().find((e) => e.startsWith("PATH="))?.slice(5) ?? defaultPath();
+  let denied = false;
+  for (const dir of pathEnv.split(":")) {
+    const st = await statInRoot(root, posix.join(dir || ".", command));
+    if (!st) continue;
+    if (st.isFile() && (st.mode & 0o111) !== 0) return undefined;
+    denied = true;
+  }
+  if (denied) return { exitCode: 126, message: `exec: "${command}": permission denied` };
+  return { exitCode: 127, message: `exec: "${command}": executable file not found in $PATH` };
+}
+
+function defaultPath(): string {
+  return dockerDefaults.path;
+}
+
+async function statInRoot(root: string, path: string) {
+  try {
+    return await stat(resolveInRoot(root, path, { followLast: true }));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,16 @@
+// The container engine: records, lifecycle, logs, exec, copy, commit and health checks.
+export { ContainerEngine } from "./container-engine.js";
+export type { ContainerEngineOptions } from "./container-engine.js";
+export type {
+  CreateContainerOptions,
+  StopOptions,
+  RemoveContainerOptions,
+  WaitContainerOptions,
+  ListContainersOptions,
+  ExecContainerOptions,
+  ExecResult,
+} from "./container-options.js";
+export type { ContainerInspect, ContainerInspectState, ContainerSummary } from "./container-inspect.js";
+export type { ContainerRecord, ContainerRecordStatus, HealthState, HealthLogEntry, MountRecord } from "./container-record.js";
+export { noneNetwork, hostNetwork } from "./network-attachment.js";
+export type { NetworkAttachment, NetworkContainer, NetworkPreparation } from "./network-attachment.js";

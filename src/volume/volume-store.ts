@@ -1,0 +1,454 @@
+import { randomBytes } from "node:crypto";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { writeFileAtomic } from "../common/atomic-file.js";
+import { BerthError } from "../common/berth-error.js";
+import { withFileLock } from "../common/file-lock.js";
+import { logger } from "../common/logger.js";
+import { stateRoot } from "../common/paths.js";
+import { resolveInRoot } from "../runtime/container-config/in-root-path.js";
+import { validateVolumeName } from "./mount-spec.js";
+
+const log = logger("volume");
+
+/** Docker's label marking a volume created without a name (Docker 23+ prunes only these by default). */
+export const anonymousVolumeLabel = "com.docker.volume.anonymous";
+
+/** A volume as `docker volume inspect` shows it. */
+export interface VolumeInfo {
+  Name: string;
+  /** Always `local`. */
+  Driver: "local";
+  /** The host directory mounted into containers (`<root>/<name>/_data`). */
+  Mountpoint: string;
+  /** RFC 3339 creation time, to the second. */
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  /** Always `local`. */
+  Scope: "local";
+  /** The driver options (`type`, `device`, `o`), or null when none. */
+  Options: Record<string, string> | null;
+}
+
+/** Options of {@link VolumeStore.create}. */
+export interface CreateVolumeOptions {
+  /** The name; a 64-hex-digit anonymous name is generated when absent. @default generated */
+  name?: string;
+  /** Only `local`. @default "local" */
+  driver?: string;
+  /** @default {} */
+  labels?: Readonly<Record<string, string>>;
+  /**
+   * The local driver's options, as `docker volume create -o`: `type` and `device` (with
+   * `o` for mount options) back the volume by a mount made when a container first uses it
+   * (`type=tmpfs,device=tmpfs,o=size=64m`; `type=none,device=/srv/x,o=bind`).
+   * @default none: a plain directory
+   */
+  driverOptions?: Readonly<Record<string, string>>;
+  /**
+   * What creating an existing name does: Docker returns the existing volume (`"return"`);
+   * `"error"` fails with `BERTH_VOLUME_EXISTS` instead.
+   * @default "return"
+   */
+  ifExists?: "return" | "error";
+}
+
+/** Filters of {@link VolumeStore.list}, Docker's `volume ls --filter`. */
+export interface VolumeFilters {
+  /** Names containing any of these. @default all */
+  name?: string | readonly string[];
+  /** `key` or `key=value`; all must match. @default all */
+  label?: string | readonly string[];
+  /** true: only volumes no container uses; false: only used ones. @default all */
+  dangling?: boolean;
+  /** Only `local` matches anything. @default all */
+  driver?: string;
+}
+
+/** Options of {@link VolumeStore.prune}. */
+export interface PruneVolumesOptions {
+  /** Also remove named volumes, not only anonymous ones (Docker's `--all`, `all=true`). @default false */
+  all?: boolean;
+  /** Only volumes with these labels (`key` or `key=value`). @default any */
+  label?: readonly string[];
+  /** Only volumes without these labels (`label!=`). @default none */
+  labelNot?: readonly string[];
+}
+
+/** What {@link VolumeStore.prune} removed. */
+export interface PruneVolumesResult {
+  volumesDeleted: string[];
+  /** Bytes of the removed volumes' data. */
+  spaceReclaimed: number;
+}
+
+interface VolumeMeta {
+  name: string;
+  createdAt: string;
+  labels: Record<string, string>;
+  options: Record<string, string> | null;
+}
+
+const validDriverOptions = new Set(["type", "device", "o"]);
+/** How long mount/umount/cp may take before the operation fails. */
+const commandTimeout = 120_000;
+
+/**
+ * Named and anonymous volumes of the local driver under `<stateRoot>/volumes`: one directory
+ * per volume holding `_data` (what containers mount), `meta.json` and `users/<container-id>`
+ * records the engine keeps through {@link addUser}/{@link removeUser}. Every change happens
+ * under a per-volume file lock and meta files are written atomically, so processes sharing
+ * the state root see consistent volumes; a volume appears and disappears by one rename.
+ */
+export class VolumeStore {
+  /** @param root where volumes live. @default `<stateRoot()>/volumes` */
+  constructor(readonly root: string = join(stateRoot(), "volumes")) {}
+
+  private dir(name: string): string {
+    // A name that could not have been created cannot exist; refusing it here also keeps
+    // `../x` from reaching outside the store.
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw notFound(name);
+    return join(this.root, name);
+  }
+
+  private lockPath(name: string): string {
+    return join(this.root, ".locks", `${name}.lock`);
+  }
+
+  private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.dir(name);
+    await mkdir(join(this.root, ".locks"), { recursive: true });
+    return withFileLock(this.lockPath(name), fn);
+  }
+
+  /** Creates a volume, or returns the existing one of that name as Docker does. */
+  async create(options: CreateVolumeOptions = {}): Promise<VolumeInfo> {
+    if (options.driver !== undefined && options.driver !== "local") {
+      throw new BerthError("BERTH_UNSUPPORTED", `volume driver ${options.driver} is not supported: berth has only the local driver`, {
+        field: "driver",
+      });
+    }
+    const anonymous = options.name === undefined;
+    const name = options.name ?? randomBytes(32).toString("hex");
+    validateVolumeName(name);
+    const driverOptions = validateDriverOptions(options.driverOptions);
+    return this.locked(name, async () => {
+      const existing = await this.readMeta(name);
+      if (existing) {
+        if (options.ifExists === "error") {
+          throw new BerthError("BERTH_VOLUME_EXISTS", `a volume named ${name} already exists`, { volume: name });
+        }
+        return this.info(existing);
+      }
+      const meta: VolumeMeta = {
+        name,
+        createdAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        labels: { ...(options.labels ?? {}), ...(anonymous ? { [anonymousVolumeLabel]: "" } : {}) },
+        options: driverOptions,
+      };
+      // Holding the name's lock, any staging directory of this name is a crashed create's.
+      for (const leftover of (await readdir(this.root).catch(() => [] as string[])).filter((n) => n.startsWith(`.tmp-${name}-`))) {
+        await rm(join(this.root, leftover), { recursive: true, force: true });
+      }
+      // Build the volume beside its final place and rename it in: no reader sees half a volume.
+      const staging = join(this.root, `.tmp-${name}-${randomBytes(4).toString("hex")}`);
+      try {
+        await mkdir(join(staging, "_data"), { recursive: true, mode: 0o755 });
+        await mkdir(join(staging, "users"), { recursive: true, mode: 0o700 });
+        await writeFileAtomic(join(staging, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+        await rename(staging, this.dir(name));
+      } catch (error) {
+        await rm(staging, { recursive: true, force: true });
+        throw new BerthError("BERTH_IO", `cannot create volume ${name}`, { volume: name, path: this.dir(name), cause: error });
+      }
+      log("created volume %s", name);
+      return this.info(meta);
+    });
+  }
+
+  /** The volume's details; `BERTH_VOLUME_NOT_FOUND` when there is none of that name. */
+  async inspect(name: string): Promise<VolumeInfo> {
+    const meta = await this.readMeta(name);
+    if (!meta) throw notFound(name);
+    return this.info(meta);
+  }
+
+  /** Whether a volume of that name exists. */
+  async exists(name: string): Promise<boolean> {
+    return (await this.readMeta(name)) !== undefined;
+  }
+
+  /** Volumes matching every given filter, sorted by name. */
+  async list(filters: VolumeFilters = {}): Promise<VolumeInfo[]> {
+    const names = toArray(filters.name);
+    const labels = toArray(filters.label);
+    const out: VolumeInfo[] = [];
+    if (filters.driver !== undefined && filters.driver !== "local") return out;
+    for (const name of await this.names()) {
+      const meta = await this.readMeta(name);
+      if (!meta) continue;
+      if (names.length > 0 && !names.some((n) => name.includes(n))) continue;
+      if (!labels.every((l) => hasLabel(meta.labels, l))) continue;
+      if (filters.dangling !== undefined && (await this.users(name)).length === 0 !== filters.dangling) continue;
+      out.push(this.info(meta));
+    }
+    return out;
+  }
+
+  /**
+   * Removes a volume. A volume a container uses is refused with `BERTH_VOLUME_IN_USE`
+   * (Docker's `volume is in use - [ids]`), whatever `force` says; `force` only makes a
+   * missing volume not an error, as `docker volume rm -f`.
+   */
+  async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    if (options.force && !(await this.exists(name).catch(() => false))) return;
+    await this.locked(name, async () => {
+      if (!(await this.readMeta(name))) {
+        if (options.force) return;
+        throw notFound(name);
+      }
+      const users = await this.users(name);
+      if (users.length > 0) {
+        throw new BerthError("BERTH_VOLUME_IN_USE", `remove ${name}: volume is in use - [${users.join(", ")}]`, { volume: name, users });
+      }
+      await this.removeUnlocked(name);
+    });
+  }
+
+  private async removeUnlocked(name: string): Promise<void> {
+    const data = join(this.dir(name), "_data");
+    if (await isMountPoint(data)) await unmount(data, name);
+    const trash = join(this.root, `.trash-${name}-${randomBytes(4).toString("hex")}`);
+    try {
+      await rename(this.dir(name), trash);
+    } catch (error) {
+      throw new BerthError("BERTH_IO", `cannot remove volume ${name}`, { volume: name, path: this.dir(name), cause: error });
+    }
+    await rm(trash, { recursive: true, force: true });
+    log("removed volume %s", name);
+  }
+
+  /**
+   * Removes volumes no container uses: only anonymous ones unless `all`, as Docker 23+.
+   */
+  async prune(options: PruneVolumesOptions = {}): Promise<PruneVolumesResult> {
+    const result: PruneVolumesResult = { volumesDeleted: [], spaceReclaimed: 0 };
+    // A `.trash-*` directory is only ever deleted, so one left by a crashed remove can go.
+    for (const trash of (await readdir(this.root).catch(() => [] as string[])).filter((n) => n.startsWith(".trash-"))) {
+      await rm(join(this.root, trash), { recursive: true, force: true });
+    }
+    for (const name of await this.names()) {
+      await this.locked(name, async () => {
+        const meta = await this.readMeta(name);
+        if (!meta) return;
+        if (!options.all && !(anonymousVolumeLabel in meta.labels)) return;
+        if (!(options.label ?? []).every((l) => hasLabel(meta.labels, l))) return;
+        if ((options.labelNot ?? []).some((l) => hasLabel(meta.labels, l))) return;
+        if ((await this.users(name)).length > 0) return;
+        const size = await diskUsage(join(this.dir(name), "_data"));
+        await this.removeUnlocked(name);
+        result.volumesDeleted.push(name);
+        result.spaceReclaimed += size;
+      });
+    }
+    return result;
+  }
+
+  /** The ids of the containers using the volume. */
+  async users(name: string): Promise<string[]> {
+    try {
+      return (await readdir(join(this.dir(name), "users"))).filter((n) => !n.startsWith(".")).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Records that `containerId` uses the volume and returns the path to mount. A volume backed
+   * by driver options is mounted when its first user arrives.
+   */
+  async addUser(name: string, containerId: string): Promise<string> {
+    checkContainerId(containerId);
+    return this.locked(name, async () => {
+      const meta = await this.readMeta(name);
+      if (!meta) throw notFound(name);
+      const data = join(this.dir(name), "_data");
+      if (meta.options?.type && !(await isMountPoint(data))) await mountBacking(meta.options, data, name);
+      await writeFile(join(this.dir(name), "users", containerId), "");
+      return data;
+    });
+  }
+
+  /** Forgets that `containerId` uses the volume; the last user leaving unmounts a driver-backed volume. */
+  async removeUser(name: string, containerId: string): Promise<void> {
+    checkContainerId(containerId);
+    await this.locked(name, async () => {
+      const meta = await this.readMeta(name);
+      if (!meta) return;
+      await rm(join(this.dir(name), "users", containerId), { force: true });
+      const data = join(this.dir(name), "_data");
+      if (meta.options?.type && (await this.users(name)).length === 0 && (await isMountPoint(data))) await unmount(data, name);
+    });
+  }
+
+  /**
+   * Copies the image's content at a path into the volume when the volume is empty, as
+   * Docker does on a container's first mount of a volume: ownership, modes, times, symlinks,
+   * hard links and xattrs (where the filesystem keeps them) come along, and the volume's
+   * root takes the source directory's owner and mode. `source` is either a host path
+   * already resolved inside the container's rootfs, or the rootfs and the container path,
+   * resolved here without following any symlink out of the rootfs. Returns whether anything
+   * was copied. The volume lock makes two containers starting at once copy only once.
+   * (A mount with `nocopy` does not call this.)
+   */
+  async copyUpIfEmpty(name: string, from: string | { rootfs: string; path: string }): Promise<boolean> {
+    const source = typeof from === "string" ? from : await resolveInRoot(from.rootfs, from.path);
+    return this.locked(name, async () => {
+      if (!(await this.readMeta(name))) throw notFound(name);
+      const data = join(this.dir(name), "_data");
+      if ((await readdir(data)).length > 0) return false;
+      try {
+        if (!(await lstat(source)).isDirectory()) return false;
+      } catch {
+        return false;
+      }
+      try {
+        // GNU cp -a is the well-kept tool that preserves all of it; -T copies into the existing _data.
+        await execa("cp", ["-a", "-T", "--", source, data], { timeout: commandTimeout });
+      } catch (error) {
+        throw new BerthError("BERTH_IO", `cannot copy ${source} into volume ${name}`, { volume: name, path: source, cause: error });
+      }
+      return true;
+    });
+  }
+
+  private async names(): Promise<string[]> {
+    try {
+      return (await readdir(this.root)).filter((n) => !n.startsWith(".")).sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw new BerthError("BERTH_IO", `cannot list volumes in ${this.root}`, { path: this.root, cause: error });
+    }
+  }
+
+  private async readMeta(name: string): Promise<VolumeMeta | undefined> {
+    const path = join(this.dir(name), "meta.json");
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw new BerthError("BERTH_IO", `cannot read volume ${name}`, { volume: name, cause: error });
+    }
+    try {
+      return JSON.parse(text) as VolumeMeta;
+    } catch (error) {
+      throw new BerthError("BERTH_INTERNAL", `volume ${name} has a corrupt meta.json`, { volume: name, path: this.dir(name), cause: error });
+    }
+  }
+
+  private info(meta: VolumeMeta): VolumeInfo {
+    return {
+      Name: meta.name,
+      Driver: "local",
+      Mountpoint: join(this.dir(meta.name), "_data"),
+      CreatedAt: meta.createdAt,
+      Labels: { ...meta.labels },
+      Scope: "local",
+      Options: meta.options ? { ...meta.options } : null,
+    };
+  }
+}
+
+function checkContainerId(id: string): void {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(id)) {
+    throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid container id for a volume user record: ${id}`, { container: id });
+  }
+}
+
+function notFound(name: string): BerthError {
+  return new BerthError("BERTH_VOLUME_NOT_FOUND", `no such volume: ${name}`, { volume: name });
+}
+
+function toArray(value: string | readonly string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return typeof value === "string" ? [value] : [...value];
+}
+
+function hasLabel(labels: Record<string, string>, filter: string): boolean {
+  const at = filter.indexOf("=");
+  if (at < 0) return filter in labels;
+  return labels[filter.slice(0, at)] === filter.slice(at + 1);
+}
+
+function validateDriverOptions(options: Readonly<Record<string, string>> | undefined): Record<string, string> | null {
+  if (!options || Object.keys(options).length === 0) return null;
+  for (const key of Object.keys(options)) {
+    if (!validDriverOptions.has(key)) {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid option: "${key}"`, { field: "driverOptions", option: key });
+    }
+  }
+  if (options.type && !options.device) {
+    throw new BerthError("BERTH_INVALID_ARGUMENT", 'missing required option: "device"', { field: "driverOptions" });
+  }
+  if (options.device && !options.type) {
+    throw new BerthError("BERTH_INVALID_ARGUMENT", 'missing required option: "type"', { field: "driverOptions" });
+  }
+  return { ...options };
+}
+
+/** Whether `path` is a mount point, from /proc/self/mountinfo (stat's st_dev misses bind mounts of the same fs). */
+async function isMountPoint(path: string): Promise<boolean> {
+  const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return info.split("\n").some((line) => unescape(line.split(" ")[4] ?? "") === path);
+}
+
+async function mountBacking(options: Record<string, string>, target: string, name: string): Promise<void> {
+  const args = ["-t", options.type!];
+  const mountOptions = options.o ?? "";
+  // Docker's local driver: `o=bind` with type none mounts the device path itself.
+  if (options.type === "none" || /(^|,)r?bind(,|$)/.test(mountOptions)) {
+    await stat(options.device!).catch((error: unknown) => {
+      throw new BerthError("BERTH_BIND_SOURCE_NOT_FOUND", `volume ${name}: device ${options.device} does not exist`, {
+        volume: name,
+        path: options.device,
+        cause: error,
+      });
+    });
+  }
+  if (mountOptions) args.push("-o", mountOptions);
+  args.push("--", options.device!, target);
+  try {
+    await execa("mount", args, { timeout: commandTimeout });
+  } catch (error) {
+    throw new BerthError("BERTH_IO", `cannot mount volume ${name} (${options.type} ${options.device})`, { volume: name, path: target, cause: error });
+  }
+}
+
+async function unmount(target: string, name: string): Promise<void> {
+  try {
+    await execa("umount", ["--", target], { timeout: commandTimeout });
+  } catch (error) {
+    throw new BerthError("BERTH_IO", `cannot unmount volume ${name}`, { volume: name, path: target, cause: error });
+  }
+}
+
+async function diskUsage(path: string): Promise<number> {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = await readdir(path);
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = join(path, entry);
+    const st = await lstat(full).catch(() => undefined);
+    if (!st) continue;
+    total += st.isDirectory() ? await diskUsage(full) : st.size;
+  }
+  return total;
+}

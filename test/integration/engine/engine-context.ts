@@ -1,0 +1,44 @@
+import { join } from "node:path";
+import { Image } from "../../../src/harness/image.js";
+import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
+import { busyboxRootfs } from "../../fixtures/busybox.js";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+
+/** A private state root with a busybox image (`busybox:test`, Cmd `sh`) and an engine over it. */
+export interface EngineContext {
+  root: string;
+  engine: ContainerEngine;
+  image: Image;
+  /** Removes every container (forced, with volumes) and the state root. */
+  dispose(): Promise<void>;
+}
+
+export async function createEngineContext(): Promise<EngineContext> {
+  const root = await makeTempDir("berth-engine-");
+  const image = await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
+  const engine = new ContainerEngine({
+    stateRoot: root,
+    runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }),
+    pull: async () => {
+      // No registry in these tests: a missing image stays missing.
+    },
+  });
+  return {
+    root,
+    engine,
+    image,
+    async dispose() {
+      engine.dispose();
+      for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
+      await removeTempDir(root);
+    },
+  };
+}
+
+/** Collects a container's log lines as `stream: text`. */
+export async function logLines(engine: ContainerEngine, id: string, options: Parameters<ContainerEngine["logs"]>[1] = {}): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of engine.logs(id, options)) out.push(`${entry.stream}: ${entry.log.replace(/\n$/, "")}`);
+  return out;
+}

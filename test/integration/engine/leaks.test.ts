@@ -1,0 +1,74 @@
+import { spawn } from "node:child_process";
+import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { resolveRuntime } from "../../../src/runtime/oci-runtime.js";
+import { findLeaks } from "../../helpers/leaks.js";
+import { describeAsRoot } from "../../helpers/require-root.js";
+import { createEngineContext, type EngineContext } from "./engine-context.js";
+
+const hanger = fileURLToPath(new URL("./fixtures/start-and-hang.ts", import.meta.url));
+
+/** Everything berth could leave of the containers of this state root: mounts, cgroups, processes, dirs. */
+async function leaksOf(ctx: EngineContext, ids: string[]): Promise<string[]> {
+  const leaks: string[] = [];
+  for (const id of ids) leaks.push(...findLeaks({ match: id, paths: [join(ctx.root, "containers")] }));
+  const entries = (await readdir(join(ctx.root, "containers"))).filter((e) => e !== "names.json" && e !== ".locks");
+  leaks.push(...entries.map((e) => `state ${e}`));
+  const runtimeState = await readdir(join(ctx.root, "run", "runtime")).catch(() => [] as string[]);
+  leaks.push(...runtimeState.filter((e) => ids.some((id) => e.includes(id))).map((e) => `runtime state ${e}`));
+  return leaks;
+}
+
+describeAsRoot("container engine leaks", () => {
+  let ctx: EngineContext;
+  beforeAll(async () => {
+    ctx = await createEngineContext();
+  });
+  afterAll(async () => {
+    await ctx?.dispose();
+  });
+
+  it("100 run/remove cycles leave no mount, cgroup, process, runtime state or container dir", async () => {
+    const { engine } = ctx;
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const id = await engine.create({ image: "busybox:test", cmd: ["true"], mounts: ["/anon"] });
+      ids.push(id);
+      await engine.start(id);
+      expect(await engine.wait(id)).toBe(0);
+      await engine.remove(id, { volumes: true });
+    }
+    expect(await leaksOf(ctx, ids)).toEqual([]);
+    expect(await engine.volumes.list()).toEqual([]);
+    expect(JSON.parse(await readFile(join(ctx.root, "containers", "names.json"), "utf8"))).toEqual({});
+  }, 120_000);
+
+  it("a Node process SIGKILLed in the middle of start leaves what remove({ force }) finds and cleans", async () => {
+    const { engine, root } = ctx;
+    // A runtime that runs the container and then hangs, so the engine is stuck inside `start`.
+    const wrapper = join(root, "berth-runtime-hang");
+    await writeFile(wrapper, `#!/bin/sh\n"${resolveRuntime("berth-runtime")}" "$@" || exit $?\ncase " $* " in *" run "*) exec sleep 300 ;; esac\n`);
+    await chmod(wrapper, 0o755);
+    const child = spawn(process.execPath, ["--import", "tsx", hanger, root, join(root, "run", "runtime"), wrapper], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const id = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (c: Buffer) => {
+        out += c.toString();
+        if (out.includes("\n")) resolve(out.trim());
+      });
+      child.on("exit", (code) => reject(new Error(`the child exited with ${code} before printing an id`)));
+    });
+    await expect.poll(async () => (await engine.runtime.state(id).catch(() => undefined))?.status, { timeout: 20_000, interval: 50 }).toBe("running");
+    expect((await engine.inspect(id)).State.Status).toBe("created");
+    child.kill("SIGKILL");
+    // The wrapper's `sleep` outlives its parent: it is ours to end.
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("pkill", ["-KILL", "-f", `^sleep 300$`, "-P", String(child.pid)], { stdio: "ignore" }) ;
+    await engine.remove(id, { force: true, volumes: true });
+    expect(await leaksOf(ctx, [id])).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,329 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import tar from "tar-stream";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { hasErrorCode } from "../../../src/common/berth-error.js";
+import { describeAsRoot } from "../../helpers/require-root.js";
+import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; exitCode?: number; context?: Record<string, unknown> }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error("expected a rejection");
+}
+
+async function tarOf(files: Record<string, string>): Promise<Readable> {
+  const pack = tar.pack();
+  for (const [name, body] of Object.entries(files)) pack.entry({ name, mode: 0o644 }, body);
+  pack.finalize();
+  return pack as unknown as Readable;
+}
+
+async function namesIn(stream: Readable): Promise<Record<string, string>> {
+  const extract = tar.extract();
+  const out: Record<string, string> = {};
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on("entry", (header, body, next) => {
+      const chunks: Buffer[] = [];
+      body.on("data", (c: unknown) => chunks.push(c as Buffer));
+      body.on("end", () => {
+        out[header.name] = Buffer.concat(chunks).toString();
+        next();
+      });
+    });
+    extract.on("finish", () => resolve());
+    extract.on("error", reject);
+  });
+  stream.pipe(extract);
+  await done;
+  return out;
+}
+
+describeAsRoot("container engine", () => {
+  let ctx: EngineContext;
+  beforeAll(async () => {
+    ctx = await createEngineContext();
+  });
+  afterAll(async () => {
+    await ctx?.dispose();
+  });
+
+  it("runs a container to its exit code and keeps stdout and stderr apart in its logs", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"] });
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    expect((await engine.inspect(id)).State.Status).toBe("created");
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(3);
+    expect(await logLines(engine, id)).toEqual(["stdout: out", "stderr: err"]);
+    expect(await logLines(engine, id, { stderr: false })).toEqual(["stdout: out"]);
+    expect(await logLines(engine, id, { tail: 1 })).toEqual(["stderr: err"]);
+    const info = await engine.inspect(id.slice(0, 12));
+    expect(info.State).toMatchObject({ Status: "exited", Running: false, ExitCode: 3, OOMKilled: false, Pid: 0 });
+    expect(Date.parse(info.State.FinishedAt)).toBeGreaterThanOrEqual(Date.parse(info.State.StartedAt));
+    await engine.remove(id);
+    expect((await rejection(engine.inspect(id))).code).toBe("BERTH_CONTAINER_NOT_FOUND");
+  });
+
+  it("merges config as Docker: env, workdir created when missing, user from /etc/passwd, hostname", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({
+      image: "busybox:test",
+      cmd: ["sh", "-c", 'echo "$FOO $HOME $(id -u):$(id -g) $(pwd) $(hostname)"'],
+      env: { FOO: "bar" },
+      workingDir: "/made/here",
+      user: "user",
+    });
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(0);
+    expect(await logLines(engine, id)).toEqual([`stdout: bar /home/user 1000:1000 /made/here ${id.slice(0, 12)}`]);
+    await engine.remove(id);
+  });
+
+  it("names are unique and resolve like ids; a taken name is BERTH_CONTAINER_NAME_IN_USE", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", name: "web-1", cmd: ["true"] });
+    expect((await engine.inspect("web-1")).Id).toBe(id);
+    expect((await engine.inspect("/web-1")).Name).toBe("/web-1");
+    const error = await rejection(engine.create({ image: "busybox:test", name: "web-1" }));
+    expect(error.code).toBe("BERTH_CONTAINER_NAME_IN_USE");
+    const generated = await engine.create({ image: "busybox:test", cmd: ["true"] });
+    expect((await engine.inspect(generated)).Name).toMatch(/^\/[a-z]+_[a-z]+\d?$/);
+    await engine.remove("web-1");
+    // The name is free again.
+    const again = await engine.create({ image: "busybox:test", name: "web-1", cmd: ["true"] });
+    await engine.remove(again);
+    await engine.remove(generated);
+  });
+
+  it("stops with the stop signal, then SIGKILL after the timeout; stopping twice is a no-op", async () => {
+    const { engine } = ctx;
+    // sh as pid 1 ignores SIGTERM: the stop falls back to SIGKILL.
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(id);
+    expect((await engine.inspect(id)).State).toMatchObject({ Status: "running", Running: true });
+    expect((await engine.inspect(id)).State.Pid).toBeGreaterThan(0);
+    await engine.stop(id, { timeout: 1 });
+    expect((await engine.inspect(id)).State).toMatchObject({ Status: "exited", ExitCode: 137 });
+    await engine.stop(id);
+    // With --init the TERM reaches sleep, which exits on it.
+    const trapped = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"], init: true });
+    await engine.start(trapped);
+    await engine.stop(trapped, { timeout: 20 });
+    expect((await engine.inspect(trapped)).State.ExitCode).toBe(143);
+    await engine.remove(id);
+    await engine.remove(trapped);
+  });
+
+  it("kill, pause/unpause, restart, and remove refusing a running container without force", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(id);
+    await engine.pause(id);
+    expect((await engine.inspect(id)).State).toMatchObject({ Status: "paused", Paused: true, Running: true });
+    await engine.unpause(id);
+    expect((await engine.inspect(id)).State.Status).toBe("running");
+    const pid = (await engine.inspect(id)).State.Pid;
+    await engine.restart(id, { timeout: 0 });
+    expect((await engine.inspect(id)).State.Status).toBe("running");
+    expect((await engine.inspect(id)).State.Pid).not.toBe(pid);
+    const refused = await rejection(engine.remove(id));
+    expect(refused.code).toBe("BERTH_CONTAINER_STATE");
+    await engine.kill(id, "SIGKILL");
+    expect(await engine.wait(id)).toBe(137);
+    expect((await rejection(engine.kill(id))).code).toBe("BERTH_CONTAINER_NOT_RUNNING");
+    const running = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(running);
+    await engine.remove(running, { force: true });
+    await engine.remove(id);
+    expect((await rejection(engine.start(id))).code).toBe("BERTH_CONTAINER_NOT_FOUND");
+  });
+
+  it("lists with all and filters by label, status, name, id and ancestor", async () => {
+    const { engine } = ctx;
+    const a = await engine.create({ image: "busybox:test", name: "list-a", cmd: ["sleep", "300"], labels: { app: "x", tier: "db" } });
+    const b = await engine.create({ image: "busybox:test", name: "list-b", cmd: ["true"], labels: { app: "y" } });
+    await engine.start(a);
+    const names = async (o: Parameters<typeof engine.list>[0]) => (await engine.list(o)).map((c) => c.Names[0]).sort();
+    expect(await names({ name: ["list-"] })).toEqual(["/list-a"]);
+    expect(await names({ all: true, name: ["list-"] })).toEqual(["/list-a", "/list-b"]);
+    expect(await names({ all: true, label: ["app=y"] })).toEqual(["/list-b"]);
+    expect(await names({ all: true, label: ["tier"] })).toEqual(["/list-a"]);
+    expect(await names({ all: true, status: ["created"], name: ["list-"] })).toEqual(["/list-b"]);
+    expect(await names({ all: true, id: [b.slice(0, 8)] })).toEqual(["/list-b"]);
+    expect((await names({ all: true, ancestor: ["busybox:test"], name: ["list-"] })).length).toBe(2);
+    await engine.remove(a, { force: true });
+    await engine.remove(b);
+  });
+
+  it("auto-removes a container once it has exited (reaped by wait)", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["true"], autoRemove: true, mounts: ["/anon"] });
+    const volume = (await engine.inspect(id)).Mounts[0]!.Name!;
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(0);
+    expect((await rejection(engine.inspect(id))).code).toBe("BERTH_CONTAINER_NOT_FOUND");
+    expect(await engine.volumes.exists(volume)).toBe(false);
+  });
+
+  it("mounts anonymous and named volumes (copied up from the image), binds and tmpfs", async () => {
+    const { engine, root } = ctx;
+    const id = await engine.create({
+      image: "busybox:test",
+      cmd: ["sleep", "300"],
+      volumes: ["/anon"],
+      mounts: ["etc-copy:/etc", `${root}/bind-src:/bound:ro`],
+      tmpfs: ["/scratch:size=1m"],
+    });
+    await engine.start(id);
+    const result = await engine.exec(id, ["sh", "-c", "cat /etc/passwd | head -1; touch /bound/x 2>&1; grep -c scratch /proc/mounts"]);
+    expect(result.stdout).toContain("root:x:0:0");
+    expect(result.stdout).toMatch(/Read-only file system/);
+    expect(result.stdout.trim().endsWith("1")).toBe(true);
+    const mounts = (await engine.inspect(id)).Mounts;
+    expect(mounts.map((m) => m.Destination).sort()).toEqual(["/anon", "/bound", "/etc", "/scratch"]);
+    expect(existsSync(join(root, "bind-src"))).toBe(true);
+    const anon = mounts.find((m) => m.Destination === "/anon")!.Name!;
+    await engine.remove(id, { force: true, volumes: true });
+    expect(await engine.volumes.exists(anon)).toBe(false);
+    // Named volumes outlive their containers.
+    expect(await engine.volumes.exists("etc-copy")).toBe(true);
+    await engine.volumes.remove("etc-copy");
+  });
+
+  it("execs with env, user, workdir and stdin; a missing command is Docker's 127", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"], env: { A: "1" } });
+    await engine.start(id);
+    const r = await engine.exec(id, ["sh", "-c", 'echo "$A $B $(id -u) $(pwd)"; cat; echo e >&2; exit 4'], {
+      env: ["B=2"],
+      user: "nobody",
+      workingDir: "/tmp",
+      input: "from-stdin\n",
+    });
+    expect(r).toEqual({ exitCode: 4, stdout: "1 2 65534 /tmp\nfrom-stdin\n", stderr: "e\n" });
+    const missing = await engine.exec(id, ["no-such-command"]);
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toContain('exec: "no-such-command": executable file not found in $PATH');
+    expect((await engine.exec(id, ["/etc/passwd"])).exitCode).toBe(126);
+    await engine.remove(id, { force: true });
+  });
+
+  it("copies tar streams in and out with Docker's path rules, running and stopped", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    // Stopped: the rootfs is mounted for the copy.
+    await engine.copyToContainer(id, "/tmp", await tarOf({ "a.txt": "A", "sub/b.txt": "B" }));
+    await engine.start(id);
+    expect((await engine.exec(id, ["cat", "/tmp/a.txt", "/tmp/sub/b.txt"])).stdout).toBe("AB");
+    await engine.exec(id, ["sh", "-c", "mkdir -p /data/d && echo C > /data/d/c && ln -s /etc /data/link"]);
+    expect(Object.keys(await namesIn(await engine.copyFromContainer(id, "/data/d"))).sort()).toEqual(["d", "d/c"]);
+    expect(Object.keys(await namesIn(await engine.copyFromContainer(id, "/data/d/."))).sort()).toContain("c");
+    // A symlink is copied as a link; /etc in it is the container's, resolved inside its root.
+    expect(Object.keys(await namesIn(await engine.copyFromContainer(id, "/data/link")))).toEqual(["link"]);
+    const passwd = await namesIn(await engine.copyFromContainer(id, "/data/link/passwd"));
+    expect(passwd.passwd).toContain("user:x:1000");
+    // A symlink pointing at / inside the container does not lead to the host's files.
+    await engine.exec(id, ["ln", "-s", "/", "/tmp/up"]);
+    await engine.copyToContainer(id, "/tmp/up/tmp", await tarOf({ "escape.txt": "no" }));
+    expect(existsSync("/tmp/escape.txt")).toBe(false);
+    expect((await engine.exec(id, ["cat", "/tmp/escape.txt"])).stdout).toBe("no");
+    await engine.stop(id, { timeout: 0 });
+    expect((await namesIn(await engine.copyFromContainer(id, "/tmp/a.txt")))["a.txt"]).toBe("A");
+    expect((await rejection(engine.copyFromContainer(id, "/nope"))).code).toBe("BERTH_INVALID_ARGUMENT");
+    await engine.remove(id);
+  });
+
+  it("commits the upper dir as a layer with whiteouts and the new config", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "echo new > /added && rm /bin/vi && rm -rf /home && mkdir /home && echo h > /home/x"] });
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(0);
+    const imageId = await engine.commit(id, { tag: "committed:1", changes: { Cmd: ["cat", "/added"] }, comment: "test" });
+    expect(imageId).toMatch(/^sha256:/);
+    const child = await engine.create({ image: "committed:1" });
+    await engine.start(child);
+    expect(await engine.wait(child)).toBe(0);
+    expect(await logLines(engine, child)).toEqual(["stdout: new"]);
+    // /bin/vi was deleted (a whiteout); /home was replaced (an opaque directory hides the image's /home/user).
+    const check = await engine.create({ image: "committed:1", cmd: ["sh", "-c", "ls /bin/vi 2>&1; ls /home"] });
+    await engine.start(check);
+    await engine.wait(check);
+    const out = await logLines(engine, check);
+    expect(out.join("\n")).toMatch(/No such file or directory/);
+    expect(out).toContain("stdout: x");
+    expect(out.join("\n")).not.toContain("user");
+    for (const c of [id, child, check]) await engine.remove(c);
+  });
+
+  it("runs health checks: starting, then healthy, then unhealthy after retries, with the last results", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({
+      image: "busybox:test",
+      cmd: ["sleep", "300"],
+      healthcheck: { test: "test ! -e /tmp/sick", interval: "100ms", timeout: "2s", retries: 2 },
+    });
+    await engine.start(id);
+    expect((await engine.inspect(id)).State.Health?.Status).toBe("starting");
+    await expect.poll(async () => (await engine.inspect(id)).State.Health?.Status, { timeout: 10_000, interval: 50 }).toBe("healthy");
+    await engine.exec(id, ["touch", "/tmp/sick"]);
+    await expect.poll(async () => (await engine.inspect(id)).State.Health?.Status, { timeout: 10_000, interval: 50 }).toBe("unhealthy");
+    const health = (await engine.inspect(id)).State.Health!;
+    expect(health.Log.length).toBeLessThanOrEqual(5);
+    expect(health.FailingStreak).toBeGreaterThanOrEqual(2);
+    await engine.remove(id, { force: true });
+  });
+
+  it("bad input: missing image, command not found (127), bad mount target, unknown container", async () => {
+    const { engine } = ctx;
+    const before = (await engine.list({ all: true })).length;
+    expect((await rejection(engine.create({ image: "nope:1", pull: "never" }))).code).toBe("BERTH_IMAGE_NOT_FOUND");
+    expect((await rejection(engine.create({ image: "nope:1" }))).code).toBe("BERTH_IMAGE_NOT_FOUND");
+    const id = await engine.create({ image: "busybox:test", name: "no-cmd", cmd: ["no-such-binary"] });
+    const failed = await rejection(engine.start(id));
+    expect(failed.code).toBe("BERTH_CONTAINER_START_FAILED");
+    expect(failed.exitCode).toBe(127);
+    expect(failed.message).toContain('exec: "no-such-binary": executable file not found in $PATH');
+    expect(failed.context?.container).toBe("no-cmd");
+    expect((await engine.inspect(id)).State).toMatchObject({ Status: "created", ExitCode: 127 });
+    await engine.remove(id);
+    const badMount = await rejection(engine.create({ image: "busybox:test", mounts: [{ type: "tmpfs", target: "relative", readonly: false }] }));
+    expect(badMount.code).toBe("BERTH_MOUNT_INVALID");
+    const badUser = await rejection(engine.create({ image: "busybox:test", user: "ghost" }));
+    expect(badUser.message).toContain("unable to find user ghost");
+    expect((await rejection(engine.stop("no-such-container"))).code).toBe("BERTH_CONTAINER_NOT_FOUND");
+    // Nothing of the failed creates is left.
+    expect((await engine.list({ all: true })).length).toBe(before);
+  });
+
+  it("a start killed half-way (record left 'starting') is found and removed by remove({ force })", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(id);
+    // What a Node process killed after the runtime ran but before the record said so leaves behind.
+    await engine.update(id, async (record) => {
+      record.status = "starting";
+    });
+    expect((await engine.list({ all: true })).map((c) => c.Id)).toContain(id);
+    await engine.remove(id, { force: true });
+    expect(existsSync(join(ctx.root, "containers", id))).toBe(false);
+    expect(await readFile("/proc/self/mountinfo", "utf8")).not.toContain(id);
+  });
+
+  it("two processes' worth of concurrent operations on one container see one consistent state", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await Promise.all([engine.start(id), engine.start(id), engine.start(id)]);
+    expect((await engine.inspect(id)).State.Status).toBe("running");
+    await Promise.all([engine.stop(id, { timeout: 0 }), engine.stop(id, { timeout: 0 })]);
+    expect((await engine.inspect(id)).State.Status).toBe("exited");
+    const results = await Promise.allSettled([engine.remove(id), engine.remove(id)]);
+    expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
+    for (const r of results) if (r.status === "rejected") expect(hasErrorCode(r.reason, "BERTH_CONTAINER_NOT_FOUND")).toBe(true);
+  });
+});

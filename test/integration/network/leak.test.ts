@@ -1,0 +1,72 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { BridgeAttachment } from "../../../src/network/bridge-attachment.js";
+import { Network } from "../../../src/network/network.js";
+import { describeAsRoot } from "../../helpers/require-root.js";
+import { hostLinks, taggedRules } from "../network-native/net-native.js";
+import { makeNetEnv, startFake, testSubnet, type NetEnv } from "./net-fixture.js";
+
+const CYCLES = 200;
+
+describeAsRoot("network: leaks", () => {
+  let env: NetEnv;
+  const forwarding = "/proc/sys/net/ipv4/ip_forward";
+  let forwardingBefore = "";
+
+  beforeAll(async () => {
+    forwardingBefore = readFileSync(forwarding, "utf8");
+    env = await makeNetEnv();
+  });
+
+  afterAll(async () => {
+    // nat-ensure turns forwarding on, as it must; the machine gets it back as it was.
+    if (forwardingBefore) writeFileSync(forwarding, forwardingBefore);
+    await env?.cleanup();
+  });
+
+  it(`${CYCLES} network create / container attach / connect / release / network remove cycles leave nothing behind`, async () => {
+    const manager = env.manager;
+    const bridges = new Set<string>();
+    const veths = new Set<string>();
+    const pids: number[] = [];
+    const stay = await Network.create({ name: "leak-stay", subnet: testSubnet().subnet, manager });
+    bridges.add(stay.bridge);
+    let net: Network | undefined;
+    for (let i = 0; i < CYCLES; i++) {
+      // A fresh network (bridge + NAT rules) every 20 cycles, removed at the end of its run.
+      if (i % 20 === 0) {
+        net = await Network.create({ name: `leak-${i}`, subnet: testSubnet().subnet, manager });
+        bridges.add(net.bridge);
+      }
+      const ports = i % 10 === 0 ? ["0:80", "0:53/udp"] : [];
+      const fake = await startFake(env, `c${i}`, new BridgeAttachment({ networks: [{ network: net!, aliases: [`a${i}`] }], ports, manager }));
+      // Half the cycles connect a second network while "running".
+      if (i % 2 === 0) await stay.connect(fake.id, { aliases: [`s${i}`] });
+      const state = await manager.container(fake.id);
+      if (state?.proxy) pids.push(state.proxy.pid);
+      for (const record of await manager.store.list()) {
+        const endpoint = record.endpoints[fake.id];
+        if (endpoint) veths.add(endpoint.hostIfname);
+      }
+      await fake.remove();
+      if (i % 20 === 19) await net!.remove();
+    }
+    await stay.remove();
+
+    expect(veths.size).toBe(CYCLES + CYCLES / 2);
+    // The kernel destroys a namespace's veths asynchronously once its last reference is gone.
+    let links: string[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      links = await hostLinks();
+      if (!links.some((l) => veths.has(l) || bridges.has(l))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(links.filter((l) => veths.has(l) || bridges.has(l))).toEqual([]);
+    for (const bridge of bridges) expect(await taggedRules(`berth:${bridge}`)).toEqual([]);
+    expect(existsSync(manager.store.netnsDir) ? readdirSync(manager.store.netnsDir) : []).toEqual([]);
+    expect(readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(`${manager.store.netnsDir}/`))).toEqual([]);
+    expect(await manager.store.list()).toEqual([]);
+    expect(await manager.store.listContainers()).toEqual([]);
+    expect(pids.filter((pid) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("port-proxy"))).toEqual([]);
+  });
+});

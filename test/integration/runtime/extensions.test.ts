@@ -1,0 +1,170 @@
+// berth-runtime's extensions the engine relies on: the monitor (json-file logs, exit status,
+// OOM, surviving its creator), `wait`, and `--init`. runc and crun lack them: the driver must
+// say so with BERTH_UNSUPPORTED instead of passing flags they do not know.
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describeAsRoot } from "../../helpers/require-root.js";
+import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { hasErrorCode } from "../../../src/common/berth-error.js";
+
+const creator = fileURLToPath(new URL("../../fixtures/create-and-exit.ts", import.meta.url));
+const rfc3339Nano = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+
+interface LogLine {
+  log: string;
+  stream: string;
+  time: string;
+}
+
+async function readLogLines(path: string): Promise<LogLine[]> {
+  const text = await readFile(path, "utf8");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+const runtimes = runtimesUnderTest();
+const hasBerth = runtimes.includes("berth-runtime");
+const describeBerth = hasBerth ? describe : describe.skip;
+const berthSuiteName = hasBerth ? "berth-runtime" : "berth-runtime (skipped: BERTH_TEST_RUNTIMES leaves it out)";
+
+describeAsRoot("berth-runtime extensions", () => {
+  describeBerth(berthSuiteName, () => {
+    let ctx: RuntimeContext;
+    beforeAll(async () => {
+      ctx = await createRuntimeContext("berth-runtime");
+    });
+    afterEach(async () => {
+      await ctx?.cleanupContainers();
+    });
+    afterAll(async () => {
+      await ctx?.dispose();
+    });
+
+    it("logs stdout and stderr apart in json-file format and records the exit", async () => {
+      const id = ctx.id();
+      const logPath = join(ctx.dir, `${id}.log`);
+      const spec = ctx.spec({ args: ["sh", "-c", "echo out1; echo err1 >&2; sleep 0.05; echo out2; exit 5"] });
+      await ctx.runtime.create(id, await ctx.bundle(spec), { monitor: { logPath } });
+      await ctx.runtime.start(id);
+      expect(await ctx.runtime.wait(id, { timeout: 10_000 })).toBe(5);
+      const lines = await readLogLines(logPath);
+      expect(lines.filter((l) => l.stream === "stdout").map((l) => l.log)).toEqual(["out1\n", "out2\n"]);
+      expect(lines.filter((l) => l.stream === "stderr").map((l) => l.log)).toEqual(["err1\n"]);
+      for (const line of lines) expect(line.time).toMatch(rfc3339Nano);
+      const state = await ctx.runtime.state(id);
+      expect(state).toMatchObject({ id, status: "stopped", exitCode: 5, oomKilled: false });
+      expect(Date.parse(state.finished!)).toBeGreaterThanOrEqual(Date.parse(state.started!));
+    });
+
+    it("keeps the container running after the process that created it exits", async () => {
+      const id = ctx.id();
+      const logPath = join(ctx.dir, `${id}.log`);
+      const bundle = await ctx.bundle(ctx.spec({ args: ["sh", "-c", "echo up; exec sleep 60"] }));
+      const made = await execa(process.execPath, ["--import", "tsx", creator, ctx.runtime.binary, ctx.runtime.root, id, bundle, logPath], {
+        timeout: 30_000,
+      });
+      const creatorPid = Number(made.stdout.trim());
+      const state = await ctx.runtime.state(id);
+      expect(state.status).toBe("running");
+      // The container's parent is the monitor, not the (gone) creator.
+      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${state.pid}/status`, "utf8"))![1]);
+      expect(ppid).not.toBe(creatorPid);
+      expect(readFileSync(`/proc/${ppid}/cmdline`, "utf8")).toContain("berth-runtime");
+      await ctx.runtime.kill(id, "KILL");
+      expect(await ctx.runtime.wait(id, { timeout: 10_000 })).toBe(137);
+      expect((await readLogLines(logPath)).map((l) => l.log)).toEqual(["up\n"]);
+    });
+
+    it("reports an OOM kill in state", async () => {
+      const id = ctx.id();
+      const limit = 32 * 1024 * 1024;
+      const spec = ctx.spec({ args: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"] }, (s) => {
+        s.linux!.resources = { ...s.linux!.resources, memory: { limit, swap: limit } };
+      });
+      await ctx.runtime.create(id, await ctx.bundle(spec), { monitor: { logPath: join(ctx.dir, `${id}.log`) } });
+      await ctx.runtime.start(id);
+      expect(await ctx.runtime.wait(id, { timeout: 10_000 })).toBe(137);
+      expect(await ctx.runtime.state(id)).toMatchObject({ status: "stopped", exitCode: 137, oomKilled: true });
+    });
+
+    it("times out `wait` on a container that keeps running", async () => {
+      const id = ctx.id();
+      await ctx.runtime.create(id, await ctx.bundle(ctx.spec({ args: ["sleep", "60"] })), { monitor: {} });
+      await ctx.runtime.start(id);
+      await expect(ctx.runtime.wait(id, { timeout: 1_000 })).rejects.toSatisfy((e) => hasErrorCode(e, "BERTH_TIMEOUT") || hasErrorCode(e, "BERTH_RUNTIME_FAILED"));
+      expect((await ctx.runtime.state(id)).status).toBe("running");
+    });
+
+    it("runs an init as pid 1 that reaps orphans and forwards SIGTERM", async () => {
+      const id = ctx.id();
+      // The subshell's sleep is orphaned: reparented to pid 1, it stays a zombie unless pid 1
+      // reaps. `sleep 60` ignores SIGTERM as pid 1, and dies of it as pid 2 under an init.
+      const spec = ctx.spec({ args: ["sh", "-c", "(sleep 0 &); exec sleep 60"] });
+      await ctx.runtime.create(id, await ctx.bundle(spec), { monitor: {}, init: true });
+      await ctx.runtime.start(id);
+      let zombies = -1;
+      for (let i = 0; i < 50 && zombies !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const pids = await ctx.runtime.ps(id);
+        zombies = pids.filter((pid) => {
+          try {
+            return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+          } catch {
+            return false;
+          }
+        }).length;
+        if (pids.length < 2) zombies = -1;
+      }
+      expect(zombies).toBe(0);
+      const inside = await ctx.runtime.exec(id, ["cat", "/proc/2/cmdline"]);
+      expect(inside.stdout).toBe("sleep\u000060\u0000");
+      await ctx.runtime.kill(id, "TERM");
+      expect(await ctx.runtime.wait(id, { timeout: 10_000 })).toBe(143);
+    });
+
+    it("honours the org.berth.init annotation like --init", async () => {
+      const spec = ctx.spec({ args: ["cat", "/proc/1/cmdline"] }, (s) => {
+        s.annotations = { "org.berth.init": "true" };
+      });
+      const result = await ctx.runtime.run(ctx.id(), await ctx.bundle(spec));
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).not.toBe("cat\u0000/proc/1/cmdline\u0000");
+    });
+  });
+
+  describe.each(runtimes.filter((r) => r !== "berth-runtime"))("%s (without berth's extensions)", (name) => {
+    let ctx: RuntimeContext;
+    beforeAll(async () => {
+      ctx = await createRuntimeContext(name);
+    });
+    afterEach(async () => {
+      await ctx?.cleanupContainers();
+    });
+    afterAll(async () => {
+      await ctx?.dispose();
+    });
+
+    it("refuses monitor and init with BERTH_UNSUPPORTED, running nothing", async () => {
+      const bundle = await ctx.bundle(ctx.spec({ args: ["true"] }));
+      const id = ctx.id();
+      await expect(ctx.runtime.create(id, bundle, { monitor: { logPath: join(ctx.dir, "x.log") } })).rejects.toSatisfy((e) =>
+        hasErrorCode(e, "BERTH_UNSUPPORTED"),
+      );
+      await expect(ctx.runtime.run(id, bundle, { init: true })).rejects.toSatisfy((e) => hasErrorCode(e, "BERTH_UNSUPPORTED"));
+      expect(await ctx.runtime.list()).toEqual([]);
+    });
+
+    it("waits by polling state", async () => {
+      const id = ctx.id();
+      await ctx.runtime.run(id, await ctx.bundle(ctx.spec({ args: ["sleep", "0.2"] })), { detach: true });
+      await ctx.runtime.wait(id, { timeout: 10_000 });
+      expect((await ctx.runtime.state(id)).status).toBe("stopped");
+    });
+  });
+});

@@ -1,0 +1,105 @@
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import tar from "tar-stream";
+
+/** A tar entry for {@link makeTar}: tar-stream's header plus optional content. */
+export type TarEntry = Partial<tar.Header> & { name: string; content?: string | Buffer; pax?: Record<string, string> };
+
+/** Builds a tar in memory with tar-stream. */
+export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on("data", (c) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on("end", resolve);
+    pack.on("error", reject);
+  });
+  for (const { content, ...header } of entries) {
+    await new Promise<void>((resolve, reject) =>
+      pack.entry({ mtime: new Date(1_700_000_000_000), ...header }, content ?? "", (e) => (e ? reject(e) : resolve())),
+    );
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+export function sha256(bytes: Buffer | string): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+export interface LayoutImage {
+  /** Layer tars (uncompressed); each is gzipped unless `compress` says otherwise. */
+  layers: Buffer[];
+  compress?: "gzip" | "none";
+  tag?: string;
+  platform?: { os: string; architecture: string; variant?: string };
+  layerMediaType?: string;
+  config?: Record<string, unknown>;
+}
+
+/** Writes an OCI layout holding the images; returns manifest digests. Blobs written honestly. */
+export async function makeLayout(dir: string, images: LayoutImage[], options: { asIndex?: string } = {}): Promise<string[]> {
+  await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const put = async (bytes: Buffer) => {
+    const d = sha256(bytes);
+    await writeFile(join(dir, "blobs", "sha256", d.slice(7)), bytes);
+    return d;
+  };
+  const descriptors: Record<string, unknown>[] = [];
+  for (const image of images) {
+    const compress = image.compress ?? "gzip";
+    const layers = [];
+    for (const layer of image.layers) {
+      const blob = compress === "gzip" ? gzipSync(layer) : layer;
+      layers.push({
+        mediaType: image.layerMediaType ?? (compress === "gzip" ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.oci.image.layer.v1.tar"),
+        digest: await put(blob),
+        size: blob.length,
+      });
+    }
+    const platform = image.platform ?? { os: "linux", architecture: "amd64" };
+    const config = Buffer.from(
+      JSON.stringify({
+        ...platform,
+        created: "2024-01-01T00:00:00Z",
+        config: { Cmd: ["/bin/sh"] },
+        rootfs: { type: "layers", diff_ids: image.layers.map((l) => sha256(l)) },
+        history: image.layers.map(() => ({ created_by: "test" })),
+        ...image.config,
+      }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: await put(config), size: config.length },
+        layers,
+      }),
+    );
+    descriptors.push({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: await put(manifest),
+      size: manifest.length,
+      platform,
+      ...(image.tag ? { annotations: { "org.opencontainers.image.ref.name": image.tag } } : {}),
+    });
+  }
+  let top = descriptors;
+  if (options.asIndex) {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: descriptors }));
+    top = [
+      {
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        digest: await put(index),
+        size: index.length,
+        annotations: { "org.opencontainers.image.ref.name": options.asIndex },
+      },
+    ];
+  }
+  await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: top }));
+  return descriptors.map((d) => d.digest as string);
+}

@@ -1,0 +1,296 @@
+import { lstat, mkdir, readFile, readlink, readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { hasErrorCode, isBerthError } from "../../../src/common/berth-error.js";
+import { cleanArchivePath, resolveInRoot } from "../../../src/common/safe-path.js";
+import { classifyWhiteout, sniffCompression, unpackLayer } from "../../../src/image/layer-unpack.js";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { makeTar, sha256 } from "./fixtures.js";
+
+let dir: string;
+let root: string;
+let outside: string;
+
+beforeEach(async () => {
+  dir = await makeTempDir("berth-unpack-");
+  root = join(dir, "root");
+  outside = join(dir, "outside");
+  await mkdir(outside);
+});
+afterEach(async () => removeTempDir(dir));
+
+async function unpack(bytes: Buffer, extra: Partial<Parameters<typeof unpackLayer>[1]> = {}) {
+  return unpackLayer(Readable.from([bytes]), { dest: root, compression: "none", privileged: false, ...extra });
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isBerthError(error) ? error.code : error).toBe(code);
+}
+
+async function outsideIsEmpty(): Promise<void> {
+  expect(await readdir(outside)).toEqual([]);
+}
+
+describe("cleanArchivePath", () => {
+  it.each([
+    ["a/b", "a/b"],
+    ["./a/./b/", "a/b"],
+    ["/etc/passwd", "etc/passwd"],
+    ["/../../etc/passwd", "etc/passwd"],
+    ["a/../b", "b"],
+    [".", ""],
+  ])("cleans %s to %s", (input, output) => expect(cleanArchivePath(input)).toBe(output));
+
+  it.each(["../x", "a/../../x", "..", "a\0b"])("refuses %j with BERTH_PATH_ESCAPE", (input) => {
+    expect(() => cleanArchivePath(input)).toThrow(expect.objectContaining({ code: "BERTH_PATH_ESCAPE" }));
+  });
+});
+
+describe("resolveInRoot", () => {
+  it("follows symlinks inside the root only", async () => {
+    await mkdir(join(root, "real"), { recursive: true });
+    const { symlink } = await import("node:fs/promises");
+    await symlink("/", join(root, "abs"));
+    await symlink("../../../../..", join(root, "up"));
+    await symlink("real", join(root, "rel"));
+    expect(resolveInRoot(root, "abs/etc/passwd", { followLast: true })).toBe(join(root, "etc/passwd"));
+    expect(resolveInRoot(root, "up/etc", { followLast: true })).toBe(join(root, "etc"));
+    expect(resolveInRoot(root, "rel/x", { followLast: true })).toBe(join(root, "real/x"));
+    expect(resolveInRoot(root, "rel", { followLast: false })).toBe(join(root, "rel"));
+  });
+
+  it("refuses a symlink loop", async () => {
+    await mkdir(root, { recursive: true });
+    const { symlink } = await import("node:fs/promises");
+    await symlink("b", join(root, "a"));
+    await symlink("a", join(root, "b"));
+    expect(() => resolveInRoot(root, "a/x")).toThrow(expect.objectContaining({ code: "BERTH_PATH_ESCAPE" }));
+  });
+});
+
+describe("classifyWhiteout", () => {
+  it.each([
+    ["etc/.wh.passwd", { kind: "whiteout", target: "etc/passwd" }],
+    [".wh.file", { kind: "whiteout", target: "file" }],
+    ["var/lib/.wh..wh..opq", { kind: "opaque", dir: "var/lib" }],
+    [".wh..wh..opq", { kind: "opaque", dir: "" }],
+    [".wh..wh.plnk", { kind: "ignore" }],
+    ["etc/passwd", undefined],
+    ["etc/x.wh.y", undefined],
+  ])("%s", (input, expected) => expect(classifyWhiteout(input)).toEqual(expected));
+});
+
+describe("sniffCompression", () => {
+  it("tells gzip, zstd and plain tar apart", () => {
+    expect(sniffCompression(gzipSync(Buffer.from("x")))).toBe("gzip");
+    expect(sniffCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toBe("zstd");
+    expect(sniffCompression(Buffer.from("ustar"))).toBe("none");
+  });
+});
+
+describe("unpackLayer", () => {
+  it("unpacks files, dirs, symlinks, hard links, modes and mtimes; reports both digests", async () => {
+    const tar = await makeTar([
+      { name: "etc", type: "directory", mode: 0o755 },
+      { name: "etc/hostname", content: "box\n", mode: 0o640 },
+      { name: "bin/tool", content: "#!/bin/sh\n", mode: 0o4755 },
+      { name: "bin/link", type: "symlink", linkname: "tool" },
+      { name: "bin/hard", type: "link", linkname: "bin/tool" },
+      { name: "ro", type: "directory", mode: 0o555, mtime: new Date(1_600_000_000_000) },
+    ]);
+    const gz = gzipSync(tar);
+    const result = await unpack(gz, { compression: "gzip", expectedDigest: sha256(gz), expectedDiffId: sha256(tar) });
+    expect(result).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length, unpackedSize: 14 });
+    expect(await readFile(join(root, "etc/hostname"), "utf8")).toBe("box\n");
+    expect((await stat(join(root, "etc/hostname"))).mode & 0o7777).toBe(0o640);
+    expect((await stat(join(root, "bin/tool"))).mode & 0o7777).toBe(0o4755);
+    expect(await readlink(join(root, "bin/link"))).toBe("tool");
+    expect((await stat(join(root, "bin/hard"))).ino).toBe((await stat(join(root, "bin/tool"))).ino);
+    const ro = await stat(join(root, "ro"));
+    expect(ro.mode & 0o7777).toBe(0o555);
+    expect(ro.mtimeMs).toBe(1_600_000_000_000);
+    expect((await stat(join(root, "etc/hostname"))).mtimeMs).toBe(1_700_000_000_000);
+  });
+
+  it("unpacks a zstd layer (streamed through fzstd)", async () => {
+    const { execa } = await import("execa");
+    const tar = await makeTar([{ name: "z/file", content: "zstd!".repeat(1000) }]);
+    const { stdout } = await execa("zstd", ["-q", "-c"], { input: tar, encoding: "buffer" });
+    const zst = Buffer.from(stdout);
+    const result = await unpack(zst, { compression: "zstd", expectedDiffId: sha256(tar) });
+    expect(result.diffId).toBe(sha256(tar));
+    expect(await readFile(join(root, "z/file"), "utf8")).toBe("zstd!".repeat(1000));
+  });
+
+  it("a later entry replaces an earlier one, a directory over a directory merges", async () => {
+    const tar = await makeTar([
+      { name: "a/x", content: "1" },
+      { name: "a", type: "directory", mode: 0o700 },
+      { name: "f", content: "old" },
+      { name: "f", type: "symlink", linkname: "a/x" },
+    ]);
+    await unpack(tar);
+    expect(await readFile(join(root, "a/x"), "utf8")).toBe("1");
+    expect((await lstat(join(root, "f"))).isSymbolicLink()).toBe(true);
+  });
+
+  it("confines absolute entry paths to the root, as Docker does", async () => {
+    await unpack(await makeTar([{ name: "/etc/confined", content: "x" }]));
+    expect(await readFile(join(root, "etc/confined"), "utf8")).toBe("x");
+  });
+
+  it("refuses an entry that climbs out with ..", async () => {
+    await expectCode(unpack(await makeTar([{ name: "../outside/evil", content: "x" }])), "BERTH_PATH_ESCAPE");
+    await outsideIsEmpty();
+  });
+
+  it("never writes through a symlink in the layer that points outside (absolute)", async () => {
+    const tar = await makeTar([
+      { name: "esc", type: "symlink", linkname: outside },
+      { name: "esc/evil", content: "x" },
+    ]);
+    await unpack(tar);
+    await outsideIsEmpty();
+    expect(await readFile(join(root, outside, "evil"), "utf8")).toBe("x");
+  });
+
+  it("never writes through a relative symlink that climbs out", async () => {
+    const tar = await makeTar([
+      { name: "esc", type: "symlink", linkname: "../../../../../../../../" + outside.slice(1) },
+      { name: "esc/evil", content: "x" },
+    ]);
+    await unpack(tar);
+    await outsideIsEmpty();
+  });
+
+  it("does not follow a symlink when the entry itself names it", async () => {
+    const tar = await makeTar([
+      { name: "victim", type: "symlink", linkname: join(outside, "target") },
+      { name: "victim", content: "replaced" },
+    ]);
+    await writeFile(join(outside, "target"), "safe");
+    await unpack(tar);
+    expect(await readFile(join(outside, "target"), "utf8")).toBe("safe");
+    expect((await lstat(join(root, "victim"))).isFile()).toBe(true);
+  });
+
+  it("refuses a hard link to a file outside the layer", async () => {
+    await writeFile(join(outside, "secret"), "s");
+    const tar = await makeTar([{ name: "h", type: "link", linkname: "../outside/secret" }]);
+    await expectCode(unpack(tar), "BERTH_PATH_ESCAPE");
+  });
+
+  it("confines a hard link through an absolute path to inside the layer", async () => {
+    await writeFile(join(outside, "secret"), "s");
+    const tar = await makeTar([{ name: "h", type: "link", linkname: join(outside, "secret") }]);
+    await expectCode(unpack(tar), "BERTH_LAYER_INVALID");
+    expect((await stat(join(outside, "secret"))).nlink).toBe(1);
+  });
+
+  it("refuses a hard link through a symlink pointing outside", async () => {
+    await writeFile(join(outside, "secret"), "s");
+    const tar = await makeTar([
+      { name: "s", type: "symlink", linkname: outside },
+      { name: "h", type: "link", linkname: "s/secret" },
+    ]);
+    await expect(unpack(tar)).rejects.toSatisfy(isBerthError);
+    expect((await stat(join(outside, "secret"))).nlink).toBe(1);
+  });
+
+  it("refuses a PAX header larger than the cap before buffering it", async () => {
+    // A 2 MiB PAX record: over the 1 MiB cap; the guard fails on the header block alone.
+    const header = Buffer.alloc(512);
+    header.write("PaxHeaders/huge", 0);
+    header.write("0000644\0", 100);
+    header.write("0000000\0", 108);
+    header.write("0000000\0", 116);
+    header.write((1024 * 1024 * 1024).toString(8).padStart(11, "0") + "\0", 124);
+    header.write("00000000000\0", 136);
+    header.write("x", 156);
+    header.write("ustar\0", 257);
+    header.write("00", 263);
+    header.write("        ", 148);
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+    async function* huge() {
+      yield header;
+      // Would be 1 GiB of PAX data; the guard must stop long before.
+      for (let i = 0; i < 4096; i++) yield Buffer.alloc(256 * 1024, 0x61);
+    }
+    await expectCode(unpackLayer(Readable.from(huge()), { dest: root, compression: "none", privileged: false }), "BERTH_LAYER_INVALID");
+  });
+
+  it("fails with BERTH_DIGEST_MISMATCH when the diff_id differs", async () => {
+    const tar = await makeTar([{ name: "f", content: "x" }]);
+    await expectCode(unpack(tar, { expectedDiffId: sha256("other") }), "BERTH_DIGEST_MISMATCH");
+  });
+
+  it("fails with BERTH_DIGEST_MISMATCH when the blob digest differs", async () => {
+    const tar = await makeTar([{ name: "f", content: "x" }]);
+    await expectCode(unpack(tar, { expectedDigest: sha256("other") }), "BERTH_DIGEST_MISMATCH");
+  });
+
+  it("fails with BERTH_LAYER_INVALID on a corrupt gzip stream", async () => {
+    const gz = gzipSync(await makeTar([{ name: "f", content: "x".repeat(10000) }]));
+    gz.fill(0x55, 20, 60);
+    await expectCode(unpack(gz, { compression: "gzip" }), "BERTH_LAYER_INVALID");
+  });
+
+  it("fails on a truncated gzip stream", async () => {
+    const gz = gzipSync(await makeTar([{ name: "f", content: "y".repeat(100000) }]));
+    const error = await unpack(gz.subarray(0, gz.length / 2), { compression: "gzip" }).catch((e: unknown) => e);
+    expect(hasErrorCode(error, "BERTH_LAYER_INVALID") || hasErrorCode(error, "BERTH_DOWNLOAD_TRUNCATED")).toBe(true);
+  });
+
+  it("keeps xattrs from PAX SCHILY.xattr records as raw bytes", async () => {
+    // user.* xattrs need no privilege; binary bytes must survive (tar-stream alone would mangle them).
+    const value = Buffer.from([0x01, 0x00, 0x00, 0x02, 0xff, 0xfe, 0x80]);
+    const tar = await makeTar([{ name: "f", content: "x", pax: { "SCHILY.xattr.user.test": value.toString("latin1") } }]);
+    // tar-stream encodes pax values as UTF-8; write the record by hand instead to get raw bytes.
+    const raw = await rawPaxTar("f", "user.test", value);
+    await unpack(raw);
+    const { execa } = await import("execa");
+    const { stdout } = await execa("getfattr", ["--only-values", "-n", "user.test", join(root, "f")], { encoding: "buffer" });
+    expect(Buffer.from(stdout)).toEqual(value);
+    expect(tar.length).toBeGreaterThan(0);
+  });
+});
+
+/** A tar with one file preceded by a PAX header holding `SCHILY.xattr.<name>` as raw bytes. */
+async function rawPaxTar(name: string, xattr: string, value: Buffer): Promise<Buffer> {
+  const key = Buffer.from(`SCHILY.xattr.${xattr}=`);
+  let len = key.length + value.length + 2;
+  len += String(len).length;
+  if (String(len).length !== String(len - String(len).length).length) len++;
+  const record = Buffer.concat([Buffer.from(`${len} `), key, value, Buffer.from("\n")]);
+  const pax = makeHeader("PaxHeaders/" + name, record.length, "x");
+  const body = Buffer.concat([record, Buffer.alloc((512 - (record.length % 512)) % 512)]);
+  const file = makeHeader(name, 1, "0");
+  const content = Buffer.concat([Buffer.from("x"), Buffer.alloc(511)]);
+  return Buffer.concat([pax, body, file, content, Buffer.alloc(1024)]);
+}
+
+function makeHeader(name: string, size: number, type: string): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0);
+  h.write("0000644\0", 100);
+  h.write("0000000\0", 108);
+  h.write("0000000\0", 116);
+  h.write(size.toString(8).padStart(11, "0") + "\0", 124);
+  h.write("14530000000\0", 136);
+  h.write(type, 156);
+  h.write("ustar\0", 257);
+  h.write("00", 263);
+  h.write("        ", 148);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return h;
+}

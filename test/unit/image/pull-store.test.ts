@@ -1,0 +1,247 @@
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isBerthError } from "../../../src/common/berth-error.js";
+import { ImageStore } from "../../../src/image/image-store.js";
+import { OciLayoutTransport } from "../../../src/image/oci-layout.js";
+import { pullImage, type PullProgress } from "../../../src/registry/pull.js";
+import { pushImage } from "../../../src/registry/push.js";
+import type { RegistryTransport } from "../../../src/registry/types.js";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { makeLayout, makeTar, sha256 } from "./fixtures.js";
+
+let dir: string;
+let layoutDir: string;
+let store: ImageStore;
+
+beforeEach(async () => {
+  dir = await makeTempDir("berth-pull-");
+  layoutDir = join(dir, "layout");
+  store = new ImageStore(join(dir, "state"), { layerLockTimeout: 10_000 });
+});
+afterEach(async () => removeTempDir(dir));
+
+/** Counts what a pull asks of its transport (the layout transport is real; this only counts). */
+function counting(inner: RegistryTransport) {
+  const calls = { manifests: 0, blobs: 0 };
+  const transport: RegistryTransport = {
+    getManifest: (r, t) => (calls.manifests++, inner.getManifest(r, t)),
+    getBlob: (r, d, o) => (calls.blobs++, inner.getBlob(r, d, o)),
+    hasBlob: (r, d) => inner.hasBlob(r, d),
+    pushBlob: (r, d, s, o, opt) => inner.pushBlob(r, d, s, o, opt),
+    putManifest: (r, t, m, b) => inner.putManifest(r, t, m, b),
+  };
+  return { transport, calls };
+}
+
+async function twoLayers() {
+  return [
+    await makeTar([
+      { name: "etc", type: "directory", mode: 0o755 },
+      { name: "etc/os-release", content: "ID=test\n" },
+    ]),
+    await makeTar([{ name: "app/run.sh", content: "echo hi\n", mode: 0o755 }]),
+  ];
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<unknown> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return isBerthError(error) ? error.code : error;
+}
+
+/** Nothing half-made: no image, no snapshot, no temporaries. */
+async function expectNothingCommitted(): Promise<void> {
+  expect(await store.list()).toEqual([]);
+  const snaps = await readdir(join(store.root, "snapshots")).catch(() => []);
+  expect(snaps).toEqual([]);
+  const ingest = await readdir(join(store.root, "ingest")).catch(() => []);
+  expect(ingest).toEqual([]);
+}
+
+describe("pull from an OCI layout", () => {
+  it("pulls, unpacks every layer, tags last, and a second pull makes no request", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const { transport, calls } = counting(new OciLayoutTransport(layoutDir));
+    const events: PullProgress[] = [];
+    const record = await pullImage(store, transport, "localhost:5000/app:v1", { onProgress: (e) => events.push(e) });
+    expect(record.layers).toHaveLength(2);
+    expect(record.repoDigests[0]).toMatch(/^localhost:5000\/app@sha256:/);
+    const rootfs = await store.getRootfsLayers("localhost:5000/app:v1");
+    expect(await readFile(join(rootfs.layerDirs[0]!, "etc/os-release"), "utf8")).toBe("ID=test\n");
+    expect(await readFile(join(rootfs.layerDirs[1]!, "app/run.sh"), "utf8")).toBe("echo hi\n");
+    expect(events.filter((e) => e.status === "done")).toHaveLength(2);
+    expect(calls).toEqual({ manifests: 1, blobs: 3 });
+
+    const again = await pullImage(store, transport, "localhost:5000/app:v1");
+    expect(again.id).toBe(record.id);
+    expect(calls).toEqual({ manifests: 1, blobs: 3 });
+
+    await pullImage(store, transport, "localhost:5000/app:v1", { policy: "always" });
+    expect(calls).toEqual({ manifests: 2, blobs: 3 });
+  });
+
+  it("keeps the compressed layer blobs byte for byte", async () => {
+    const layers = await twoLayers();
+    await makeLayout(layoutDir, [{ layers, tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    for (const layer of record.layers) {
+      const bytes = await readFile(store.blobPath(layer.digest));
+      expect(sha256(bytes)).toBe(layer.digest);
+    }
+  });
+
+  it("selects the host platform from an index, or the one asked for", async () => {
+    const amd = [await makeTar([{ name: "arch", content: "amd64" }])];
+    const arm = [await makeTar([{ name: "arch", content: "arm64" }])];
+    await makeLayout(
+      layoutDir,
+      [
+        { layers: arm, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+        { layers: amd, platform: { os: "linux", architecture: "amd64" } },
+      ],
+      { asIndex: "multi" },
+    );
+    const transport = new OciLayoutTransport(layoutDir);
+    const host = await store.getRootfsLayers((await pullImage(store, transport, "localhost/m:multi")).id);
+    expect(await readFile(join(host.layerDirs[0]!, "arch"), "utf8")).toBe(process.arch === "arm64" ? "arm64" : "amd64");
+    const other = await pullImage(store, transport, "localhost/m:multi", { platform: "linux/arm64/v8", policy: "always" });
+    const rootfs = await store.getRootfsLayers(other.id);
+    expect(await readFile(join(rootfs.layerDirs[0]!, "arch"), "utf8")).toBe("arm64");
+    expect(await codeOf(pullImage(store, transport, "localhost/m:multi", { platform: "linux/s390x", policy: "always" }))).toBe(
+      "BERTH_PLATFORM_NOT_FOUND",
+    );
+  });
+
+  it("fails on a missing tag and commits nothing", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:nope"))).toBe("BERTH_REGISTRY_NOT_FOUND");
+    await expectNothingCommitted();
+  });
+
+  it("refuses an unknown layer media type and commits nothing", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1", layerMediaType: "application/x-weird" }]);
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_MEDIA_TYPE_UNSUPPORTED");
+    await expectNothingCommitted();
+  });
+
+  it("fails with BERTH_DIGEST_MISMATCH on a tampered layer and leaves no partial snapshot", async () => {
+    const layers = await twoLayers();
+    await makeLayout(layoutDir, [{ layers, tag: "v1" }]);
+    const bad = gzipSync(layers[1]!);
+    const path = join(layoutDir, "blobs", "sha256", sha256(bad).slice(7));
+    const tampered = gzipSync(await makeTar([{ name: "app/run.sh", content: "evil\n", mode: 0o755 }]));
+    await writeFile(path, Buffer.concat([tampered, Buffer.alloc(Math.max(0, bad.length - tampered.length))]).subarray(0, bad.length));
+    const code = await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"));
+    expect(["BERTH_DIGEST_MISMATCH", "BERTH_LAYER_INVALID"]).toContain(code);
+    expect(await store.list()).toEqual([]);
+    const snaps = await readdir(join(store.root, "snapshots"));
+    expect(snaps.filter((s) => s.startsWith("."))).toEqual([]);
+    expect(await readdir(join(store.root, "ingest"))).toEqual([]);
+  });
+
+  it("fails with BERTH_DOWNLOAD_TRUNCATED on a short blob", async () => {
+    const layers = await twoLayers();
+    await makeLayout(layoutDir, [{ layers, tag: "v1" }]);
+    const blob = gzipSync(layers[0]!);
+    const path = join(layoutDir, "blobs", "sha256", sha256(blob).slice(7));
+    await writeFile(path, blob.subarray(0, blob.length - 10));
+    const code = await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1", { concurrency: 1 }));
+    expect(["BERTH_DOWNLOAD_TRUNCATED", "BERTH_LAYER_INVALID"]).toContain(code);
+    await expectNothingCommitted();
+  });
+
+  it("fails with BERTH_LAYER_INVALID on a corrupt gzip layer (digest honest)", async () => {
+    const gz = gzipSync(await makeTar([{ name: "f", content: "z".repeat(5000) }]));
+    gz.fill(0x42, 30, 80);
+    // A layer whose blob digest is right but whose gzip is broken.
+    await makeLayout(layoutDir, [{ layers: [gz], compress: "none", layerMediaType: "application/vnd.oci.image.layer.v1.tar+gzip", tag: "v1" }]);
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_LAYER_INVALID");
+    await expectNothingCommitted();
+  });
+
+  it("fails with BERTH_DIGEST_MISMATCH when a manifest's bytes differ from its digest", async () => {
+    const [digest] = await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const path = join(layoutDir, "blobs", "sha256", digest!.slice(7));
+    const manifest = JSON.parse(await readFile(path, "utf8"));
+    manifest.annotations = { tampered: "yes" };
+    await writeFile(path, JSON.stringify(manifest));
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), `localhost/app@${digest}`))).toBe("BERTH_DIGEST_MISMATCH");
+    await expectNothingCommitted();
+  });
+
+  it("fails with BERTH_DIGEST_MISMATCH when the config's bytes differ from its digest", async () => {
+    const [digest] = await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const manifest = JSON.parse(await readFile(join(layoutDir, "blobs", "sha256", digest!.slice(7)), "utf8"));
+    const configPath = join(layoutDir, "blobs", "sha256", manifest.config.digest.slice(7));
+    const config = await readFile(configPath, "utf8");
+    await writeFile(configPath, config.replace('"amd64"', '"AMD64"'));
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_DIGEST_MISMATCH");
+    await expectNothingCommitted();
+  });
+
+  it("refuses a malicious layer (path traversal) and commits nothing", async () => {
+    const evil = await makeTar([{ name: "../../escape", content: "x" }]);
+    await makeLayout(layoutDir, [{ layers: [evil], tag: "v1" }]);
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_PATH_ESCAPE");
+    await expectNothingCommitted();
+    await expect(stat(join(dir, "escape"))).rejects.toThrow();
+  });
+
+  it("pushes to another layout and pulls it back with the same digests", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    const target = new OciLayoutTransport(join(dir, "pushed"));
+    const pushed = await pushImage(store, target, record, "localhost/other:v2");
+    expect(pushed.digest).toBe(record.manifestDigest);
+    const second = new ImageStore(join(dir, "state2"));
+    const back = await pullImage(second, target, "localhost/other:v2");
+    expect(back.id).toBe(record.id);
+    expect(back.manifestDigest).toBe(record.manifestDigest);
+  });
+});
+
+describe("tags, removal and prune", () => {
+  it("untags, deletes when untagged, refuses while in use, and prune frees the rest", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    await store.tag(record.id, "localhost/app:alias");
+    expect((await store.tagsOf(record.id)).sort()).toEqual(["localhost/app:alias", "localhost/app:v1"]);
+
+    expect(await store.remove("localhost/app:alias")).toEqual({ untagged: ["localhost/app:alias"], deleted: false });
+    const rootfs = await store.acquireRootfs("localhost/app:v1", "c1");
+    expect(rootfs.layerDirs).toEqual(record.layers.map((l) => store.snapshotFs(l.chainId)));
+    expect(rootfs.config.rootfs.diff_ids).toEqual(record.layers.map((l) => l.diffId));
+    expect(await codeOf(store.remove("localhost/app:v1"))).toBe("BERTH_IMAGE_IN_USE");
+    await store.removeSnapshotUser("c1");
+
+    expect(await store.remove("localhost/app:v1")).toEqual({ untagged: ["localhost/app:v1"], deleted: true });
+    expect(await codeOf(store.get("localhost/app:v1"))).toBe("BERTH_IMAGE_NOT_FOUND");
+    const freed = await store.prune();
+    expect(freed.snapshots).toBe(2);
+    expect(freed.blobs).toBeGreaterThanOrEqual(4);
+    expect(await readdir(join(store.root, "blobs", "sha256"))).toEqual([]);
+  });
+
+  it("a forced removal keeps the snapshots a container uses until it lets go", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    const { layerDirs } = await store.acquireRootfs(record.id, "c2");
+    expect((await store.remove(record.id, { force: true })).deleted).toBe(true);
+    expect((await store.prune()).snapshots).toBe(0);
+    for (const d of layerDirs) expect((await stat(d)).isDirectory()).toBe(true);
+    await store.removeSnapshotUser("c2");
+    expect((await store.prune()).snapshots).toBe(2);
+  });
+
+  it("finds images by ID, ID prefix and repo digest", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    expect((await store.get(record.id)).id).toBe(record.id);
+    expect((await store.get(record.id.slice(7, 19))).id).toBe(record.id);
+    expect((await store.get(record.repoDigests[0]!)).id).toBe(record.id);
+  });
+});
