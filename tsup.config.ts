@@ -2,11 +2,19 @@ import { defineConfig } from "tsup";
 
 export default defineConfig([
   {
-    entry: { index: "src/index.ts" },
+    // berth/vitest is its own entry so that importing it never loads the engine.
+    entry: { index: "src/index.ts", vitest: "src/vitest/index.ts" },
     format: ["esm", "cjs"],
     dts: true,
     sourcemap: true,
     clean: true,
+    target: "node20",
+  },
+  {
+    // The session watchdog runs as its own process, found beside the library by name.
+    entry: { "reaper-watchdog": "src/harness/reaper/watchdog.ts" },
+    format: ["esm"],
+    sourcemap: true,
     target: "node20",
   },
   {

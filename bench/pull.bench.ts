@@ -5,7 +5,7 @@
 // registry is started fresh and the image pushed to it on every run.
 // Targets (issue 3): berth ≤ 0.6× skopeo+umoci; pull of a present image ≤ 50 ms.
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -51,6 +51,7 @@ export default async function pullBench(): Promise<void> {
   const compressed = info.layers.reduce((a, l) => a + l.size, 0);
   console.log(`image: ${label}: ${(compressed / 1e6).toFixed(0)} MB compressed, ${(info.size / 1e6).toFixed(0)} MB unpacked, ${info.layers.length} layer(s)`);
 
+  await removeStaleWorkDirs();
   const registry = await startRegistry({ mode: "plain" });
   const work = join(tmpdir(), `berth-bench-pull-${process.pid}`);
   try {
@@ -89,5 +90,18 @@ export default async function pullBench(): Promise<void> {
   } finally {
     await registry.stop();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Work dirs of earlier runs that were killed (close to 1 GB each). */
+async function removeStaleWorkDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir())) {
+    const match = /^berth-bench-pull-(\d+)$/.exec(name);
+    if (!match) continue;
+    try {
+      process.kill(Number(match[1]), 0);
+    } catch {
+      await rm(join(tmpdir(), name), { recursive: true, force: true });
+    }
   }
 }

@@ -11,8 +11,14 @@ export type { ExportOptions as ImageExportOptions } from "./image/export-archive
 export type { PullProgress } from "./registry/pull.js";
 export { parseReference, familiarName, formatReference } from "./image/reference.js";
 export type { ImageReference } from "./image/reference.js";
+export { Container } from "./harness/container.js";
+export type { ContainerApiOptions } from "./harness/container.js";
 export { Volume } from "./volume/volume.js";
 export type { VolumeApiOptions } from "./volume/volume.js";
 export type { CreateVolumeOptions, PruneVolumesOptions, PruneVolumesResult, VolumeFilters, VolumeInfo } from "./volume/volume-store.js";
 export { Network, BridgeAttachment, ContainerAttachment, parsePortSpec } from "./network/index.js";
 export type { NetworkInspect, NetworkApiOptions, ConnectOptions, CreateNetworkOptions, BridgeAttachmentOptions, BridgeEndpoint, ContainerAttachmentOptions, PortSpec, ProxiedPort } from "./network/index.js";
+export { parseDockerfile } from "./build/dockerfile-parser.js";
+export type { ParsedDockerfile, Instruction, InstructionFlag, Heredoc, KeyValue, ArgDefinition, HealthcheckSpec, ParserDirectives, ParseWarning } from "./build/dockerfile-parser.js";
+export { Wait, defaultWaitStrategy, AbstractWaitStrategy, ListeningPortsWaitStrategy, LogWaitStrategy, HealthCheckWaitStrategy, HttpWaitStrategy, SuccessfulCommandWaitStrategy, OneShotStartupWaitStrategy, CompositeWaitStrategy, SessionReaper, sessionReaper, reapStaleSessions, reuseHash, reuseHashLabel, findOrCreateReusable, runBerthSetup } from "./harness/index.js";
+export type { WaitStrategy, WaitTarget, LogLine, HealthStatus, ExposedPort, WaitExecResult, HttpWaitOptions, HttpWaitResponse, SessionReaperOptions, ReaperResource, ReaperKind, ReapStaleResult, ReapFailure, ContainerFinder, FindOrCreateOptions, Reusable, ReuseHashOptions, BerthSetup, BerthSetupContext, BerthSetupOptions, JSONValue } from "./harness/index.js";

@@ -54,4 +54,11 @@ unsigned br_cg_v2_needs(struct json_object *resources);
 int br_cg_apply_resources(struct br_cgroup *cg, struct json_object *resources, bool devices,
                           br_error_t *err);
 
+/* Compiles `resources.devices` (and the runtime's default devices) into a loaded
+ * BPF_PROG_TYPE_CGROUP_DEVICE program; returns its fd. A malformed rule fails with its
+ * field; a kernel that refuses the program fails with the errno of bpf(2). */
+int br_cg_devices_prog(struct json_object *resources, br_error_t *err);
+/* Attaches a device program to the cgroup2 directory `dir` (BPF_F_ALLOW_MULTI). */
+int br_cg_devices_attach(const char *dir, int prog, br_error_t *err);
+
 #endif

@@ -6,6 +6,11 @@
 #include "cgroup-internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <json_util.h>
 #include <linkhash.h>
@@ -96,8 +101,10 @@ static int apply_memory(struct br_cgroup *cg, struct json_object *mem, br_error_
   char field[96];
   bool v2;
 
-  if (get_num(mem, "limit", F, &limit, err) < 0 || get_num(mem, "reservation", F, &reservation, err) < 0 ||
-      get_num(mem, "swap", F, &swap, err) < 0 || get_num(mem, "swappiness", F, &swappiness, err) < 0 ||
+  if (get_num(mem, "limit", F, &limit, err) < 0 ||
+      get_num(mem, "reservation", F, &reservation, err) < 0 ||
+      get_num(mem, "swap", F, &swap, err) < 0 ||
+      get_num(mem, "swappiness", F, &swappiness, err) < 0 ||
       member(mem, "disableOOMKiller", json_type_boolean, F, &oomv, err) < 0)
     return -1;
   if (!limit.set && !reservation.set && !swap.set && !swappiness.set && oomv == NULL)
@@ -119,8 +126,9 @@ static int apply_memory(struct br_cgroup *cg, struct json_object *mem, br_error_
     if (swap.set && swap.v != 0 && br_cg_has_file(dir, "memory.memsw.limit_in_bytes")) {
       snprintf(field, sizeof(field), "%s.swap", F);
       if (limit.set && limit.v > 0 && swap.v > 0 && swap.v < limit.v)
-        return br_error_make(err, 0, "%s: %" PRId64 " is below memory.limit %" PRId64
-                                     " (swap is the limit of memory + swap)",
+        return br_error_make(err, 0,
+                             "%s: %" PRId64 " is below memory.limit %" PRId64
+                             " (swap is the limit of memory + swap)",
                              field, swap.v, limit.v);
       if (write_i64(dir, "memory.memsw.limit_in_bytes", swap.v, field, err) < 0)
         return -1;
@@ -157,8 +165,9 @@ static int apply_memory(struct br_cgroup *cg, struct json_object *mem, br_error_
       if (!limit.set || limit.v <= 0)
         return br_error_make(err, 0, "%s: a swap limit needs memory.limit on cgroup v2", field);
       if (swap.v < limit.v)
-        return br_error_make(err, 0, "%s: %" PRId64 " is below memory.limit %" PRId64
-                                     " (swap is the limit of memory + swap)",
+        return br_error_make(err, 0,
+                             "%s: %" PRId64 " is below memory.limit %" PRId64
+                             " (swap is the limit of memory + swap)",
                              field, swap.v, limit.v);
       v2swap = swap.v - limit.v;
     }
@@ -184,7 +193,8 @@ static int apply_cpu(struct br_cgroup *cg, struct json_object *cpu, br_error_t *
   if (get_num(cpu, "shares", F, &shares, err) < 0 || get_num(cpu, "quota", F, &quota, err) < 0 ||
       get_num(cpu, "period", F, &period, err) < 0 ||
       get_num(cpu, "realtimeRuntime", F, &rt_runtime, err) < 0 ||
-      get_num(cpu, "realtimePeriod", F, &rt_period, err) < 0 || get_num(cpu, "idle", F, &idle, err) < 0 ||
+      get_num(cpu, "realtimePeriod", F, &rt_period, err) < 0 ||
+      get_num(cpu, "idle", F, &idle, err) < 0 ||
       member(cpu, "cpus", json_type_string, F, &cpus, err) < 0 ||
       member(cpu, "mems", json_type_string, F, &mems, err) < 0)
     return -1;
@@ -249,7 +259,8 @@ static int apply_cpu(struct br_cgroup *cg, struct json_object *cpu, br_error_t *
     }
   }
 
-  if ((cpus && json_object_get_string_len(cpus) > 0) || (mems && json_object_get_string_len(mems) > 0)) {
+  if ((cpus && json_object_get_string_len(cpus) > 0) ||
+      (mems && json_object_get_string_len(mems) > 0)) {
     sdir = br_cg_dir_for(cg, "cpuset");
     if (sdir == NULL)
       return no_controller(F, "cpuset", err);
@@ -307,7 +318,8 @@ static int apply_throttle(struct json_object *bio, const char *key, const char *
     int64_t major, minor;
     struct num rate;
     snprintf(field, sizeof(field), "linux.resources.blockIO.%s[%zu]", key, i);
-    if (device_numbers(d, field, &major, &minor, err) < 0 || get_num(d, "rate", field, &rate, err) < 0)
+    if (device_numbers(d, field, &major, &minor, err) < 0 ||
+        get_num(d, "rate", field, &rate, err) < 0)
       return -1;
     if (v2)
       snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64 " %s=%" PRId64, major, minor, v2key,
@@ -349,7 +361,8 @@ static int apply_blockio(struct br_cgroup *cg, struct json_object *bio, br_error
   if (dir == NULL)
     return no_controller(F, "blkio", err);
   v2 = dir == br_cg_v2_dir(cg);
-  if (get_num(bio, "weight", F, &weight, err) < 0 || get_num(bio, "leafWeight", F, &leaf, err) < 0 ||
+  if (get_num(bio, "weight", F, &weight, err) < 0 ||
+      get_num(bio, "leafWeight", F, &leaf, err) < 0 ||
       member(bio, "weightDevice", json_type_array, F, &wdev, err) < 0)
     return -1;
 
@@ -381,13 +394,14 @@ static int apply_blockio(struct br_cgroup *cg, struct json_object *bio, br_error
     int64_t major, minor;
     struct num w;
     snprintf(field, sizeof(field), "%s.weightDevice[%zu]", F, i);
-    if (device_numbers(d, field, &major, &minor, err) < 0 || get_num(d, "weight", field, &w, err) < 0)
+    if (device_numbers(d, field, &major, &minor, err) < 0 ||
+        get_num(d, "weight", field, &w, err) < 0)
       return -1;
     if (!w.set)
       continue;
     if (!v2) {
-      const char *file =
-          br_cg_has_file(dir, "blkio.weight_device") ? "blkio.weight_device" : "blkio.bfq.weight_device";
+      const char *file = br_cg_has_file(dir, "blkio.weight_device") ? "blkio.weight_device"
+                                                                    : "blkio.bfq.weight_device";
       snprintf(buf, sizeof(buf), "%" PRId64 ":%" PRId64 " %" PRId64, major, minor, w.v);
       if (write_field(dir, file, buf, field, err) < 0)
         return -1;
@@ -399,8 +413,8 @@ static int apply_blockio(struct br_cgroup *cg, struct json_object *bio, br_error
         return -1;
     }
   }
-  if (apply_throttle(bio, "throttleReadBpsDevice", dir, v2, "blkio.throttle.read_bps_device", "rbps",
-                     err) < 0 ||
+  if (apply_throttle(bio, "throttleReadBpsDevice", dir, v2, "blkio.throttle.read_bps_device",
+                     "rbps", err) < 0 ||
       apply_throttle(bio, "throttleWriteBpsDevice", dir, v2, "blkio.throttle.write_bps_device",
                      "wbps", err) < 0 ||
       apply_throttle(bio, "throttleReadIOPSDevice", dir, v2, "blkio.throttle.read_iops_device",
@@ -470,18 +484,193 @@ static int apply_unified(struct br_cgroup *cg, struct json_object *unified, br_e
  * console, ptmx, and the pty slaves): allowed after the user's rules so that a "deny all"
  * first rule does not make /dev/null unusable, as runc and crun do. */
 static const char *const default_devices[] = {
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",   "c 1:9 rwm",
     "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
 };
+
+/* ---- devices as an eBPF program (BPF_CGROUP_DEVICE) ------------------------------------- */
+
+struct dev_rule {
+  bool allow;
+  char type;     /* 'a', 'b', 'c' */
+  unsigned acc;  /* BPF_DEVCG_ACC_* bits */
+  int64_t major; /* -1: any */
+  int64_t minor;
+};
+
+static int parse_rule(struct json_object *d, size_t i, struct dev_rule *r, br_error_t *err)
+{
+  struct json_object *allow, *typev, *accessv;
+  struct num major, minor;
+  char field[96];
+  const char *type = "a", *access = "rwm";
+  snprintf(field, sizeof(field), "linux.resources.devices[%zu]", i);
+  if (!json_object_is_type(d, json_type_object))
+    return br_error_make(err, 0, "%s: expected object, got %s", field, type_word(d));
+  if (member(d, "allow", json_type_boolean, field, &allow, err) < 0 ||
+      member(d, "type", json_type_string, field, &typev, err) < 0 ||
+      member(d, "access", json_type_string, field, &accessv, err) < 0 ||
+      get_num(d, "major", field, &major, err) < 0 || get_num(d, "minor", field, &minor, err) < 0)
+    return -1;
+  if (allow == NULL)
+    return br_error_make(err, 0, "%s.allow: missing", field);
+  if (typev)
+    type = json_object_get_string(typev);
+  if (accessv && json_object_get_string_len(accessv) > 0)
+    access = json_object_get_string(accessv);
+  if (strlen(type) != 1 || strchr("abc", type[0]) == NULL)
+    return br_error_make(err, 0, "%s.type: unknown device type \"%s\" (a, b or c)", field, type);
+  if (strspn(access, "rwm") != strlen(access))
+    return br_error_make(err, 0, "%s.access: \"%s\" is not a subset of \"rwm\"", field, access);
+  r->allow = json_object_get_boolean(allow);
+  r->type = type[0];
+  r->acc = (strchr(access, 'm') ? BPF_DEVCG_ACC_MKNOD : 0) |
+           (strchr(access, 'r') ? BPF_DEVCG_ACC_READ : 0) |
+           (strchr(access, 'w') ? BPF_DEVCG_ACC_WRITE : 0);
+  r->major = major.set && major.v >= 0 ? major.v : -1;
+  r->minor = minor.set && minor.v >= 0 ? minor.v : -1;
+  return 0;
+}
+
+#define INSN(c, d, s_, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s_), .off = (o), .imm = (i)})
+
+/* One rule: skip to the next unless type, access, major and minor match, else return its
+ * verdict. `skip` is patched once the block's length is known. */
+static size_t emit_rule(struct bpf_insn *p, const struct dev_rule *r)
+{
+  size_t n = 0, jumps[4], nj = 0;
+  if (r->type != 'a') {
+    jumps[nj++] = n;
+    p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 0,
+                  r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
+  }
+  if (r->acc != 7) {
+    /* An allow rule covers a request only if it grants every access asked for; a deny rule
+     * refuses a request that asks for any access it names. */
+    p[n++] = INSN(BPF_ALU | BPF_MOV | BPF_X, 6, 3, 0, 0);
+    p[n++] = INSN(BPF_ALU | BPF_AND | BPF_K, 6, 0, 0, r->allow ? (int)(~r->acc & 7) : (int)r->acc);
+    jumps[nj++] = n;
+    p[n++] = INSN(BPF_JMP | (r->allow ? BPF_JNE : BPF_JEQ) | BPF_K, 6, 0, 0, 0);
+  }
+  if (r->major >= 0) {
+    jumps[nj++] = n;
+    p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 4, 0, 0, (int32_t)r->major);
+  }
+  if (r->minor >= 0) {
+    jumps[nj++] = n;
+    p[n++] = INSN(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0, (int32_t)r->minor);
+  }
+  p[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, r->allow ? 1 : 0);
+  p[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  for (size_t j = 0; j < nj; j++)
+    p[jumps[j]].off = (int16_t)(n - jumps[j] - 1);
+  return n;
+}
+
+int br_cg_devices_prog(struct json_object *res, br_error_t *err)
+{
+  struct json_object *list;
+  struct dev_rule *rules;
+  struct bpf_insn *prog;
+  size_t nr = 0, n = 0, len;
+  bool catch_all = false;
+  union bpf_attr attr;
+  int fd;
+  if (res == NULL || !json_object_object_get_ex(res, "devices", &list) ||
+      !json_object_is_type(list, json_type_array) || json_object_array_length(list) == 0)
+    return br_error_make(err, ENOENT, "linux.resources.devices: no rules");
+  len = json_object_array_length(list);
+  rules = calloc(len + BR_ARRAY_SIZE(default_devices), sizeof(*rules));
+  prog = calloc(8 + 8 * (len + BR_ARRAY_SIZE(default_devices)), sizeof(*prog));
+  if (rules == NULL || prog == NULL)
+    abort();
+  for (size_t i = 0; i < len; i++)
+    if (parse_rule(json_object_array_get_idx(list, i), i, &rules[nr++], err) < 0) {
+      free(rules);
+      free(prog);
+      return -1;
+    }
+  /* The runtime's own devices come after the spec's, as on v1. */
+  for (size_t i = 0; i < BR_ARRAY_SIZE(default_devices); i++) {
+    unsigned maj, min;
+    char t, star;
+    struct dev_rule *r = &rules[nr++];
+    r->allow = true;
+    r->acc = 7;
+    r->type = default_devices[i][0];
+    if (sscanf(default_devices[i], "%c %u:%u", &t, &maj, &min) == 3) {
+      r->major = maj;
+      r->minor = min;
+    } else if (sscanf(default_devices[i], "%c %u:%c", &t, &maj, &star) == 3) {
+      r->major = maj;
+      r->minor = -1;
+    } else {
+      r->major = r->minor = -1;
+    }
+  }
+  /* r2 = type, r3 = access, r4 = major, r5 = minor (struct bpf_cgroup_dev_ctx). */
+  prog[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0);
+  prog[n++] = INSN(BPF_ALU | BPF_MOV | BPF_X, 3, 2, 0, 0);
+  prog[n++] = INSN(BPF_ALU | BPF_AND | BPF_K, 2, 0, 0, 0xffff);
+  prog[n++] = INSN(BPF_ALU | BPF_RSH | BPF_K, 3, 0, 0, 16);
+  prog[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, 4, 1, 4, 0);
+  prog[n++] = INSN(BPF_LDX | BPF_W | BPF_MEM, 5, 1, 8, 0);
+  /* The last matching rule wins, as when v1 applies them in order: test them backwards. */
+  for (size_t i = nr; i-- > 0 && !catch_all;) {
+    size_t len = emit_rule(prog + n, &rules[i]);
+    n += len;
+    /* A rule without condition ("a *:* rwm") decides everything left: the verifier refuses
+     * the unreachable code after it. */
+    catch_all = len == 2;
+  }
+  /* No rule matched: allowed, like a v1 devices cgroup with no rule. */
+  if (!catch_all) {
+    prog[n++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1);
+    prog[n++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  }
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  attr.insns = (uint64_t)(uintptr_t)prog;
+  attr.insn_cnt = (uint32_t)n;
+  attr.license = (uint64_t)(uintptr_t) "Apache-2.0";
+  static char vlog[65536];
+  if (getenv("BERTH_BPF_LOG")) { attr.log_buf = (uint64_t)(uintptr_t)vlog; attr.log_size = sizeof(vlog); attr.log_level = 1; }
+  fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+  if (getenv("BERTH_BPF_LOG")) fprintf(stderr, "%s\n", vlog);
+  free(rules);
+  free(prog);
+  if (fd < 0)
+    return br_error_make(err, errno, "linux.resources.devices: load the device filter");
+  return fd;
+}
+
+int br_cg_devices_attach(const char *dir, int prog, br_error_t *err)
+{
+  union bpf_attr attr;
+  int cfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r, e;
+  if (cfd < 0)
+    return br_error_make(err, errno, "linux.resources.devices: open `%s`", dir);
+  memset(&attr, 0, sizeof(attr));
+  attr.target_fd = (uint32_t)cfd;
+  attr.attach_bpf_fd = (uint32_t)prog;
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  /* Programs of the host's on the parents keep running too: every one must allow. */
+  attr.attach_flags = BPF_F_ALLOW_MULTI;
+  r = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr));
+  e = errno;
+  close(cfd);
+  if (r < 0)
+    return br_error_make(err, e, "linux.resources.devices: attach the device filter to `%s`", dir);
+  return 0;
+}
 
 static int apply_devices(struct br_cgroup *cg, struct json_object *list, br_error_t *err)
 {
   const char *dir;
   if (json_object_array_length(list) == 0)
     return 0;
-  /* cgroup v2 has no devices files: device access is an eBPF program attached to the
-   * cgroup (BPF_CGROUP_DEVICE). Not done yet; the mount namespace's /dev (only the default
-   * devices are created) is the confinement there. */
+  /* Without a v1 devices hierarchy, device access is an eBPF program on the v2 directory
+   * (BPF_CGROUP_DEVICE), attached by br_cgroup_create (cgroup.c). */
   dir = br_cg_dir_for(cg, "devices");
   if (dir == NULL || dir == br_cg_v2_dir(cg))
     return 0;

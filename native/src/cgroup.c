@@ -169,6 +169,11 @@ static bool has_token(const char *list, const char *token, char sep)
 
 /* ---- the handle's directories ----------------------------------------------------------- */
 
+const char *br_cgroup_v2_path(const struct br_cgroup *cg)
+{
+  return cg ? br_cg_v2_dir(cg) : NULL;
+}
+
 const char *br_cg_v2_dir(const struct br_cgroup *cg)
 {
   for (size_t i = 0; i < cg->n; i++)
@@ -379,8 +384,10 @@ static int discover(struct hosts *hs, br_error_t *err)
     }
     hs->n = w;
   }
-  if (!has_v1 && !has_v2)
+  if (!has_v1 && !has_v2) {
+    hosts_free(hs);
     return br_error_make(err, 0, "cgroups: no cgroup hierarchy is mounted");
+  }
   hs->mode = has_v1 && has_v2 ? BR_CG_HYBRID : has_v1 ? BR_CG_V1 : BR_CG_V2;
   return 0;
 }
@@ -556,9 +563,10 @@ static int v2_enable(const char *dir, unsigned needs, br_error_t *err)
     snprintf(op, sizeof(op), "+%s", name);
     if (br_cg_write(dir, "cgroup.subtree_control", op, err) < 0) {
       if ((*err)->status == EBUSY)
-        br_error_wrap(err, "cgroups: enable `%s` below `%s` (it has processes of its own: v2 allows "
-                           "controllers only in cgroups without; give the container an absolute "
-                           "linux.cgroupsPath)",
+        br_error_wrap(err,
+                      "cgroups: enable `%s` below `%s` (it has processes of its own: v2 allows "
+                      "controllers only in cgroups without; give the container an absolute "
+                      "linux.cgroupsPath)",
                       name, dir);
       return -1;
     }
@@ -567,53 +575,48 @@ static int v2_enable(const char *dir, unsigned needs, br_error_t *err)
 }
 
 /* mkdir -p of `dir` below the hierarchy's mount point, preparing every level. */
-static int make_dirs(const struct hier *h, const char *dir, unsigned v2needs, struct created *c,
-                     br_error_t *err)
+static int make_dirs(const struct hier *h, const char *dir, const char *shared, unsigned v2needs,
+                     struct created *c, br_error_t *err)
 {
   bool v2 = h->ctrl[0] == 0, cpuset = !v2 && has_token(h->ctrl, "cpuset", ',');
   size_t base = strlen(h->mnt);
 
-  /* A concurrent delete may remove a shared parent (the "berth" directory) between our
-   * mkdir of it and of its child: ENOENT then means "start again from the top". */
-  for (int attempt = 0; attempt < 5; attempt++) {
-    cleanup_free char *path = strdup(dir);
-    char *p;
-    bool retry = false;
-    if (path == NULL)
-      abort();
-    if (strncmp(path, h->mnt, base) != 0)
-      return br_error_make(err, 0, "cgroups: `%s` is outside `%s`", dir, h->mnt);
-    if (v2 && v2_enable(h->mnt, v2needs, err) < 0)
-      return -1;
-    p = path + base;
-    while (*p == '/')
-      p++;
-    while (*p) {
-      char *slash = strchr(p, '/');
-      bool leaf = slash == NULL;
-      if (slash)
-        *slash = 0;
-      if (mkdir(path, 0755) == 0) {
+  cleanup_free char *path = strdup(dir);
+  char *p;
+  if (path == NULL)
+    abort();
+  if (strncmp(path, h->mnt, base) != 0)
+    return br_error_make(err, 0, "cgroups: `%s` is outside `%s`", dir, h->mnt);
+  if (v2 && v2_enable(h->mnt, v2needs, err) < 0)
+    return -1;
+  /* The shared "berth" parent is never removed (see br_cgroup_destroy), so no level can
+   * vanish under us between its mkdir and its child's. */
+  p = path + base;
+  while (*p == '/')
+    p++;
+  while (*p) {
+    char *slash = strchr(p, '/');
+    bool leaf = slash == NULL;
+    if (slash)
+      *slash = 0;
+    if (mkdir(path, 0755) == 0) {
+      /* The shared parent stays even when we made it: a concurrent create may be about to
+       * mkdir its own child in it. */
+      if (shared == NULL || strcmp(path, shared) != 0)
         created_add(c, path);
-      } else if (errno == ENOENT) {
-        retry = true;
-        break;
-      } else if (errno != EEXIST) {
-        return br_error_make(err, errno, "cgroups: create `%s`", path);
-      }
-      if (cpuset && cpuset_init(path, err) < 0)
-        return -1;
-      if (v2 && !leaf && v2_enable(path, v2needs, err) < 0)
-        return -1;
-      if (leaf)
-        break;
-      *slash = '/';
-      p = slash + 1;
     }
-    if (!retry)
-      return 0;
+    else if (errno != EEXIST)
+      return br_error_make(err, errno, "cgroups: create `%s`", path);
+    if (cpuset && cpuset_init(path, err) < 0)
+      return -1;
+    if (v2 && !leaf && v2_enable(path, v2needs, err) < 0)
+      return -1;
+    if (leaf)
+      break;
+    *slash = '/';
+    p = slash + 1;
   }
-  return br_error_make(err, ENOENT, "cgroups: create `%s` (its parent kept disappearing)", dir);
+  return 0;
 }
 
 static bool is_permission_error(br_error_t err)
@@ -628,18 +631,67 @@ static int write_pid(const char *dir, pid_t pid, br_error_t *err)
   return br_cg_write(dir, "cgroup.procs", buf, err);
 }
 
+/* Which v1 hierarchies a container joins on a hybrid host. Each v1 join is a migration
+ * (a write to cgroup.procs), and a migration takes the global cgroup_threadgroup_rwsem for
+ * writing, which waits for an RCU grace period: 1-60 ms each on a loaded machine, for ten
+ * hierarchies. So on a hybrid host the container is tracked in the v2 tree (created there
+ * with CLONE_INTO_CGROUP: no migration at all) and joins only the v1 hierarchies whose
+ * controllers its spec limits (memory, which also gives OOM detection; cpu, cpuset, pids,
+ * blkio, hugetlb; devices whenever device rules apply). kill --all (cgroup.kill), pause
+ * (cgroup.freeze), ps and delete work on the v2 directory. Divergence from runc, which joins
+ * every v1 hierarchy: v1-only tools (freezer, name=systemd, net_cls...) see the container in
+ * the runtime's own cgroup there. A spec that mounts a cgroup filesystem joins everything,
+ * so the container sees its own cgroups, as with runc. */
+static bool v1_wanted(const char *ctrl, unsigned v1ctrl)
+{
+  static const char *const names[] = {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb",
+                                      "devices"};
+  if (v1ctrl == ~0u)
+    return true;
+  for (size_t i = 0; i < BR_ARRAY_SIZE(names); i++)
+    if ((v1ctrl & (1u << i)) && has_token(ctrl, names[i], ','))
+      return true;
+  return false;
+}
+
+/* The v1_wanted() bits of a spec: the BR_CG_NEED_* bits (same order, io = blkio), and
+ * devices when device rules apply. */
+static unsigned v1_controllers(struct json_object *res, bool rootless)
+{
+  struct json_object *v;
+  unsigned bits = br_cg_v2_needs(res) & 0x3f;
+  if (!rootless && res != NULL && json_object_object_get_ex(res, "devices", &v))
+    bits |= 1u << 6;
+  return bits;
+}
+
+static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
+                  bool lean, struct br_cgroup **out, br_error_t *err);
+
 int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
                      struct br_cgroup **out, br_error_t *err)
+{
+  return create(id, linux_obj, pid, rootless, false, out, err);
+}
+
+int br_cgroup_create_lean(const char *id, struct json_object *linux_obj, bool rootless,
+                          struct br_cgroup **out, br_error_t *err)
+{
+  return create(id, linux_obj, 0, rootless, true, out, err);
+}
+
+static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
+                  bool lean, struct br_cgroup **out, br_error_t *err)
 {
   struct hosts hs;
   struct created made = {NULL, 0};
   struct json_object *res = NULL;
   struct br_cgroup *cg;
   cleanup_free char *spec = NULL;
-  char **own_dirs = NULL;
+  char **own_dirs = NULL, *failed_owned = NULL;
   bool absolute = false, is_default = false;
-  unsigned needs;
-  int limits;
+  unsigned needs, v1ctrl;
+  int limits, devprog = -1;
 
   *out = NULL;
   if (linux_obj != NULL && json_object_object_get_ex(linux_obj, "resources", &res) && res != NULL &&
@@ -649,10 +701,26 @@ int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, b
   if (limits < 0)
     return -1;
   needs = br_cg_v2_needs(res);
+  v1ctrl = lean ? v1_controllers(res, rootless) : ~0u;
   if (spec_path(id, linux_obj, &spec, &absolute, &is_default, err) < 0)
     return -1;
   if (discover(&hs, err) < 0)
     return -1;
+  /* Device rules on a hybrid host: an eBPF filter on the v2 directory instead of a v1
+   * migration. A kernel without it (no CONFIG_CGROUP_BPF) gets the v1 devices cgroup. */
+  if (lean && hs.mode == BR_CG_HYBRID && (v1ctrl & (1u << 6))) {
+    br_error_t perr = NULL;
+    devprog = br_cg_devices_prog(res, &perr);
+    if (devprog >= 0) {
+      v1ctrl &= ~(1u << 6);
+    } else if (perr->status == 0) {
+      *err = perr; /* a malformed rule */
+      hosts_free(&hs);
+      return -1;
+    } else {
+      br_error_release(&perr);
+    }
+  }
 
   cg = calloc(1, sizeof(*cg));
   own_dirs = calloc(hs.n, sizeof(char *));
@@ -667,29 +735,40 @@ int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, b
     /* On a hybrid host no controller is enabled in the v2 tree except those no v1
      * hierarchy took: enabling costs nothing for the others. */
     unsigned v2needs = h->ctrl[0] == 0 ? needs : 0;
-    if (make_dirs(h, dir, v2needs, &made, err) < 0) {
+    if (is_default) {
+      cleanup_free char *p = cg_path(h, "berth", false);
+      owned = dir_of(h, p);
+    }
+    if (hs.mode == BR_CG_HYBRID && h->ctrl[0] != 0 && !v1_wanted(h->ctrl, v1ctrl)) {
+      free(owned);
+      free(dir);
+      continue;
+    }
+    if (make_dirs(h, dir, owned, v2needs, &made, err) < 0) {
       free(dir);
       if (rootless && !limits && is_permission_error(*err)) {
         /* Without delegation an unprivileged user cannot create cgroups; with no limit
          * asked the container runs in the caller's cgroups. */
         br_error_release(err);
+        free(owned);
         continue;
       }
       if (rootless && is_permission_error(*err))
-        br_error_wrap(err, "rootless: the cgroup hierarchy `%s` is not delegated to uid %d, so "
-                           "resource limits cannot be applied (run under a delegated cgroup, e.g. "
-                           "`systemd-run --user --scope -p Delegate=yes`, or drop the limits)",
+        br_error_wrap(err,
+                      "rootless: the cgroup hierarchy `%s` is not delegated to uid %d, so "
+                      "resource limits cannot be applied (run under a delegated cgroup, e.g. "
+                      "`systemd-run --user --scope -p Delegate=yes`, or drop the limits)",
                       h->mnt, (int)getuid());
+      failed_owned = owned;
       goto fail;
-    }
-    if (is_default) {
-      cleanup_free char *p = cg_path(h, "berth", false);
-      owned = dir_of(h, p);
     }
     own_dirs[cg->n] = dir_of(h, h->own);
     dirs_add(cg, h->ctrl, dir, owned);
   }
 
+  if (devprog >= 0 && br_cg_v2_dir(cg) != NULL &&
+      br_cg_devices_attach(br_cg_v2_dir(cg), devprog, err) < 0)
+    goto fail;
   if (cg->n > 0 && br_cg_apply_resources(cg, res, !rootless, err) < 0) {
     if (rootless && is_permission_error(*err))
       br_error_wrap(err, "rootless: the cgroup is not delegated to uid %d", (int)getuid());
@@ -708,6 +787,8 @@ int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, b
     }
   }
 
+  if (devprog >= 0)
+    close(devprog); /* the attachment holds the program */
   created_forget(&made);
   for (size_t i = 0; i < hs.n; i++)
     free(own_dirs[i]);
@@ -717,7 +798,10 @@ int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, b
   return 0;
 
 fail:
+  if (devprog >= 0)
+    close(devprog);
   created_rollback(&made);
+  free(failed_owned);
   br_cgroup_free(cg);
   for (size_t i = 0; i < hs.n; i++)
     free(own_dirs[i]);
@@ -747,7 +831,8 @@ char *br_cgroup_serialize(const struct br_cgroup *cg)
     json_object_array_add(dirs, d);
   }
   json_object_object_add(o, "dirs", dirs);
-  s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  s = strdup(
+      json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(o);
   return s;
 }
@@ -802,7 +887,14 @@ bad:
 
 int br_cgroup_enter(struct br_cgroup *cg, pid_t pid, br_error_t *err)
 {
+  return br_cgroup_enter_v1(cg, pid, false, err);
+}
+
+int br_cgroup_enter_v1(struct br_cgroup *cg, pid_t pid, bool v1_only, br_error_t *err)
+{
   for (size_t i = 0; i < cg->n; i++) {
+    if (v1_only && cg->dirs[i].ctrl[0] == 0)
+      continue;
     if (write_pid(cg->dirs[i].path, pid, err) < 0)
       return br_error_wrap(err, "cgroups: add process %d", (int)pid);
   }
@@ -960,8 +1052,9 @@ static int freeze_v1(const char *dir, bool frozen, br_error_t *err)
     if (now_ms() > deadline) {
       if (frozen)
         (void)br_cg_write(dir, "freezer.state", "THAWED", NULL);
-      return br_error_make(err, 0, "cgroups: `%s` still %s after %d ms (a process in "
-                                   "uninterruptible sleep?)",
+      return br_error_make(err, 0,
+                           "cgroups: `%s` still %s after %d ms (a process in "
+                           "uninterruptible sleep?)",
                            dir, state, SETTLE_TIMEOUT_MS);
     }
     backoff(&round);
@@ -1012,7 +1105,8 @@ static bool is_frozen(struct br_cgroup *cg)
   for (size_t i = 0; i < cg->n; i++) {
     const char *d = cg->dirs[i].path;
     if (cg->dirs[i].ctrl[0] != 0 && has_token(cg->dirs[i].ctrl, "freezer", ',')) {
-      if (br_cg_read(d, "freezer.state", buf, sizeof(buf), NULL) >= 0 && strncmp(buf, "THAWED", 6) != 0)
+      if (br_cg_read(d, "freezer.state", buf, sizeof(buf), NULL) >= 0 &&
+          strncmp(buf, "THAWED", 6) != 0)
         return true;
     } else if (cg->dirs[i].ctrl[0] == 0) {
       if (br_cg_read(d, "cgroup.freeze", buf, sizeof(buf), NULL) >= 0 && buf[0] == '1')
@@ -1115,10 +1209,10 @@ int br_cgroup_destroy(struct br_cgroup *cg, bool force, br_error_t *err)
       }
       continue;
     }
-    /* Other containers may be using it right now: only removed when empty, and a failure
-     * (EBUSY, ENOTEMPTY) is theirs to finish. */
-    if (cg->dirs[i].owned)
-      (void)rmdir(cg->dirs[i].owned);
+    /* The shared "berth" parent (dirs[i].owned) is kept: removing it when empty raced a
+     * concurrent create between its mkdir of the parent and of its own directory (ENOENT,
+     * or ENODEV reading the parent's cpuset.cpus while it died). runc keeps its parents
+     * too; an empty cgroup directory costs nothing. */
   }
   return ret;
 }

@@ -26,6 +26,19 @@ struct br_cgroup;
 int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
                      struct br_cgroup **out, br_error_t *err);
 
+/* Like br_cgroup_create() with no pid, for a process about to be cloned into the v2
+ * directory (CLONE_INTO_CGROUP, br_cgroup_v2_path()): on a hybrid host only the v1
+ * hierarchies whose controllers `linux.resources` limits are created (see cgroup.c). */
+int br_cgroup_create_lean(const char *id, struct json_object *linux_obj, bool rootless,
+                          struct br_cgroup **out, br_error_t *err);
+
+/* The cgroup2 directory of the handle, or NULL (pure v1 host). */
+const char *br_cgroup_v2_path(const struct br_cgroup *cg);
+
+/* Moves `pid` into the handle's directories; the v1 ones only with `v1_only` (a process
+ * cloned into the v2 one already). */
+int br_cgroup_enter_v1(struct br_cgroup *cg, pid_t pid, bool v1_only, br_error_t *err);
+
 /* A string that br_cgroup_load() turns back into the same handle (stored in state.json). */
 char *br_cgroup_serialize(const struct br_cgroup *cg);
 int br_cgroup_load(const char *serialized, struct br_cgroup **out, br_error_t *err);

@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -283,91 +282,60 @@ int br_cmd_ps(const struct br_global *g, const char *id, bool json, br_error_t *
   return 0;
 }
 
-/* Blocks on inotify for exit.json, and on a pidfd of the monitor in case it dies without
- * writing it: no polling. */
+static bool print_exit(const char *path)
+{
+  struct json_object *ex = json_object_from_file(path);
+  if (ex == NULL)
+    return false;
+  printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
+  json_object_put(ex);
+  return true;
+}
+
+/* Blocks on a pidfd of the monitor, which writes exit.json and then exits: no polling, and
+ * no inotify (closing an inotify instance waits for an SRCU grace period, milliseconds). A
+ * container without a monitor (a foreground `run --keep` elsewhere) is waited for through
+ * its own pidfd. */
 int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, br_error_t *err)
 {
   cleanup_state struct br_state *st = NULL;
-  cleanup_close int ino = -1, mfd = -1, cfd = -1;
-  struct timespec deadline;
+  cleanup_close int fd = -1;
   char path[4096];
+  struct pollfd p;
+  int timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000) : -1;
+  int r;
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
-  ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (ino < 0 || inotify_add_watch(ino, st->dir, IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF) < 0)
-    return br_error_make(err, errno, "watch `%s`", st->dir);
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += (time_t)timeout_s;
-  deadline.tv_nsec += (long)((timeout_s - (time_t)timeout_s) * 1e9);
-  if (deadline.tv_nsec >= 1000000000) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000;
-  }
   snprintf(path, sizeof(path), "%s/exit.json", st->dir);
+  if (print_exit(path))
+    return 0;
   if (st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))
-    mfd = br_pidfd_open(st->monitor_pid);
+    fd = br_pidfd_open(st->monitor_pid);
   else if (st->pid > 0 && br_proc_alive(st->pid, st->pid_start))
-    cfd = br_pidfd_open(st->pid);
-  for (;;) {
-    struct json_object *ex = json_object_from_file(path);
-    struct pollfd p[3] = {{.fd = ino, .events = POLLIN},
-                          {.fd = mfd, .events = POLLIN},
-                          {.fd = cfd, .events = POLLIN}};
-    struct timespec now;
-    long left = -1;
-    int r;
-    if (ex) {
-      printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
-      json_object_put(ex);
-      return 0;
-    }
-    if (access(st->dir, F_OK) < 0)
-      return br_error_make(err, 0, "container `%s` was deleted while waiting", id);
-    if (mfd < 0 && cfd < 0 &&
-        !(st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))) {
-      if (st->monitor_pid > 0 || !br_proc_alive(st->pid, st->pid_start))
-        return br_error_make(err, 0,
-                             "container `%s` has exited but its exit code is unknown (it has no "
-                             "monitor)",
-                             id);
-    }
-    if (timeout_s > 0) {
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      left = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
-      if (left <= 0)
-        return br_error_make(err, ETIMEDOUT, "wait for container `%s`: timed out after %g s", id,
-                             timeout_s);
-    }
-    r = poll(p, 3, left);
-    if (r < 0 && errno != EINTR)
+    fd = br_pidfd_open(st->pid);
+  if (fd >= 0) {
+    p.fd = fd;
+    p.events = POLLIN;
+    do
+      r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
       return br_error_make(err, errno, "wait for container `%s`", id);
-    if (p[0].revents & POLLIN) {
-      char buf[4096];
-      while (read(ino, buf, sizeof(buf)) > 0)
-        ;
-    }
-    if (p[1].revents & POLLIN) {
-      /* The monitor is gone: one last look for the file it may have written. */
-      close(mfd);
-      mfd = -1;
-      ex = json_object_from_file(path);
-      if (ex) {
-        printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
-        json_object_put(ex);
-        return 0;
-      }
-      return br_error_make(err, 0, "container `%s`: its monitor exited without recording the exit",
-                           id);
-    }
-    if (p[2].revents & POLLIN) {
-      close(cfd);
-      cfd = -1;
-      return br_error_make(err, 0,
-                           "container `%s` has exited but its exit code is unknown (it has no "
-                           "monitor)",
-                           id);
+    if (r == 0) {
+      br_error_make(err, 0, "wait for container `%s`: timed out after %g s", id, timeout_s);
+      (*err)->status = ETIMEDOUT;
+      return -1;
     }
   }
+  /* The process the pidfd named (or that was already gone) has exited. */
+  if (print_exit(path))
+    return 0;
+  if (access(st->dir, F_OK) < 0)
+    return br_error_make(err, 0, "container `%s` was deleted while waiting", id);
+  return br_error_make(err, 0,
+                       "container `%s` has stopped but its exit code was not recorded (its "
+                       "monitor is gone)",
+                       id);
 }
 
 int br_cmd_spec(const char *bundle, bool rootless, br_error_t *err)

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "cgroup.h"
@@ -50,9 +51,11 @@ static int child_exec(void *arg)
 {
   struct child_ctx *x = arg;
   sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+  int e;
   execve(x->ex.path, x->ex.argv, x->ex.envp);
-  dprintf(2, "exec: \"%s\": %s\n", x->ex.argv[0], strerror(errno));
-  _exit(errno == ENOENT ? 127 : 126);
+  e = errno;
+  dprintf(2, "exec: \"%s\": %s\n", x->ex.argv[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
 }
 
 /* Waits for message `want` from the parent; the cgroup message may come first. */
@@ -157,8 +160,11 @@ static __attribute__((noreturn)) void child_main(struct br_container *c)
     goto fail;
   if (br_json_bool(c->process, "terminal")) {
     int master = br_terminal_setup(&err);
+    struct json_object *size = br_json_get(c->process, "consoleSize");
     if (master < 0)
       goto fail;
+    br_terminal_set_size(master, json_object_get_int(br_json_get(size, "height")),
+                         json_object_get_int(br_json_get(size, "width")));
     if (br_send_fd(c->sync_fd, master, &(struct br_sync_msg){.type = BR_SYNC_PTY}, sizeof(int) * 2,
                    &err) < 0)
       goto fail;
@@ -203,8 +209,11 @@ static __attribute__((noreturn)) void child_main(struct br_container *c)
   }
   sigprocmask(SIG_SETMASK, &saved_mask, NULL);
   execve(x.ex.path, x.ex.argv, x.ex.envp);
-  br_error_make(&err, 0, "exec: \"%s\": %s", x.ex.argv[0], strerror(errno));
-  err->status = errno == ENOENT ? ENOENT : EACCES;
+  {
+    int e = errno;
+    br_error_make(&err, 0, "exec: \"%s\": %s", x.ex.argv[0], strerror(e));
+    err->status = e == ENOENT ? ENOENT : EACCES;
+  }
 late_fail:
   /* Whoever started us may be gone: the container's stderr gets the message too. */
   dprintf(2, "%s\n", err->msg);
@@ -284,11 +293,33 @@ static bool has_resources(struct json_object *linux_obj)
   return false;
 }
 
+/* Whether the container mounts a cgroup filesystem: it must then see its own cgroup in
+ * every hierarchy, so it joins all of them (as with runc). */
+static bool mounts_cgroupfs(struct br_container *c)
+{
+  struct json_object *mounts = br_json_get(c->spec, "mounts");
+  size_t n = mounts && json_object_is_type(mounts, json_type_array)
+                 ? json_object_array_length(mounts)
+                 : 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *t = br_json_str(json_object_array_get_idx(mounts, i), "type");
+    if (t && (strcmp(t, "cgroup") == 0 || strcmp(t, "cgroup2") == 0))
+      return true;
+  }
+  return false;
+}
+
+/* Creates the cgroup before the clone, so the process can be born in it. */
 static int create_cgroup(struct br_container *c, br_error_t *err)
 {
   br_error_t e = NULL;
-  if (br_cgroup_create(c->id, c->linux_obj, c->pid, c->rootless, &c->cgroup, &e) == 0)
+  int r = mounts_cgroupfs(c)
+              ? br_cgroup_create(c->id, c->linux_obj, 0, c->rootless, &c->cgroup, &e)
+              : br_cgroup_create_lean(c->id, c->linux_obj, c->rootless, &c->cgroup, &e);
+  if (r == 0)
     return 0;
+  if (e == NULL)
+    return br_error_make(err, 0, "config.json: linux.resources: cgroup creation failed");
   /* Until cgroup.c lands its stub answers ENOSYS: a container that asked for no limits runs
    * without a cgroup of its own; one that asked for limits must not silently lose them. */
   if (e && e->status == ENOSYS && !has_resources(c->linux_obj)) {
@@ -395,12 +426,49 @@ static int prepare(const struct br_global *g, const struct br_create_opts *o,
   return 0;
 }
 
+/* clone3's argument, declared here: <linux/sched.h> clashes with glibc's <sched.h>. */
+struct br_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* Clones the container's process straight into its cgroup2 directory (CLONE_INTO_CGROUP,
+ * Linux 5.7): being born there costs nothing, where moving it in afterwards is a migration
+ * that waits for an RCU grace period. Falls back to a plain clone (the caller then moves
+ * the process) on older kernels or when the directory cannot take it. */
+static pid_t clone_into_cgroup(struct br_container *c, bool *in_v2)
+{
+  const char *v2 = br_cgroup_v2_path(c->cgroup);
+  *in_v2 = false;
+  if (v2 != NULL) {
+    int cfd = open(v2, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cfd >= 0) {
+      struct br_clone_args a = {.flags = (uint64_t)c->clone_flags | CLONE_INTO_CGROUP,
+                                .exit_signal = SIGCHLD,
+                                .cgroup = (uint64_t)cfd};
+      pid_t pid = syscall(SYS_clone3, &a, sizeof(a));
+      if (pid == 0)
+        return 0; /* the child's copy of cfd is closed with the others before exec */
+      close(cfd);
+      if (pid > 0) {
+        *in_v2 = true;
+        return pid;
+      }
+    }
+  }
+  return syscall(SYS_clone, (unsigned long)(c->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+}
+
 /* Clones the container and drives it until it waits for `start`. */
 static int spawn(struct br_container *c, char *created, br_error_t *err)
 {
   int sv[2], t, fd;
   int out[2] = {-1, -1}, errp[2] = {-1, -1};
   cleanup_close int own_pidns = -1;
+  bool in_v2 = false;
   int i;
   pid_t pid;
 
@@ -418,8 +486,10 @@ static int spawn(struct br_container *c, char *created, br_error_t *err)
       if (setns(c->join_fd[i], CLONE_NEWPID) < 0)
         return br_error_make(err, errno, "join the pid namespace");
     }
+  if (create_cgroup(c, err) < 0)
+    return -1;
   br_now(created);
-  pid = syscall(SYS_clone, (unsigned long)(c->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+  pid = clone_into_cgroup(c, &in_v2);
   if (pid < 0) {
     int e = errno;
     close(sv[0]);
@@ -452,7 +522,8 @@ static int spawn(struct br_container *c, char *created, br_error_t *err)
     if (br_sync_send(c->sync_fd, BR_SYNC_GO, NULL) < 0)
       return br_error_make(err, errno, "sync with the container");
   }
-  if (create_cgroup(c, err) < 0)
+  /* The child builds its root filesystem meanwhile: v1 migrations are slow (cgroup.c). */
+  if (c->cgroup && br_cgroup_enter_v1(c->cgroup, pid, in_v2, err) < 0)
     return -1;
   if (write_state(c, "creating", created, err) < 0)
     return -1;
@@ -583,8 +654,10 @@ static int wait_foreground(struct br_container *c, br_error_t *err)
   sfd = signalfd(-1, &all, SFD_CLOEXEC);
   if (sfd < 0)
     return br_error_make(err, errno, "signalfd");
-  if (master >= 0)
+  if (master >= 0) {
+    br_terminal_copy_size(master);
     br_terminal_raw();
+  }
   while (code < 0) {
     struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
                           {.fd = master, .events = POLLIN},
@@ -606,6 +679,8 @@ static int wait_foreground(struct br_container *c, br_error_t *err)
         while ((r = waitpid(-1, &status, WNOHANG)) > 0)
           if (r == c->pid)
             code = wait_status_code(status);
+      } else if (si.ssi_signo == SIGWINCH && master >= 0) {
+        br_terminal_copy_size(master);
       } else if (si.ssi_signo != SIGPIPE) {
         kill(c->pid, si.ssi_signo);
       }
@@ -671,6 +746,23 @@ static int create_in_process(const struct br_create_opts *o, struct br_container
     br_error_release(err);
   }
   *exit_code = wait_foreground(c, err);
+  if (o->keep) {
+    /* The container stays for `state` and `delete`: it says how it ended. */
+    struct json_object *ex = json_object_new_object();
+    char now[40];
+    br_error_t e = NULL;
+    br_now(now);
+    json_object_object_add(ex, "finished", json_object_new_string(now));
+    json_object_object_add(ex, "exitCode", json_object_new_int(*exit_code));
+    json_object_object_add(
+        ex, "oomKilled",
+        json_object_new_boolean(c->cgroup && br_cgroup_oom_killed(c->cgroup, &e) == 1));
+    br_error_release(&e);
+    if (br_state_write(c->state_dir, "exit.json", ex, &e) < 0)
+      br_log_warning("%s", e->msg);
+    br_error_release(&e);
+    json_object_put(ex);
+  }
   return 0;
 }
 
@@ -731,7 +823,7 @@ int br_container_create(const struct br_global *g, const struct br_create_opts *
     *exit_code = o->run ? code : 1;
     return br_error_wrap(err, "%s container `%s`", o->run ? "run" : "create", o->id);
   }
-  if (o->run && !o->detach) {
+  if (o->run && !o->detach && !o->keep) {
     br_error_t e = NULL;
     /* Like `runc run`: a foreground container is deleted once it has exited. */
     if (br_container_remove(g, o->id, true, &e) < 0)

@@ -76,6 +76,7 @@ struct br_create_opts {
   bool init;
   bool detach;
   bool run;
+  bool keep; /* run: keep the container (stopped) instead of deleting it */
 };
 
 int br_container_create(const struct br_global *g, const struct br_create_opts *o, int *exit_code,

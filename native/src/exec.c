@@ -46,6 +46,7 @@ struct exec_ctx {
   struct br_seccomp *seccomp;
   int sync_fd;
   int preserve_fds;
+  bool setgroups_ok;
   sigset_t mask;
 };
 
@@ -157,8 +158,11 @@ static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
   }
   if (br_json_bool(x->process, "terminal")) {
     int master = br_terminal_setup(&err);
+    struct json_object *size = br_json_get(x->process, "consoleSize");
     if (master < 0)
       goto fail;
+    br_terminal_set_size(master, json_object_get_int(br_json_get(size, "height")),
+                         json_object_get_int(br_json_get(size, "width")));
     if (br_send_fd(x->sync_fd, master, &(struct br_sync_msg){.type = BR_SYNC_PTY}, sizeof(int) * 2,
                    &err) < 0)
       goto fail;
@@ -170,12 +174,15 @@ static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
   if (br_process_resolve(x->process, &ex, &err) < 0)
     goto fail;
   br_close_fds(x->preserve_fds);
-  if (br_process_finalize(x->process, x->seccomp, !x->userns, &err) < 0)
+  if (br_process_finalize(x->process, x->seccomp, x->setgroups_ok, &err) < 0)
     goto fail;
   sigprocmask(SIG_SETMASK, &x->mask, NULL);
   execve(ex.path, ex.argv, ex.envp);
-  br_error_make(&err, 0, "exec: \"%s\": %s", ex.argv[0], strerror(errno));
-  err->status = errno == ENOENT ? ENOENT : EACCES;
+  {
+    int e = errno;
+    br_error_make(&err, 0, "exec: \"%s\": %s", ex.argv[0], strerror(e));
+    err->status = e == ENOENT ? ENOENT : EACCES;
+  }
 fail:
   br_sync_send(x->sync_fd, BR_SYNC_ERROR, err);
   _exit(err->status == ENOENT ? 127 : err->status == EACCES ? 126 : 1);
@@ -233,6 +240,16 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
     if (ns_files[i].type == CLONE_NEWUSER)
       x.userns = true;
     x.types[x.n++] = ns_files[i].type;
+  }
+  {
+    /* The host's supplementary groups must not follow the process in: setgroups is called
+     * unless the container's user namespace denies it (a rootless mapping). */
+    char path[64], *v = NULL;
+    br_error_t e = NULL;
+    snprintf(path, sizeof(path), "/proc/%d/setgroups", st->pid);
+    x.setgroups_ok = !(br_read_file(path, &v, NULL, &e) == 0 && strncmp(v, "deny", 4) == 0);
+    free(v);
+    br_error_release(&e);
   }
   if (st->obj && br_json_str(st->obj, "cgroup") &&
       br_cgroup_load(br_json_str(st->obj, "cgroup"), &cg, err) < 0)
@@ -313,8 +330,10 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
   {
     cleanup_close int sfd = signalfd(-1, &all, SFD_CLOEXEC);
     bool in_open = master >= 0;
-    if (master >= 0)
+    if (master >= 0) {
+      br_terminal_copy_size(master);
       br_terminal_raw();
+    }
     for (;;) {
       struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
                             {.fd = master, .events = POLLIN},
@@ -327,8 +346,12 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
         break;
       if (p[0].revents & POLLIN) {
         struct signalfd_siginfo si;
-        if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD &&
-            si.ssi_signo != SIGPIPE)
+        if (read(sfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo == SIGCHLD ||
+            si.ssi_signo == SIGPIPE)
+          ;
+        else if (si.ssi_signo == SIGWINCH && master >= 0)
+          br_terminal_copy_size(master);
+        else
           kill(pid, si.ssi_signo);
       }
       if (master >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {

@@ -294,47 +294,47 @@ static int open_in_root(int rootfd, const char *path, bool create, bool file, br
   }
   snprintf(buf, sizeof(buf), "%s", path);
   p = buf;
-  for (;;) {
-    int parent, r;
-    slash = strchr(p, '/');
-    if (slash)
-      *slash = '\0';
-    fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-    if (fd < 0 && errno == ENOENT) {
-      char *name = strrchr(buf, '/');
-      if (name) {
-        *name = '\0';
-        parent = sys_openat2(rootfd, buf, O_PATH | O_DIRECTORY | O_CLOEXEC,
-                             RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-        *name++ = '/';
-      } else {
-        parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
-        name = buf;
+  {
+    /* Walk down from the root: existing prefixes are resolved in the root (symlinks
+     * included); once one component had to be created, the rest are created under it
+     * directly, never following anything. */
+    cleanup_close int parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+    bool creating = false;
+    for (;;) {
+      const char *name = p;
+      int r;
+      slash = strchr(p, '/');
+      if (slash)
+        *slash = '\0';
+      fd = -1;
+      if (!creating) {
+        fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (fd < 0 && errno != ENOENT)
+          return br_error_make(err, errno, "open `/%s` in the container's root", buf);
       }
-      if (parent < 0)
-        return br_error_make(err, errno, "open parent of `%s` in the container's root", buf);
-      if (slash == NULL && file) {
-        r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0755);
-        if (r >= 0)
-          close(r);
-      } else {
-        r = mkdirat(parent, name, 0755);
+      if (fd < 0) {
+        creating = true;
+        if (slash == NULL && file) {
+          r = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0755);
+          if (r >= 0)
+            close(r);
+        } else {
+          r = mkdirat(parent, name, 0755);
+        }
+        if (r < 0 && errno != EEXIST)
+          return br_error_make(err, errno, "create `/%s` in the container's root", buf);
+        fd = openat(parent, name,
+                    O_PATH | O_NOFOLLOW | O_CLOEXEC | (slash || !file ? O_DIRECTORY : 0));
+        if (fd < 0)
+          return br_error_make(err, errno, "open `/%s` in the container's root", buf);
       }
-      if (r < 0 && errno != EEXIST) {
-        int e = errno;
-        close(parent);
-        return br_error_make(err, e, "create `/%s` in the container's root", buf);
-      }
+      if (slash == NULL)
+        return fd;
       close(parent);
-      fd = sys_openat2(rootfd, buf, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      parent = fd;
+      *slash = '/';
+      p = slash + 1;
     }
-    if (fd < 0)
-      return br_error_make(err, errno, "open `/%s` in the container's root", buf);
-    if (slash == NULL)
-      return fd;
-    close(fd);
-    *slash = '/';
-    p = slash + 1;
   }
 }
 

@@ -149,7 +149,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
 
   if (strcmp(cmd, "create") == 0 || strcmp(cmd, "run") == 0) {
     struct br_create_opts o = {.run = cmd[0] == 'r'};
-    bool no_subreaper = false, keep = false;
+    bool no_subreaper = false;
     const char *preserve = NULL;
     const struct opt opts[] = {{"bundle", 'b', OPT_STR, &o.bundle},
                                {"pid-file", 0, OPT_STR, &o.pid_file},
@@ -161,7 +161,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
                                {"log-path", 0, OPT_STR, &o.log_path},
                                {"init", 0, OPT_FLAG, &o.init},
                                {"no-subreaper", 0, OPT_FLAG, &no_subreaper},
-                               {"keep", 0, OPT_FLAG, &keep},
+                               {"keep", 0, OPT_FLAG, &o.keep},
                                {"preserve-fds", 0, OPT_STR, &preserve},
                                {NULL, 0, 0, NULL}};
     if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||

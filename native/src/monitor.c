@@ -372,7 +372,7 @@ int br_monitor_create(const struct br_global *g, const struct br_create_opts *o,
     }
   }
   waitpid(m, NULL, 0);
-  {
+  if (!o->keep) {
     br_error_t e = NULL;
     if (br_container_remove(g, o->id, true, &e) < 0)
       br_log_warning("%s", e->msg);

@@ -349,7 +349,9 @@ int br_process_finalize(struct json_object *process, struct br_seccomp *seccomp,
       return br_error_make(err, 0, "config.json: process.user.additionalGids: too many groups");
     for (i = 0; i < n; i++)
       groups[i] = json_object_get_int64(json_object_array_get_idx(ag, i));
-    if (setgroups(n, groups) < 0)
+    /* A user namespace with setgroups denied keeps what it has; that is only an error when
+     * groups were asked for. */
+    if (setgroups(n, groups) < 0 && (errno != EPERM || n > 0))
       return br_error_make(err, errno, "config.json: process.user.additionalGids: setgroups");
   }
   if (setresgid(gid, gid, gid) < 0)

@@ -83,8 +83,8 @@ static int write_full(int fd, const void *buf, size_t len)
   return 0;
 }
 
-int br_seccomp_cache_get(const char *dir, const char *key, size_t key_len, struct sock_filter **insns,
-                         unsigned short *len, unsigned *flags)
+int br_seccomp_cache_get(const char *dir, const char *key, size_t key_len,
+                         struct sock_filter **insns, unsigned short *len, unsigned *flags)
 {
   char path[4096];
   struct header h;
@@ -101,7 +101,8 @@ int br_seccomp_cache_get(const char *dir, const char *key, size_t key_len, struc
   if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || read_full(fd, &h, sizeof(h)) < 0 ||
       memcmp(h.magic, MAGIC, 8) != 0 || h.key_len != key_len || h.count == 0 ||
       h.count > BPF_MAXINSNS ||
-      (uint64_t)st.st_size != sizeof(h) + (uint64_t)h.key_len + h.count * sizeof(struct sock_filter))
+      (uint64_t)st.st_size !=
+          sizeof(h) + (uint64_t)h.key_len + h.count * sizeof(struct sock_filter))
     goto out;
   stored = malloc(key_len);
   prog = malloc(h.count * sizeof(struct sock_filter));

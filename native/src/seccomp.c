@@ -63,8 +63,8 @@ void br_seccomp_set_cache_dir(const char *dir)
 static char *cache_key(struct json_object *seccomp, size_t *len)
 {
   const struct scmp_version *v = seccomp_version();
-  const char *text =
-      json_object_to_json_string_ext(seccomp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+  const char *text = json_object_to_json_string_ext(seccomp, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
   char *key = NULL;
   int n = asprintf(&key, "libseccomp %u.%u.%u arch %u\n%s", v->major, v->minor, v->micro,
                    seccomp_arch_native(), text);
@@ -167,8 +167,8 @@ static int parse_action(const char *name, bool errno_given, uint32_t errno_ret, 
   else
     return br_error_make(err, 0, "%s: unknown action \"%s\"", field, name);
   if (errno_given && !takes_errno)
-    return br_error_make(err, 0, "%s: errnoRet is only valid with SCMP_ACT_ERRNO and SCMP_ACT_TRACE",
-                         field);
+    return br_error_make(
+        err, 0, "%s: errnoRet is only valid with SCMP_ACT_ERRNO and SCMP_ACT_TRACE", field);
   return 0;
 }
 
@@ -178,9 +178,12 @@ static int parse_op(const char *name, enum scmp_compare *out)
     const char *name;
     enum scmp_compare op;
   } ops[] = {
-      {"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-      {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-      {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+      {"SCMP_CMP_NE", SCMP_CMP_NE},
+      {"SCMP_CMP_LT", SCMP_CMP_LT},
+      {"SCMP_CMP_LE", SCMP_CMP_LE},
+      {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+      {"SCMP_CMP_GE", SCMP_CMP_GE},
+      {"SCMP_CMP_GT", SCMP_CMP_GT},
       {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
   };
   for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
@@ -274,7 +277,8 @@ static int parse_args(struct json_object *rule, const char *field, struct scmp_a
     snprintf(afield, sizeof(afield), "%s.args[%zu]", field, i);
     if (!json_object_is_type(a, json_type_object))
       return br_error_make(err, 0, "%s: expected object, got %s", afield, json_type_word(a));
-    if (get_u64(a, "index", afield, &index, err) < 0 || get_u64(a, "value", afield, &value, err) < 0 ||
+    if (get_u64(a, "index", afield, &index, err) < 0 ||
+        get_u64(a, "value", afield, &value, err) < 0 ||
         get_u64(a, "valueTwo", afield, &value2, err) < 0)
       return -1;
     if (index >= 6)
@@ -383,8 +387,9 @@ static int export_bpf(scmp_filter_ctx ctx, struct br_seccomp *f, br_error_t *err
     return br_error_make(err, errno, "linux.seccomp: stat BPF");
   if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
       st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
-    return br_error_make(err, 0, "linux.seccomp: the filter compiles to %lld bytes of BPF, more "
-                                 "than the kernel's %d instructions",
+    return br_error_make(err, 0,
+                         "linux.seccomp: the filter compiles to %lld bytes of BPF, more "
+                         "than the kernel's %d instructions",
                          (long long)st.st_size, BPF_MAXINSNS);
   f->insns = malloc(st.st_size);
   if (f->insns == NULL)
@@ -438,8 +443,8 @@ int br_seccomp_compile(struct json_object *seccomp, struct br_seccomp **out, br_
     if (v != NULL) {
       int64_t e = json_object_get_int64(v);
       if (e < 0 || e > 0xffff)
-        return br_error_make(err, 0, "linux.seccomp.defaultErrnoRet: %lld is out of range (0-65535)",
-                             (long long)e);
+        return br_error_make(
+            err, 0, "linux.seccomp.defaultErrnoRet: %lld is out of range (0-65535)", (long long)e);
       errno_ret = (uint32_t)e;
     }
   }

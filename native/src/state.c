@@ -12,7 +12,8 @@ int br_state_dir(const char *root, const char *id, char **out, br_error_t *err)
 {
   if (id == NULL || *id == '\0')
     return br_error_make(err, 0, "container id must not be empty");
-  if (strchr(id, '/') || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 || strlen(id) > 1024)
+  /* A leading dot is reserved for the runtime's own entries (.seccomp-cache). */
+  if (strchr(id, '/') || id[0] == '.' || strlen(id) > 1024)
     return br_error_make(err, 0, "invalid container id `%s`", id);
   *out = br_strdup_printf("%s/%s", root, id);
   return 0;

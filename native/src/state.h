@@ -29,7 +29,7 @@ struct br_state {
   unsigned long long monitor_start;
 };
 
-/* Checks the id (no '/', not "." or "..", at most 1024 bytes) and returns `<root>/<id>`. */
+/* Checks the id (no '/', no leading '.', at most 1024 bytes) and returns `<root>/<id>`. */
 int br_state_dir(const char *root, const char *id, char **out, br_error_t *err);
 
 /* "container `X` does not exist" when there is no such directory. A directory without a

@@ -70,6 +70,20 @@ int br_terminal_send(const char *path, int master, br_error_t *err)
   return 0;
 }
 
+void br_terminal_copy_size(int master)
+{
+  struct winsize ws;
+  if (master >= 0 && ioctl(0, TIOCGWINSZ, &ws) == 0)
+    ioctl(master, TIOCSWINSZ, &ws);
+}
+
+void br_terminal_set_size(int master, unsigned rows, unsigned cols)
+{
+  struct winsize ws = {.ws_row = rows, .ws_col = cols};
+  if (rows && cols)
+    ioctl(master, TIOCSWINSZ, &ws);
+}
+
 static struct termios saved;
 static int saved_ok;
 

@@ -13,6 +13,11 @@ int br_terminal_setup(br_error_t *err);
 /* Sends the master to the unix socket at `path` (SCM_RIGHTS). */
 int br_terminal_send(const char *path, int master, br_error_t *err);
 
+/* Copies our stdin's window size to the pty (a foreground run or exec; again on SIGWINCH). */
+void br_terminal_copy_size(int master);
+/* process.consoleSize {height, width}, when given. */
+void br_terminal_set_size(int master, unsigned rows, unsigned cols);
+
 /* Raw mode on our stdin when it is a tty; restored by br_terminal_restore. */
 void br_terminal_raw(void);
 void br_terminal_restore(void);

@@ -71,6 +71,32 @@ static pid_t spawn(void (*fn)(void))
   return pid;
 }
 
+/* A child that runs `fn` only once it is in `cg`, so everything it forks is in there too. */
+static pid_t spawn_in(struct br_cgroup *cg, void (*fn)(void))
+{
+  int go[2];
+  br_error_t err = NULL;
+  if (pipe(go) < 0)
+    return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) != 1)
+      _exit(4);
+    fn();
+    _exit(0);
+  }
+  close(go[0]);
+  CHECK_OK(br_cgroup_enter(cg, pid, &err), err);
+  br_error_release(&err);
+  (void)write(go[1], "g", 1);
+  close(go[1]);
+  return pid;
+}
+
+static void parent_of_three(void);
+
 static void sleeper(void)
 {
   for (;;)
@@ -127,8 +153,8 @@ static void test_default_path_joins_every_hierarchy_and_destroy_removes_all(void
     CHECK(strstr(cg->dirs[i].path, id) != NULL, "%s", cg->dirs[i].path);
   }
   if (cg->mode == BR_CG_HYBRID) {
-    static const char *const must[] = {"memory", "cpu", "cpuacct", "cpuset", "pids",
-                                       "freezer", "devices", "blkio", "name=systemd"};
+    static const char *const must[] = {"memory",  "cpu",     "cpuacct", "cpuset",      "pids",
+                                       "freezer", "devices", "blkio",   "name=systemd"};
     for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++) {
       char mnt[128];
       bool found = false;
@@ -230,8 +256,8 @@ static void test_serialize_load_round_trip(void)
   free(s);
   br_cgroup_free(back);
   br_cgroup_free(cg);
-  CHECK(br_cgroup_load("{\"mode\":\"v1\",\"dirs\":[{\"ctrl\":\"memory\",\"path\":\"../etc\"}]}", &back,
-                       &err) < 0 &&
+  CHECK(br_cgroup_load("{\"mode\":\"v1\",\"dirs\":[{\"ctrl\":\"memory\",\"path\":\"../etc\"}]}",
+                       &back, &err) < 0 &&
             strstr(err->msg, "malformed cgroup record"),
         "relative path accepted");
   br_error_release(&err);
@@ -328,7 +354,8 @@ static void test_errors_name_the_field_and_leave_nothing(void)
   expect_create_error("{\"cgroupsPath\":42}", "linux.cgroupsPath: expected string");
   expect_create_error("{\"resources\":{\"memory\":{\"limit\":\"1g\"}}}",
                       "linux.resources.memory.limit: expected int, got string");
-  expect_create_error("{\"resources\":{\"cpu\":{\"cpus\":\"0-999\"}}}", "linux.resources.cpu.cpus: write");
+  expect_create_error("{\"resources\":{\"cpu\":{\"cpus\":\"0-999\"}}}",
+                      "linux.resources.cpu.cpus: write");
   expect_create_error("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}",
                       "linux.resources.devices[0].type: unknown device type \"x\"");
   expect_create_error("{\"resources\":{\"memory\":{\"limit\":67108864,\"swap\":1024}}}",
@@ -534,14 +561,21 @@ static void v2_lifecycle(void)
 {
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  pid_t child = spawn(parent_of_three);
-  int ret = br_cgroup_create(new_id(), NULL, child, false, &cg, &err);
+  int ret = br_cgroup_create(new_id(), NULL, 0, false, &cg, &err);
   CHECK_OK(ret, err);
-  if (ret < 0) {
-    kill(child, SIGKILL);
-    reap(child);
+  if (ret < 0)
     return;
+  pid_t child = spawn_in(cg, parent_of_three);
+  pid_t *pids = NULL;
+  size_t n = 0;
+  for (int i = 0; i < 5000 && n < 4; i++) {
+    free(pids);
+    pids = NULL;
+    br_cgroup_pids(cg, &pids, &n, &err);
+    usleep(1000);
   }
+  free(pids);
+  CHECK(n == 4, "%zu processes, want 4", n);
   CHECK(cg->mode == BR_CG_V2 && cg->n == 1, "mode %d with %zu dirs", cg->mode, cg->n);
   const char *d = cg->dirs[0].path;
   char leaf[512];
@@ -573,13 +607,18 @@ static void v2_hugetlb_and_unified_limits(void)
 {
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  char root_before[256] = "";
+  char root_before[256] = "", json[320];
   const char *mnt = "/sys/fs/cgroup/unified";
   br_cg_read(mnt, "cgroup.subtree_control", root_before, sizeof(root_before), NULL);
-  struct json_object *lin = parse("{\"resources\":{\"hugepageLimits\":[{\"pageSize\":\"2MB\","
-                                  "\"limit\":4194304}],\"unified\":{\"cgroup.max.descendants\":"
-                                  "\"5\"}}}");
-  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
+  /* Directly below the root, not in the shared "berth" parent: other containers there
+   * would keep hugetlb enabled in it, and the root's could not be switched back. */
+  snprintf(json, sizeof(json),
+           "{\"cgroupsPath\":\"/brtest-v2-%d\",\"resources\":{\"hugepageLimits\":[{"
+           "\"pageSize\":\"2MB\",\"limit\":4194304}],\"unified\":{\"cgroup.max.descendants\":"
+           "\"5\"}}}",
+           (int)getpid());
+  struct json_object *lin = parse(json);
+  int ret = br_cgroup_create("unused", lin, 0, false, &cg, &err);
   json_object_put(lin);
   CHECK_OK(ret, err);
   if (ret == 0) {
@@ -591,7 +630,9 @@ static void v2_hugetlb_and_unified_limits(void)
   }
   /* The host's root had no hugetlb in its subtree: put it back as it was. */
   if (!strstr(root_before, "hugetlb"))
-    br_cg_write(mnt, "cgroup.subtree_control", "-hugetlb", NULL);
+    CHECK(br_cg_write(mnt, "cgroup.subtree_control", "-hugetlb", &err) == 0, "restore: %s",
+          err ? err->msg : "");
+  br_error_release(&err);
 }
 
 static void test_pure_v2_host(void)
@@ -603,9 +644,10 @@ static void test_pure_v2_host(void)
   fflush(stdout);
   pid_t pid = fork();
   if (pid == 0) {
-    static const char *const v1[] = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer",
-                                     "blkio", "pids", "systemd", "net_cls", "perf_event",
-                                     "hugetlb", "rdma", "misc", "net_prio", "net_cls,net_prio"};
+    static const char *const v1[] = {"cpu",     "cpuacct", "cpuset",     "memory",
+                                     "devices", "freezer", "blkio",      "pids",
+                                     "systemd", "net_cls", "perf_event", "hugetlb",
+                                     "rdma",    "misc",    "net_prio",   "net_cls,net_prio"};
     char path[128];
     br_test_failures = br_test_passes = 0;
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -622,6 +664,42 @@ static void test_pure_v2_host(void)
   }
   int st = reap(pid);
   CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2 view: status %#x", st);
+}
+
+static void v1_mode_and_kill_without_cgroup_kill(void)
+{
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  int ret = br_cgroup_create(new_id(), NULL, 0, false, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0)
+    return;
+  CHECK(cg->mode == BR_CG_V1 && br_cg_v2_dir(cg) == NULL, "mode %d", cg->mode);
+  br_cgroup_destroy(cg, false, NULL);
+  br_cgroup_free(cg);
+  /* No cgroup.kill: destroy(force) freezes, kills every pid, thaws. */
+  test_pids_limit_contains_a_fork_bomb_and_destroy_kills_it();
+}
+
+static void test_pure_v1_host(void)
+{
+  if (!exists("/sys/fs/cgroup/unified/cgroup.procs") || !exists("/sys/fs/cgroup/freezer")) {
+    printf("skipped (not a hybrid host, so no v1-only view can be made)\n");
+    return;
+  }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    br_test_failures = br_test_passes = 0;
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        umount2("/sys/fs/cgroup/unified", MNT_DETACH) < 0)
+      _exit(99);
+    RUN(v1_mode_and_kill_without_cgroup_kill);
+    fflush(stdout);
+    _exit(br_test_failures > 98 ? 98 : br_test_failures);
+  }
+  int st = reap(pid);
+  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "v1 view: status %#x", st);
 }
 
 static void test_rootless_without_delegation(void)
@@ -644,7 +722,8 @@ static void test_rootless_without_delegation(void)
       br_cgroup_free(cg);
     }
     struct json_object *lin = parse("{\"resources\":{\"pids\":{\"limit\":10}}}");
-    if (br_cgroup_create("rootless-b", lin, 0, true, &cg, &err) == 0 || !strstr(err->msg, "not delegated")) {
+    if (br_cgroup_create("rootless-b", lin, 0, true, &cg, &err) == 0 ||
+        !strstr(err->msg, "not delegated")) {
       fprintf(stderr, "  with limits: %s\n", err ? err->msg : "(success)");
       fails++;
     }
@@ -721,6 +800,7 @@ int main(void)
   RUN(test_kill_signals_every_process_and_freeze_thaws);
   RUN(test_destroy_without_force_refuses_a_live_cgroup);
   RUN(test_pure_v2_host);
+  RUN(test_pure_v1_host);
   RUN(test_rootless_without_delegation);
   RUN(test_figures_create_destroy);
   TEST_EXIT();

@@ -51,7 +51,11 @@ static int run_filtered(struct br_seccomp *filter, int (*fn)(void))
   return status;
 }
 
-#define EXPECT_EXIT(st, code) CHECK(WIFEXITED(st) && WEXITSTATUS(st) == (code), "status %#x", st)
+#define EXPECT_EXIT(expr, code)                                                                    \
+  do {                                                                                             \
+    int st_ = (expr);                                                                              \
+    CHECK(WIFEXITED(st_) && WEXITSTATUS(st_) == (code), "status %#x", st_);                        \
+  } while (0)
 
 static char tmpdir[] = "/tmp/berth-seccomp-test-XXXXXX";
 
@@ -112,7 +116,8 @@ static void test_default_errno_ret(void)
   br_error_t err = NULL;
   struct br_seccomp *f = compile_str(
       "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":13,\"syscalls\":[{\"names\":["
-      "\"exit_group\",\"exit\",\"write\",\"brk\",\"mmap\",\"munmap\"],\"action\":\"SCMP_ACT_ALLOW\"}]}",
+      "\"exit_group\",\"exit\",\"write\",\"brk\",\"mmap\",\"munmap\"],\"action\":\"SCMP_ACT_"
+      "ALLOW\"}]}",
       &err);
   CHECK(f != NULL, "%s", err ? err->msg : "");
   if (f)
@@ -212,9 +217,10 @@ static void test_errors_name_the_field(void)
                "linux.seccomp.architectures[0]: unknown architecture \"SCMP_ARCH_VAX\"");
   expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_X\"]}",
                "linux.seccomp.flags[0]: unsupported flag \"SECCOMP_FILTER_FLAG_X\"");
-  expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
-               "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":1,\"op\":\"EQ\"}]}]}",
-               "linux.seccomp.syscalls[0].args[0].op: unknown operator \"EQ\"");
+  expect_error(
+      "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
+      "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":1,\"op\":\"EQ\"}]}]}",
+      "linux.seccomp.syscalls[0].args[0].op: unknown operator \"EQ\"");
   expect_error("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],"
                "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":6,\"value\":1,\"op\":"
                "\"SCMP_CMP_EQ\"}]}]}",

@@ -1,5 +1,5 @@
 import { BerthError } from "../common/index.js";
-import { parseDockerfile, type Instruction, type ParsedDockerfile } from "./dockerfile-parser.js";
+import { parseDockerfile, type Instruction, type ParsedDockerfile, type ParseWarning } from "./dockerfile-parser.js";
 import { ShellLex, type VariableSource } from "./shell-lex.js";
 
 /**
@@ -56,7 +56,7 @@ export interface PlanBuildOptions {
    */
   buildArgs?: Readonly<Record<string, string>>;
   /**
-   * The stage to build, by name (case-insensitive) or index.
+   * The stage to build, by name (case-insensitive).
    * @default the last stage
    */
   target?: string;
@@ -87,6 +87,8 @@ export interface BuildPlan {
   groups: number[][];
   /** Build args that no ARG declared (Docker warns that they were not consumed). */
   unusedBuildArgs: string[];
+  /** The parser's warnings and the planner's (duplicate stage names). */
+  warnings: ParseWarning[];
   /** The values of the predefined platform args (TARGETPLATFORM, BUILDARCH...). */
   platformArgs: Record<string, string>;
   targetPlatform: Platform;
@@ -152,7 +154,7 @@ function stageError(message: string, context: Record<string, unknown>): BerthErr
  */
 export function findStage(stages: readonly { name: string | undefined }[], nameOrIndex: string, line?: number): number | undefined {
   const lower = nameOrIndex.toLowerCase();
-  const byName = stages.findIndex((s) => s.name === lower);
+  const byName = lastIndexOfName(stages, lower);
   if (byName >= 0) return byName;
   if (/^\d+$/.test(nameOrIndex)) {
     const index = Number.parseInt(nameOrIndex, 10);
@@ -177,6 +179,7 @@ export function planBuild(dockerfile: string | ParsedDockerfile, options: PlanBu
   const predefined = platformArgs(targetPlatform, buildPlatform);
   const lex = new ShellLexForPlan(parsed.directives.escape);
 
+  const warnings: ParseWarning[] = [...parsed.warnings];
   const metaArgs: MetaArg[] = [];
   const metaEnv = new Map<string, string>(Object.entries(predefined));
   const declared = new Set<string>();
@@ -215,9 +218,8 @@ export function planBuild(dockerfile: string | ParsedDockerfile, options: PlanBu
         });
       }
       if (stage.name !== undefined && stages.some((s) => s.name === stage.name)) {
-        throw new BerthError("BERTH_DOCKERFILE_SYNTAX", `dockerfile parse error on line ${ins.startLine}: duplicate stage name "${stage.name}"`, {
-          line: ins.startLine,
-        });
+        // BuildKit only lints this (DuplicateStageName); references then find the last one.
+        warnings.push({ line: ins.startLine, message: `Duplicate stage name "${stage.name}", stage names should be unique` });
       }
       stages.push({
         index: stages.length,
@@ -235,25 +237,29 @@ export function planBuild(dockerfile: string | ParsedDockerfile, options: PlanBu
     if (ins.keyword === "ARG") for (const d of ins.argDefinitions ?? []) declared.add(d.name);
   }
 
-  // Stage references are resolved once all stages are known: BuildKit allows forward ones
-  // and reports the cycles they can make.
+  // Stage references are resolved once all stages are known: a forward one is a cycle or,
+  // for COPY --from, an error once the stage is needed (checked below).
+  const copyFrom: { stage: number; from: number; ref: string; line: number }[] = [];
   for (const stage of stages) {
     const deps = new Set<number>();
     if (stage.base.kind === "image") {
       const ref = stage.base.reference.toLowerCase();
-      const byName = stages.findIndex((s) => s.name === ref && s.index !== stage.index);
+      // FROM sees only the stages defined before it (BuildKit registers names as it goes).
+      const byName = lastIndexOfName(stages.slice(0, stage.index), ref);
       if (byName >= 0) {
         stage.base = { kind: "stage", index: byName, name: stages[byName]!.name! };
         deps.add(byName);
       }
     }
     for (const ins of stage.instructions) {
+      // `--from` is resolved as written, never expanded, as BuildKit resolves it.
       for (const ref of stageReferences(ins)) {
-        // A reference that uses variables is resolved by the executor; only literal ones shape the graph.
-        if (ref.includes("$")) continue;
         const index = findStage(stages, ref, ins.startLine);
         if (index === undefined) stage.imageDependencies.push(ref);
-        else deps.add(index);
+        else {
+          deps.add(index);
+          if (ins.keyword !== "RUN") copyFrom.push({ stage: stage.index, from: index, ref, line: ins.startLine });
+        }
       }
     }
     stage.dependencies = [...deps].sort((a, b) => a - b);
@@ -262,9 +268,9 @@ export function planBuild(dockerfile: string | ParsedDockerfile, options: PlanBu
   let target = stages.length - 1;
   if (options.target !== undefined && options.target !== "") {
     const lower = options.target.toLowerCase();
-    const byName = stages.findIndex((s) => s.name === lower);
+    // BuildKit finds a target by name only (a stage index is not a target).
+    const byName = lastIndexOfName(stages, lower);
     if (byName >= 0) target = byName;
-    else if (/^\d+$/.test(options.target) && Number(options.target) < stages.length) target = Number(options.target);
     else {
       const names = stages.map((s) => s.name).filter(Boolean);
       throw stageError(`target stage "${options.target}" could not be found${names.length ? ` (stages: ${names.join(", ")})` : ""}`, {
@@ -305,6 +311,13 @@ export function planBuild(dockerfile: string | ParsedDockerfile, options: PlanBu
     walk(s.index, []);
   }
 
+  for (const c of copyFrom) {
+    if (needed.has(c.stage) && c.from >= c.stage) {
+      const here = stageLabel(stages[c.stage]!);
+      throw stageError(`cannot copy from stage "${c.ref}", it needs to be defined before current stage "${here}"`, { stage: c.ref, line: c.line });
+    }
+  }
+
   const neededSorted = [...needed].sort((a, b) => a - b);
   const groups: number[][] = [];
   const done = new Set<number>();
@@ -327,10 +340,17 @@ export function planBuild(dockerfile: string | ParsedDockerfile, options: PlanBu
     order: groups.flat(),
     groups,
     unusedBuildArgs,
+    warnings,
     platformArgs: predefined,
     targetPlatform,
     buildPlatform,
   };
+}
+
+/** The last stage with `name` (BuildKit's name map keeps the last), skipping `except`. */
+function lastIndexOfName(stages: readonly { name: string | undefined }[], name: string, except = -1): number {
+  for (let i = stages.length - 1; i >= 0; i--) if (i !== except && stages[i]!.name === name) return i;
+  return -1;
 }
 
 function stageLabel(stage: BuildStage): string {

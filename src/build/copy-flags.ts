@@ -135,7 +135,8 @@ export function parseCopyFlags(instruction: Instruction, expand: (value: string)
     const v = flagValue(instruction, name);
     return v === undefined ? undefined : v === "true";
   };
-  const from = get("from");
+  // BuildKit resolves --from as written: it is the one COPY flag that is never expanded.
+  const from = flagValue(instruction, "from");
   if (from !== undefined && from === "") throw flagError(instruction, "--from requires a value");
   const chownText = get("chown");
   const chmodText = get("chmod");

@@ -170,14 +170,16 @@ export function syntaxError(line: number, message: string, cause?: unknown): Ber
  * a syntax error or an unknown instruction.
  */
 export function parseDockerfile(text: string): ParsedDockerfile {
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  // Lines keep their endings for heredoc bodies (BuildKit copies them byte for byte);
+  // everything else sees them without.
+  const rawLines = text.replace(/^\uFEFF/, "").split(/(?<=\n)/);
+  const lines = rawLines.map((l) => l.replace(/[\r\n]+$/, ""));
   const directives: ParserDirectives = { escape: "\\" };
   const warnings: ParseWarning[] = [];
   const instructions: Instruction[] = [];
   const seenDirectives = new Set<string>();
   let directivesDone = false;
-  let continuation = /\\[ \t]*$/;
+  let continuation = continuationPattern("\\");
   let comments: string[] = [];
 
   /** Whether `line` was a parser directive (and applies it). */
@@ -197,7 +199,7 @@ export function parseDockerfile(text: string): ParsedDockerfile {
     if (key === "escape") {
       if (value !== "\\" && value !== "`") throw syntaxError(lineNo, `invalid escape token '${value}' does not match \` or \\`);
       directives.escape = value;
-      continuation = value === "`" ? /`[ \t]*$/ : /\\[ \t]*$/;
+      continuation = continuationPattern(value);
     } else if (key === "syntax") directives.syntax = value;
     else directives.check = value;
     return true;
@@ -245,27 +247,30 @@ export function parseDockerfile(text: string): ParsedDockerfile {
     }
     comments = [];
     const heredocTarget = instruction.trigger ?? instruction;
+    const rawBodies: string[] = [];
     if (canContainHeredoc(heredocTarget) && line.includes("<<")) {
-      for (const doc of heredocsFromLine(line, lineNo)) {
+      for (const doc of heredocsFromLine(line)) {
         let terminated = false;
-        let content = "";
+        let raw = "";
         while (i < lines.length) {
           const body = lines[i]!;
+          const withEnding = rawLines[i]!;
           i++;
-          const candidate = doc.chomp ? body.replace(/^\t+/, "") : body;
-          if (candidate === doc.name) {
+          if ((doc.chomp ? body.replace(/^\t+/, "") : body) === doc.name) {
             terminated = true;
             break;
           }
-          content += `${doc.chomp ? candidate : body}\n`;
+          raw += withEnding;
         }
         if (!terminated) throw syntaxError(lineNo, `unterminated heredoc ${doc.name}`);
-        heredocTarget.heredocs.push({ ...doc, content });
+        heredocTarget.heredocs.push({ ...doc, content: doc.chomp ? raw.replace(/^\t+/gm, "") : raw });
+        rawBodies.push(`\n${raw}${doc.name}`);
       }
       instruction.endLine = i;
       if (instruction.trigger) {
         instruction.trigger.endLine = i;
-        instruction.triggerText = `${instruction.triggerText}${instruction.trigger.heredocs.map((h) => `\n${h.content}${h.name}`).join("")}`;
+        // Docker stores a trigger's heredocs as written, tabs and all.
+        instruction.triggerText = `${instruction.triggerText}${rawBodies.join("")}`;
       }
       finishSourcesAndDest(heredocTarget, lineNo);
     }
@@ -275,8 +280,19 @@ export function parseDockerfile(text: string): ParsedDockerfile {
   return { directives, instructions, warnings };
 }
 
+/**
+ * The line-continuation pattern: the escape character last on the line (blanks after it
+ * allowed), alone or after a character that is not itself the escape character, so that an
+ * escaped escape character (`RUN echo a\\` with the default escape) ends the line, as in
+ * BuildKit.
+ */
+function continuationPattern(escape: string): RegExp {
+  const e = escape === "`" ? "`" : "\\\\";
+  return new RegExp(`(?:^|([^${e}]))${e}[ \\t]*$`);
+}
+
 function trimContinuation(line: string, continuation: RegExp): [string, boolean] {
-  if (continuation.test(line)) return [line.replace(continuation, ""), false];
+  if (continuation.test(line)) return [line.replace(continuation, "$1"), false];
   return [line, true];
 }
 
@@ -304,12 +320,13 @@ export function parseHeredocWord(word: string): Omit<Heredoc, "content"> | undef
   };
 }
 
-function heredocsFromLine(line: string, lineNo: number): Omit<Heredoc, "content">[] {
+function heredocsFromLine(line: string): Omit<Heredoc, "content">[] {
   let words: string[];
   try {
-    words = new ShellLex({ rawQuotes: true, rawEscapes: true }).processWords(line, {});
-  } catch (error) {
-    throw syntaxError(lineNo, error instanceof Error ? error.message : String(error), error);
+    words = new ShellLex({ rawQuotes: true, rawEscapes: true, skipUnsetEnv: true }).processWords(line, {});
+  } catch {
+    // BuildKit ignores lexing errors here: a line the lexer cannot split has no heredoc.
+    return [];
   }
   const docs: Omit<Heredoc, "content">[] = [];
   for (const word of words) {

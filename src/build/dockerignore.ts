@@ -1,6 +1,7 @@
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstatSync, readdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
-import { basename, dirname, join, posix } from "node:path";
+import { join, posix } from "node:path";
 import { BerthError } from "../common/index.js";
 
 /**
@@ -65,8 +66,16 @@ export function compilePattern(raw: string): IgnorePattern {
   let re = "^";
   let type: MatchType = "exact";
   const chars = [...pattern];
+  let inClass = false;
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i]!;
+    if (inClass) {
+      // Inside `[...]` the characters are the class's own (`^` negates, `-` ranges).
+      if (ch === "]") inClass = false;
+      if (ch === "\\" && i + 1 < chars.length) re += `\\${chars[++i]}`;
+      else re += ch === "/" ? "\\/" : ch;
+      continue;
+    }
     if (ch === "*") {
       if (chars[i + 1] === "*") {
         i++;
@@ -99,6 +108,7 @@ export function compilePattern(raw: string): IgnorePattern {
         type = "regexp";
       } else re += "\\\\";
     } else if (ch === "[" || ch === "]") {
+      if (ch === "[") inClass = true;
       re += ch;
       type = "regexp";
     } else re += ch;
@@ -129,6 +139,18 @@ function matchOne(p: IgnorePattern, path: string): boolean {
     case "regexp":
       return p.regexp!.test(path);
   }
+}
+
+const componentCache = new WeakMap<IgnorePattern, IgnorePattern[]>();
+
+/** Each path component of a pattern compiled on its own, once. */
+function componentMatchers(p: IgnorePattern): IgnorePattern[] {
+  let compiled = componentCache.get(p);
+  if (!compiled) {
+    compiled = p.dirs.map((d) => compilePattern(d));
+    componentCache.set(p, compiled);
+  }
+  return compiled;
 }
 
 /** A compiled list of `.dockerignore` patterns. */
@@ -172,9 +194,9 @@ export class PatternMatcher {
       if (p.matchType === "suffix" || p.pattern.includes("**")) return true;
       if (p.dirs.length <= parts.length) continue;
       let possible = true;
+      const components = componentMatchers(p);
       for (let i = 0; i < parts.length; i++) {
-        const c = compilePattern(p.dirs[i]!);
-        if (!matchOne(c, parts[i]!)) {
+        if (!matchOne(components[i]!, parts[i]!)) {
           possible = false;
           break;
         }
@@ -251,41 +273,35 @@ export async function walkContext(dir: string, patterns: readonly string[], opti
   const always = options.alwaysInclude ?? ["Dockerfile", ".dockerignore"];
   const matcher = new PatternMatcher([...patterns, ...always.map((p) => `!${cleanPath(p.replace(/^\/+/, ""))}`)]);
   const withDirs = options.includeDirectories ?? true;
-  const out: ContextEntry[] = [];
 
   // Returns the included entries below `rel` (an excluded directory with any is still listed).
-  const visit = async (abs: string, rel: string): Promise<ContextEntry[]> => {
+  // Synchronous on purpose: 10 000 lstat calls through the thread pool cost several times
+  // more than the calls themselves (measured in bench/context-hash.bench.ts).
+  const visit = (abs: string, rel: string): ContextEntry[] => {
     let names: string[];
     try {
-      names = await readdir(abs);
+      names = readdirSync(abs);
     } catch (error) {
       throw new BerthError("BERTH_IO", `cannot read directory ${abs}`, { path: abs, cause: error });
     }
     names.sort();
-    const stats = await Promise.all(
-      names.map(async (name) => {
-        const p = join(abs, name);
-        try {
-          return await lstat(p);
-        } catch (error) {
-          // Removed while we walked: treat as absent.
-          if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-          throw new BerthError("BERTH_IO", `cannot stat ${p}`, { path: p, cause: error });
-        }
-      }),
-    );
     const result: ContextEntry[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const st = stats[i];
-      if (!st) continue;
-      const childRel = rel === "" ? names[i]! : `${rel}/${names[i]}`;
+    for (const name of names) {
+      const p = join(abs, name);
+      let st: Stats;
+      try {
+        st = lstatSync(p);
+      } catch (error) {
+        // Removed while we walked: treat as absent.
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw new BerthError("BERTH_IO", `cannot stat ${p}`, { path: p, cause: error });
+      }
+      const childRel = rel === "" ? name : `${rel}/${name}`;
       const excluded = matcher.patterns.length > 0 && matcher.matches(childRel);
       if (st.isDirectory()) {
         if (excluded && !matcher.mayIncludeBelow(childRel)) continue;
-        const below = await visit(join(abs, names[i]!), childRel);
-        if (!excluded || below.length > 0) {
-          if (withDirs) result.push({ path: childRel, stats: st });
-        }
+        const below = visit(p, childRel);
+        if ((!excluded || below.length > 0) && withDirs) result.push({ path: childRel, stats: st });
         for (const e of below) result.push(e);
       } else if (!excluded) {
         result.push({ path: childRel, stats: st });
@@ -296,11 +312,5 @@ export async function walkContext(dir: string, patterns: readonly string[], opti
 
   const under = options.under ? cleanPath(options.under) : "";
   const start = under === "" || under === "." ? "" : under;
-  for (const e of await visit(start === "" ? dir : join(dir, start), start)) out.push(e);
-  return out;
-}
-
-/** The path of the `.dockerignore` that {@link readDockerignore} would use, for messages. */
-export function dockerignoreCandidates(dockerfile: string): string[] {
-  return [posix.join(dirname(dockerfile), `${basename(dockerfile)}.dockerignore`), ".dockerignore"];
+  return visit(start === "" ? dir : join(dir, start), start);
 }

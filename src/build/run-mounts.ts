@@ -113,12 +113,15 @@ function parseUint(key: string, value: string, radix: number, whole: string): nu
 export function parseByteSize(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$/i.exec(text.trim());
   if (!m) throw new BerthError("BERTH_BUILD_INVALID_FLAG", `invalid size: '${text}'`, { value: text });
-  const power = "kmgtp".indexOf(m[2]!.toLowerCase()) + 1;
+  const power = m[2] === "" ? 0 : "kmgtp".indexOf(m[2]!.toLowerCase()) + 1;
   return Math.floor(Number.parseFloat(m[1]!) * 1024 ** power);
 }
 
-/** Parses the value of one `RUN --mount=` flag (already variable-expanded). */
-export function parseRunMount(value: string): RunMount {
+/**
+ * Parses the value of one `RUN --mount=` flag. `expand` expands variables in each field's
+ * value after the CSV split, as BuildKit expands mount options.
+ */
+export function parseRunMount(value: string, expand: (text: string) => string = (t) => t): RunMount {
   const mount: RunMount = {
     type: "bind",
     target: undefined,
@@ -135,7 +138,10 @@ export function parseRunMount(value: string): RunMount {
     size: undefined,
   };
   let readonlySet: boolean | undefined;
-  const fields = splitCsv(value);
+  const fields = splitCsv(value).map((field) => {
+    const eq = field.indexOf("=");
+    return eq < 0 ? field : `${field.slice(0, eq + 1)}${expand(field.slice(eq + 1))}`;
+  });
   // The type decides defaults, so read it first wherever it is written.
   for (const field of fields) {
     const [key, val] = splitKeyValue(field);

@@ -117,6 +117,8 @@ function lexError(message: string, text: string, cause?: unknown): BerthError {
 /** One pass of the lexer over one text. */
 class Scanner {
   pos = 0;
+  /** Whether escapes are kept: the option, or true while reading a `#`/`%`/`/` pattern. */
+  private rawEscapes: boolean;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
 
@@ -124,7 +126,20 @@ class Scanner {
     readonly text: string,
     readonly env: VariableSource,
     readonly opts: Required<ShellLexOptions>,
-  ) {}
+  ) {
+    this.rawEscapes = opts.rawEscapes;
+  }
+
+  /** {@link process} keeping escapes, for patterns whose escapes the matcher reads. */
+  processPattern(stops: readonly string[]): { value: string; stoppedAt: string | undefined } {
+    const saved = this.rawEscapes;
+    this.rawEscapes = true;
+    try {
+      return this.process(stops);
+    } finally {
+      this.rawEscapes = saved;
+    }
+  }
 
   peek(): string | undefined {
     return this.text[this.pos];
@@ -174,7 +189,7 @@ class Scanner {
       if (ch === esc) {
         const following = this.next();
         if (following === undefined) break;
-        if (this.opts.rawEscapes) {
+        if (this.rawEscapes) {
           value += ch;
           words.addRawChar(ch);
         }
@@ -223,7 +238,7 @@ class Scanner {
         // any other escape character stays as written (as in POSIX sh).
         if (following === '"' || following === "$" || following === esc) {
           this.next();
-          if (this.opts.rawEscapes) out += ch;
+          if (this.rawEscapes) out += ch;
           out += following;
           continue;
         }
@@ -308,68 +323,76 @@ class Scanner {
       this.next();
       const longest = this.peek() === ch;
       if (longest) this.next();
-      const pattern = this.process(["}"]).value;
+      const pattern = this.processPattern(["}"]).value;
       const v = value ?? "";
-      return ch === "#" ? trimPrefix(v, pattern, longest) : trimSuffix(v, pattern, longest);
+      if (value === undefined && this.opts.skipUnsetEnv) return this.text.slice(start, this.pos);
+      return ch === "#" ? trimPrefix(v, pattern, longest, this.text) : trimSuffix(v, pattern, longest, this.text);
     }
     if (ch === "/") {
       this.next();
       const all = this.peek() === "/";
       if (all) this.next();
-      const pat = this.process(["/", "}"]);
-      const replacement = pat.stoppedAt === "/" ? this.process(["}"]).value : "";
-      return replacePattern(value ?? "", pat.value, replacement, all);
+      const pat = this.processPattern(["/", "}"]);
+      // BuildKit requires the second slash: `${v/pattern/}` deletes, `${v/pattern}` is an error.
+      if (pat.stoppedAt !== "/") throw lexError("syntax error: missing '/' in ${}", this.text);
+      const replacement = this.processPattern(["}"]).value;
+      if (value === undefined && this.opts.skipUnsetEnv) return this.text.slice(start, this.pos);
+      return replacePattern(value ?? "", pat.value, replacement, all, this.text);
     }
     throw lexError(`unsupported modifier (${ch}) in substitution`, this.text);
   }
 }
 
-/** A shell glob (`*`, `?`, `[...]`, `\x`) as an anchored-nowhere regular expression source. */
-function globToRegExpSource(pattern: string, greedy: boolean): string {
+/**
+ * A `${v#pattern}` pattern as a regular expression source, with BuildKit's rules: `*` any
+ * string (shortest unless greedy), `?` any character, `\*` `\?` `\\` literal, `\}` and `\/`
+ * the character alone; no bracket expressions (`[` is literal).
+ */
+function patternSource(pattern: string, greedy: boolean, text: string): string {
   let out = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
+  const chars = [...pattern];
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
     if (ch === "*") out += greedy ? "[\\s\\S]*" : "[\\s\\S]*?";
     else if (ch === "?") out += "[\\s\\S]";
-    else if (ch === "\\" && i + 1 < pattern.length) out += escapeRegExp(pattern[++i]!);
-    else if (ch === "[") {
-      const end = pattern.indexOf("]", i + 2);
-      if (end < 0) out += "\\[";
-      else {
-        let body = pattern.slice(i + 1, end);
-        if (body.startsWith("!") || body.startsWith("^")) body = `^${body.slice(1)}`;
-        out += `[${body.replace(/\\/g, "\\\\")}]`;
-        i = end;
+    else if (ch === "\\") {
+      const next = chars[i + 1];
+      if (next === "}" || next === "/") continue;
+      i++;
+      if (next !== "*" && next !== "?" && next !== "\\") {
+        throw lexError(`invalid pattern (${pattern}) in substitution: invalid escape '\\${next ?? ""}'`, text);
       }
-    } else out += escapeRegExp(ch);
+      out += `\\${next}`;
+    } else out += ch.replace(/[[\]{}.+()|^$/]/g, "\\$&");
   }
   return out;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
-
-function trimPrefix(value: string, pattern: string, longest: boolean): string {
-  const re = new RegExp(`^(?:${globToRegExpSource(pattern, longest)})`);
-  // A lazy regex finds the shortest prefix; a greedy one the longest.
-  const m = re.exec(value);
+function trimPrefix(value: string, pattern: string, greedy: boolean, text: string): string {
+  const m = new RegExp(`^(?:${patternSource(pattern, greedy, text)})`, "u").exec(value);
   return m ? value.slice(m[0].length) : value;
 }
 
-function trimSuffix(value: string, pattern: string, longest: boolean): string {
-  const re = new RegExp(`^(?:${globToRegExpSource(pattern, true)})$`);
-  if (longest) {
-    for (let i = 0; i <= value.length; i++) if (re.test(value.slice(i))) return value.slice(0, i);
-  } else {
-    for (let i = value.length; i >= 0; i--) if (re.test(value.slice(i))) return value.slice(0, i);
-  }
-  return value;
+function trimSuffix(value: string, pattern: string, greedy: boolean, text: string): string {
+  // A suffix is a prefix of the reversed value, as BuildKit finds it.
+  const reversedPattern = reversePattern(pattern);
+  const reversed = [...value].reverse().join("");
+  return [...trimPrefix(reversed, reversedPattern, greedy, text)].reverse().join("");
 }
 
-function replacePattern(value: string, pattern: string, replacement: string, all: boolean): string {
-  if (pattern === "") return value;
-  const re = new RegExp(globToRegExpSource(pattern, true), all ? "g" : "");
+/** Reverses a pattern keeping each escape before the character it escapes. */
+function reversePattern(pattern: string): string {
+  const tokens: string[] = [];
+  const chars = [...pattern];
+  for (let i = 0; i < chars.length; i++) {
+    if (chars[i] === "\\" && i + 1 < chars.length) tokens.push(`\\${chars[++i]}`);
+    else tokens.push(chars[i]!);
+  }
+  return tokens.reverse().join("");
+}
+
+function replacePattern(value: string, pattern: string, replacement: string, all: boolean, text: string): string {
+  const re = new RegExp(patternSource(pattern, true, text), all ? "gu" : "u");
   return value.replace(re, () => replacement);
 }
 

@@ -150,8 +150,8 @@ export interface EvaluateStageOptions {
    */
   escape?: "\\" | "`";
   /**
-   * Whether to run the base image's ONBUILD triggers first (true for a base image, false
-   * when the base is a stage of the same Dockerfile: Docker runs triggers of images only).
+   * Whether to run the base's ONBUILD triggers first. BuildKit runs them whether the base is
+   * an image or an earlier stage (whose own ONBUILD instructions are then its triggers).
    * @default true
    */
   runOnBuildTriggers?: boolean;
@@ -171,6 +171,7 @@ export interface EvaluatedStage {
 /** The default PATH BuildKit puts in a scratch image. */
 export const defaultPathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const defaultShell = ["/bin/sh", "-c"];
+const nonEnvArgs = new Set(["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"]);
 /** The history comment BuildKit's Dockerfile frontend writes. */
 export const historyComment = "buildkit.dockerfile.v0";
 
@@ -276,10 +277,9 @@ function cloneConfig(config: ImageRunConfig | undefined): ImageRunConfig {
 export function evaluateStage(instructions: readonly Instruction[], options: EvaluateStageOptions = {}): EvaluatedStage {
   const scratch = options.baseConfig === undefined;
   const config = cloneConfig(options.baseConfig);
-  if (scratch) {
-    config.Env = [defaultPathEnv];
-    config.WorkingDir = "/";
-  }
+  if (scratch) config.WorkingDir = "/";
+  // BuildKit makes sure every stage has a PATH (scratch and images without one alike).
+  if (!(config.Env ?? []).some((e) => e.startsWith("PATH="))) config.Env = [...(config.Env ?? []), defaultPathEnv];
   const buildArgs = options.buildArgs ?? {};
   const metaArgs = options.metaArgs ?? [];
   const platformArgs = options.platformArgs ?? {};
@@ -354,7 +354,8 @@ export function evaluateStage(instructions: readonly Instruction[], options: Eva
             if (meta) value = meta.value;
             else if (Object.prototype.hasOwnProperty.call(platformArgs, def.name)) value = platformArgs[def.name];
           }
-          if (value !== undefined) state.set(def.name, value);
+          // The SBOM scan switches configure BuildKit and never reach the environment.
+          if (value !== undefined && !nonEnvArgs.has(def.name)) state.set(def.name, value);
           declaredArgs.push({ name: def.name, value });
           parts.push(value === undefined ? def.name : `${def.name}=${value}`);
         }
@@ -505,7 +506,7 @@ export function evaluateStage(instructions: readonly Instruction[], options: Eva
     let security: RunSecurity = "sandbox";
     try {
       for (const f of ins.flags) {
-        if (f.name === "mount") mounts.push(parseRunMount(word(ins, f.value ?? "")));
+        if (f.name === "mount") mounts.push(parseRunMount(f.value ?? "", (t) => word(ins, t)));
         else if (f.name === "network") network = parseRunNetwork(word(ins, f.value ?? ""));
         else if (f.name === "security") security = parseRunSecurity(word(ins, f.value ?? ""));
       }

@@ -65,6 +65,24 @@ export const errorCodes = [
   "BERTH_BUILD_SOURCE_NOT_FOUND",
   "BERTH_BUILD_VARIABLE",
   "BERTH_BUILD_INVALID_FLAG",
+  // compose (file loading, interpolation, validation)
+  "BERTH_COMPOSE_INVALID",
+  "BERTH_COMPOSE_VARIABLE_REQUIRED",
+  "BERTH_COMPOSE_CYCLE",
+  "BERTH_COMPOSE_FILE_NOT_FOUND",
+  "BERTH_COMPOSE_SERVICE_NOT_FOUND",
+  // cli
+  "BERTH_CLI_USAGE",
+  "BERTH_CLI_FORMAT",
+  "BERTH_CLI_NOT_AVAILABLE",
+  // test harness (wait strategies, the session reaper, reuse)
+  "BERTH_WAIT_TIMEOUT",
+  "BERTH_WAIT_CONTAINER_EXITED",
+  "BERTH_WAIT_ABORTED",
+  "BERTH_WAIT_UNHEALTHY",
+  "BERTH_REAPER_FAILED",
+  "BERTH_REUSE_FAILED",
+  "BERTH_TEARDOWN_FAILED",
 ] as const;
 
 /** A stable error code; see {@link errorCodes}. */

@@ -18,11 +18,11 @@ export interface UnpackLayerOptions {
   dest: string;
   /** How the stream is compressed. */
   compression: Compression;
-  /** The expected `sha256:` of the bytes as given (the blob digest); checked at the end. */
+  /** The expected `sha256:` of the bytes as given (the blob digest); checked at the end. @default not checked */
   expectedDigest?: string;
-  /** The expected `sha256:` of the uncompressed tar (the diff_id); checked at the end. */
+  /** The expected `sha256:` of the uncompressed tar (the diff_id); checked at the end. @default not checked */
   expectedDiffId?: string;
-  /** Also write the bytes as given to this open file (the blob being ingested). */
+  /** Also write the bytes as given to this open file (the blob being ingested). @default none */
   tee?: FileHandle;
   /** Whether to apply ownership, device nodes and privileged xattrs. @default process is root */
   privileged?: boolean;

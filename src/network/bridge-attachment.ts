@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { NetworkAttachment, NetworkContainer, NetworkPreparation } from "../runtime/engine/network-attachment.js";
 import { validateAlias } from "./hosts-file.js";
 import { defaultNetworkName, NetworkManager, type EndpointRequest } from "./network-manager.js";
@@ -64,7 +65,11 @@ export class BridgeAttachment implements NetworkAttachment {
     options.ports?.forEach((p) => parsePortSpec(p));
     this.#ports = options.ports ?? [];
     this.#hostsPath = options.hostsPath;
-    this.name = this.#endpoints[0]!.network;
+    // The engine keeps one attachment per name and prepares every container of that name
+    // with it: an attachment carrying one container's aliases, ports or address must not
+    // be shared, so it gets a name of its own.
+    const own = this.#ports.length > 0 || this.#endpoints.some((e) => (e.aliases?.length ?? 0) > 0 || e.ipv4Address);
+    this.name = own ? `${this.#endpoints[0]!.network}+${randomBytes(4).toString("hex")}` : this.#endpoints[0]!.network;
   }
 
   /** The ports published by the last `prepare` in this process. */

@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { closeSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { BerthError } from "../common/berth-error.js";
 import type { ContainerNetworkState, NetworkRecord } from "./network-store.js";
 
@@ -47,33 +47,44 @@ export function hostsLine(entry: HostsEntry): string {
   return `${entry.ip}\t${entry.name}`;
 }
 
+/** Ends every line berth rewrites, so the next rewrite finds its own lines (a comment to resolvers). */
+export const managedMarker = "\t# berth";
+
 /**
- * Replaces berth's lines of a hosts file (`previous`) by `next`, keeping every other line.
+ * Replaces berth's lines of a hosts file by `next`, keeping every other line: the lines that
+ * end with {@link managedMarker}, and those of `prepared` (what `prepare` gave the engine,
+ * which writes them unmarked). Recognising its lines in the file itself means a rewrite
+ * needs no record of what it wrote, so updating a peer costs no write but the file's own.
  * The file is rewritten IN PLACE: it is bind-mounted into the container, and a rename would
  * leave the container with the old inode. The new text is written over the old then the file
- * is truncated to it, so a reader never sees it empty. Returns false when the file does not
- * exist (the container's engine has not written it yet; it will, with `next`).
+ * is truncated to it, so a reader never sees it empty; an unchanged file is not written.
+ * Returns false when the file does not exist.
  */
-export async function rewriteHostsFile(path: string, previous: readonly string[], next: readonly string[]): Promise<boolean> {
-  let handle;
+export async function rewriteHostsFile(path: string, prepared: readonly string[], next: readonly string[]): Promise<boolean> {
+  // Synchronous: a few microseconds a file, where each asynchronous call costs ≈ 0.1 ms.
+  let fd: number;
   try {
-    handle = await open(path, "r+");
+    fd = openSync(path, "r+");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw new BerthError("BERTH_IO", `cannot open hosts file ${path}`, { path, cause: error });
   }
   try {
-    const text = await handle.readFile("utf8");
-    const drop = new Set(previous);
-    const kept = text.split("\n").filter((line, i, all) => !(i === all.length - 1 && line === "") && !drop.has(line));
-    const content = Buffer.from(`${[...kept, ...next].join("\n")}\n`);
-    await handle.write(content, 0, content.length, 0);
-    await handle.truncate(content.length);
+    const text = readFileSync(fd, "utf8");
+    const drop = new Set(prepared);
+    const kept = text
+      .split("\n")
+      .filter((line, i, all) => !(i === all.length - 1 && line === "") && !drop.has(line) && !line.endsWith(managedMarker));
+    const updated = `${[...kept, ...next.map((line) => `${line}${managedMarker}`)].join("\n")}\n`;
+    if (updated === text) return true;
+    const content = Buffer.from(updated);
+    writeSync(fd, content, 0, content.length, 0);
+    ftruncateSync(fd, content.length);
     return true;
   } catch (error) {
     throw new BerthError("BERTH_IO", `cannot rewrite hosts file ${path}`, { path, cause: error });
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -87,4 +98,30 @@ export function validateAlias(alias: string): string {
     });
   }
   return alias;
+}
+
+/**
+ * Whether the container's hosts file is there to rewrite. The engine writes it after
+ * `prepare` returned (with the entries prepare gave), outside the store's lock: a peer attaching
+ * in between must wait for that write, or its entry would be written over and lost. A
+ * container prepared more than 10 s ago whose file is missing never got it (its start
+ * failed): it is not waited for.
+ */
+export async function waitForHostsFile(state: ContainerNetworkState): Promise<boolean> {
+  const written = () => {
+    try {
+      // The engine's write is one write(2) after the create: non-empty means complete.
+      return statSync(state.hostsPath).size > 0;
+    } catch {
+      return false;
+    }
+  };
+  if (written()) return true;
+  if (Date.now() - (state.preparedAt ?? 0) > 10_000) return false;
+  const deadline = Date.now() + 2_000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+    if (written()) return true;
+  }
+  return false;
 }

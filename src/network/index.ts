@@ -1,7 +1,8 @@
 // The network layer: bridge networks, IPAM, names between containers, published ports.
 export { Network } from "./network.js";
 export type { NetworkInspect, NetworkApiOptions, ConnectOptions } from "./network.js";
-export { NetworkManager, stopProxy, defaultNetworkName, defaultBridgeName } from "./network-manager.js";
+export { NetworkManager, defaultNetworkName, defaultBridgeName } from "./network-manager.js";
+export { stopProxy, isProxyRunning } from "./proxy-process.js";
 export type { CreateNetworkOptions, EndpointRequest, AttachTarget, AttachResult, NetworkManagerOptions } from "./network-manager.js";
 export { NetworkStore } from "./network-store.js";
 export type { NetworkRecord, EndpointRecord, ContainerNetworkState, NetworkStoreOptions } from "./network-store.js";

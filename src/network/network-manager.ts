@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { BerthError } from "../common/berth-error.js";
 import { logger } from "../common/logger.js";
 import {
@@ -16,10 +16,11 @@ import {
   pickUserSubnet,
   subnetContains,
 } from "./ipam.js";
-import { hostsEntriesFor, hostsLine, rewriteHostsFile, validateAlias, type HostsEntry } from "./hosts-file.js";
+import { hostsEntriesFor, hostsLine, rewriteHostsFile, validateAlias, waitForHostsFile, type HostsEntry } from "./hosts-file.js";
 import { NativeNet, type ProxiedPort } from "./native-net.js";
-import { NetworkStore, type ContainerNetworkState, type EndpointRecord, type NetworkRecord } from "./network-store.js";
+import { matchNetwork, NetworkStore, type ContainerNetworkState, type EndpointRecord, type NetworkRecord } from "./network-store.js";
 import { parsePortSpec, proxyMap, type PortSpec } from "./port-spec.js";
+import { stopProxy } from "./proxy-process.js";
 
 const log = logger("network");
 
@@ -79,7 +80,8 @@ export interface NetworkManagerOptions {
   native?: NativeNet;
   /**
    * Whether a container still exists; allocations of containers that do not are freed by
-   * {@link NetworkManager.reconcile}. @default the engine has a record of it under the state root
+   * {@link NetworkManager.reconcile}. @default its engine directory (where its hosts file is)
+   * exists, else it has a record under the state root
    */
   containerExists?: (containerId: string) => boolean;
 }
@@ -93,10 +95,12 @@ export class NetworkManager {
   readonly store: NetworkStore;
   readonly native: NativeNet;
   readonly #containerExists: (id: string) => boolean;
+  readonly #customExists: boolean;
 
   constructor(options: NetworkManagerOptions = {}) {
     this.store = options.store ?? new NetworkStore();
     this.native = options.native ?? new NativeNet();
+    this.#customExists = options.containerExists !== undefined;
     this.#containerExists = options.containerExists ?? ((id) => this.store.containerExists(id));
   }
 
@@ -160,7 +164,7 @@ export class NetworkManager {
     };
     // The record goes first: a crash after it leaves a network that remove() cleans up,
     // never a bridge or rule no record names.
-    await this.store.write(record);
+    await this.store.write(record, { durable: true });
     try {
       await this.#ensureBridge(record);
     } catch (error) {
@@ -189,6 +193,9 @@ export class NetworkManager {
   async removeNetwork(nameOrId: string): Promise<void> {
     await this.store.locked(async () => {
       const record = await this.store.get(nameOrId);
+      if (record.name === defaultNetworkName) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", `${defaultNetworkName} is a pre-defined network and cannot be removed`, { network: record.name });
+      }
       await this.#reconcileLocked();
       const fresh = (await this.store.read(record.id)) ?? record;
       const users = Object.values(fresh.endpoints);
@@ -205,17 +212,18 @@ export class NetworkManager {
     });
   }
 
-  /** The default bridge network, made on first use. */
-  async #defaultNetworkLocked(): Promise<NetworkRecord> {
-    const found = await this.store.find(defaultNetworkName);
+  /**
+   * A network of `networks` (the records read once by the operation) by name, id or unique
+   * id prefix; the default bridge network is made on first use.
+   */
+  async #networkLocked(nameOrId: string, networks: Map<string, NetworkRecord>): Promise<NetworkRecord> {
+    const found = matchNetwork([...networks.values()], nameOrId);
     if (found) return found;
+    if (nameOrId !== defaultNetworkName) throw new BerthError("BERTH_NETWORK_NOT_FOUND", `network ${nameOrId} not found`, { network: nameOrId });
     // Docker's default bridge gives no names between containers: --link was its way.
-    return this.#createLocked({ name: defaultNetworkName, subnet: defaultBridgeSubnet }, { dns: false, bridge: defaultBridgeName });
-  }
-
-  async #networkLocked(nameOrId: string): Promise<NetworkRecord> {
-    if (nameOrId === defaultNetworkName) return this.#defaultNetworkLocked();
-    return this.store.get(nameOrId);
+    const made = await this.#createLocked({ name: defaultNetworkName, subnet: defaultBridgeSubnet }, { dns: false, bridge: defaultBridgeName });
+    networks.set(made.id, made);
+    return made;
   }
 
   // ------------------------------------------------------------------ containers
@@ -230,7 +238,11 @@ export class NetworkManager {
     const wanted = requests.length > 0 ? requests : [{ network: defaultNetworkName }];
     for (const request of wanted) for (const alias of request.aliases ?? []) validateAlias(alias);
     const result = await this.store.locked(async () => {
-      await this.#releaseLocked(target.id);
+      // Containers removed by a process that did not know their attachment (or killed) are
+      // released here, before they can hold an address or a name someone now asks for.
+      await this.#reconcileLocked();
+      const networks = await this.#networkMap();
+      await this.#releaseLocked(target.id, networks);
       const state: ContainerNetworkState = {
         id: target.id,
         name: target.name,
@@ -240,10 +252,11 @@ export class NetworkManager {
         networks: [],
         hostsPath: target.hostsPath ?? this.store.defaultHostsPath(target.id),
         managedHosts: [],
+        preparedAt: Date.now(),
       };
       const records: NetworkRecord[] = [];
       for (const request of wanted) {
-        const record = await this.#networkLocked(request.network);
+        const record = await this.#networkLocked(request.network, networks);
         if (records.some((r) => r.id === record.id)) {
           throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${target.name} is given network ${record.name} twice`, { network: record.name, container: target.name });
         }
@@ -262,7 +275,6 @@ export class NetworkManager {
             gateways: record === routed ? [record.gateway] : [],
           };
           if (index === 0) {
-            await mkdir(this.store.netnsDir, { recursive: true });
             const made = await this.native.netnsCreate(target.id, this.store.netnsDir, veth);
             state.netnsPath = made.path;
             endpoint.mac = made.mac ?? "";
@@ -272,11 +284,10 @@ export class NetworkManager {
           }
           record.endpoints[target.id] = endpoint;
           state.networks.push(record.id);
-          // Recorded at once, so a failure below (or a crash) is undone by a release.
+          // Recorded at once, so a failure below (or a crash) is undone by a release, which
+          // finds the endpoint even before the container's own state is written.
           await this.store.write(record);
-          await this.store.writeContainer(state);
         }
-        const networks = await this.#networkMap();
         const extraHosts = hostsEntriesFor(state, networks);
         state.managedHosts = extraHosts.map(hostsLine);
         await this.store.writeContainer(state);
@@ -321,7 +332,8 @@ export class NetworkManager {
       if (!state.ownsNetns) {
         throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${state.name} shares another container's network namespace: connect that one`, { container: state.name });
       }
-      const record = await this.#networkLocked(request.network);
+      const networks = await this.#networkMap();
+      const record = await this.#networkLocked(request.network, networks);
       if (record.endpoints[state.id]) {
         throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${state.name} is already connected to network ${record.name}`, {
           container: state.name,
@@ -329,7 +341,6 @@ export class NetworkManager {
         });
       }
       await this.#ensureBridge(record);
-      const networks = await this.#networkMap();
       const usedIfnames = new Set(state.networks.map((id) => networks.get(id)?.endpoints[state.id]?.ifname));
       let n = 0;
       while (usedIfnames.has(`eth${n}`)) n++;
@@ -347,7 +358,6 @@ export class NetworkManager {
       state.networks.push(record.id);
       await this.store.write(record);
       await this.store.writeContainer(state);
-      networks.set(record.id, record);
       await this.#refreshHostsLocked(new Set([state.id, ...this.#peersOf(state.networks, networks, state.id)]), networks);
       return endpoint;
     });
@@ -357,7 +367,8 @@ export class NetworkManager {
   async disconnect(containerId: string, network: string): Promise<void> {
     await this.store.locked(async () => {
       const state = await this.#containerLocked(containerId);
-      const record = await this.store.get(network);
+      const networks = await this.#networkMap();
+      const record = await this.#networkLocked(network, networks);
       const endpoint = record.endpoints[state.id];
       if (!endpoint) {
         throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${state.name} is not connected to network ${record.name}`, {
@@ -365,14 +376,13 @@ export class NetworkManager {
           network: record.name,
         });
       }
-      const before = await this.#networkMap();
-      const peers = this.#peersOf(state.networks, before, state.id);
+      const peers = this.#peersOf(state.networks, networks, state.id);
       await this.native.vethDetach(state.netnsPath, endpoint.ifname);
       delete record.endpoints[state.id];
       state.networks = state.networks.filter((id) => id !== record.id);
       await this.store.write(record);
       await this.store.writeContainer(state);
-      await this.#refreshHostsLocked(new Set([state.id, ...peers]), await this.#networkMap());
+      await this.#refreshHostsLocked(new Set([state.id, ...peers]), networks);
     });
   }
 
@@ -381,12 +391,18 @@ export class NetworkManager {
     await this.store.locked(() => this.#releaseLocked(containerId));
   }
 
-  async #releaseLocked(containerId: string): Promise<void> {
+  /** Releases a container; `networks`, when given, is the operation's map and is kept current. */
+  async #releaseLocked(containerId: string, networks?: Map<string, NetworkRecord>): Promise<void> {
     const state = await this.store.readContainer(containerId);
     if (state?.proxy) await stopProxy(state.proxy.pid, state.proxy.pidFile);
-    const networks = await this.#networkMap();
+    networks ??= await this.#networkMap();
     const affected: NetworkRecord[] = [...networks.values()].filter((n) => n.endpoints[containerId]);
-    if (!state && affected.length === 0) return;
+    if (!state && affected.length === 0) {
+      // An attach that failed between making the namespace and recording it.
+      const orphan = join(this.store.netnsDir, containerId);
+      if (existsSync(orphan)) await this.native.netnsDelete(orphan);
+      return;
+    }
     const peers = this.#peersOf(
       affected.map((n) => n.id),
       networks,
@@ -397,6 +413,13 @@ export class NetworkManager {
     for (const record of affected) {
       delete record.endpoints[containerId];
       await this.store.write(record);
+    }
+    if (state?.sharesWith) {
+      const owner = await this.store.readContainer(state.sharesWith);
+      if (owner?.followers?.includes(containerId)) {
+        owner.followers = owner.followers.filter((id) => id !== containerId);
+        await this.store.writeContainer(owner);
+      }
     }
     await this.store.deleteContainer(containerId);
     await this.#refreshHostsLocked(peers, networks);
@@ -411,7 +434,14 @@ export class NetworkManager {
   async #reconcileLocked(): Promise<string[]> {
     const ids = new Set(await this.store.listContainers());
     for (const record of await this.store.list()) for (const id of Object.keys(record.endpoints)) ids.add(id);
-    const gone = [...ids].filter((id) => !this.#containerExists(id));
+    const gone: string[] = [];
+    for (const id of ids) {
+      const state = await this.store.readContainer(id);
+      // The engine's container directory holds the hosts file: where it is, the container is,
+      // whatever state root the engine was given.
+      const exists = this.#customExists ? this.#containerExists(id) : state ? existsSync(dirname(state.hostsPath)) : this.#containerExists(id);
+      if (!exists) gone.push(id);
+    }
     for (const id of gone) {
       log("reconcile: container %s is gone, releasing its network", id.slice(0, 12));
       await this.#releaseLocked(id);
@@ -455,19 +485,65 @@ export class NetworkManager {
 
   /** Rewrites the hosts files of these containers to the current networks. */
   async #refreshHostsLocked(containerIds: Iterable<string>, networks: Map<string, NetworkRecord>): Promise<void> {
-    for (const id of containerIds) {
-      const state = await this.store.readContainer(id);
+    const queue = [...containerIds];
+    for (let i = 0; i < queue.length; i++) {
+      const state = await this.store.readContainer(queue[i]!);
       if (!state) continue;
-      // A container sharing another's namespace keeps its own hosts file from its start.
-      const lines = hostsEntriesFor(state, networks).map(hostsLine);
-      if (lines.join("\n") === state.managedHosts.join("\n")) continue;
-      // A missing file is one the engine has not written yet: it writes what prepare gave.
-      if (await rewriteHostsFile(state.hostsPath, state.managedHosts, lines)) {
-        state.managedHosts = lines;
-        await this.store.writeContainer(state);
+      // Containers in this one's namespace (`container:` mode) show the same names.
+      for (const follower of state.followers ?? []) if (!queue.includes(follower)) queue.push(follower);
+      const lines = (await this.#entriesFor(state, networks)).map(hostsLine);
+      if (!(await waitForHostsFile(state))) {
+        log("hosts file of %s is not there: its entries are updated at the next change", state.id.slice(0, 12));
+        continue;
       }
+      await rewriteHostsFile(state.hostsPath, state.managedHosts, lines);
     }
   }
+
+  /** A container's hosts entries; one in another's namespace has that one's. */
+  async #entriesFor(state: ContainerNetworkState, networks: Map<string, NetworkRecord>): Promise<HostsEntry[]> {
+    if (!state.sharesWith) return hostsEntriesFor(state, networks);
+    const owner = await this.store.readContainer(state.sharesWith);
+    return owner ? hostsEntriesFor(owner, networks) : [];
+  }
+
+  /**
+   * Puts a container into a running one's namespace (`container:<ref>`): returns the
+   * namespace, the owner's addresses and names; the container's hosts file then follows the
+   * owner's changes.
+   */
+  async join(target: AttachTarget, ownerRef: string): Promise<AttachResult> {
+    return this.store.locked(async () => {
+      const owner = await this.findContainer(ownerRef);
+      if (!owner || !owner.ownsNetns || !existsSync(owner.netnsPath)) {
+        throw new BerthError("BERTH_CONTAINER_NOT_RUNNING", `cannot join the network of container ${ownerRef}: it is not running on a berth network`, {
+          container: target.name,
+          target: ownerRef,
+        });
+      }
+      const networks = await this.#networkMap();
+      await this.#releaseLocked(target.id, networks);
+      const extraHosts = hostsEntriesFor(owner, networks);
+      const state: ContainerNetworkState = {
+        id: target.id,
+        name: target.name,
+        hostname: target.hostname,
+        netnsPath: owner.netnsPath,
+        ownsNetns: false,
+        sharesWith: owner.id,
+        networks: [],
+        hostsPath: target.hostsPath ?? this.store.defaultHostsPath(target.id),
+        managedHosts: extraHosts.map(hostsLine),
+        preparedAt: Date.now(),
+      };
+      await this.store.writeContainer(state);
+      owner.followers = [...new Set([...(owner.followers ?? []), target.id])];
+      await this.store.writeContainer(owner);
+      const addresses = owner.networks.map((id) => networks.get(id)?.endpoints[owner.id]?.ipv4).filter((ip): ip is string => !!ip);
+      return { netnsPath: owner.netnsPath, addresses, extraHosts, ports: owner.proxy?.ports ?? [] };
+    });
+  }
+
 
   // ------------------------------------------------------------------ ports
 
@@ -488,31 +564,4 @@ export class NetworkManager {
     }
     return started.ports;
   }
-}
-
-/**
- * Stops a port-proxy daemon: SIGTERM, then SIGKILL after 2 s. The pid is checked to still
- * be a port-proxy first, as it may have been reused since it was recorded.
- */
-export async function stopProxy(pid: number, pidFile: string): Promise<void> {
-  const isProxy = () => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("port-proxy") && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-    } catch {
-      return false;
-    }
-  };
-  if (isProxy()) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ESRCH") {
-        throw new BerthError("BERTH_NETWORK_FAILED", `cannot stop port-proxy ${pid}`, { pid, cause: error });
-      }
-    }
-    const deadline = Date.now() + 2_000;
-    while (isProxy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    if (isProxy()) process.kill(pid, "SIGKILL");
-  }
-  await rm(pidFile, { force: true });
 }

@@ -141,7 +141,10 @@ export async function pullImage(
     }
   }
 
-  const configBytes = await readSmallBlob(transport, repo, manifest.config.digest, manifest.config.size, name);
+  // A config already in the store (another tag, another process's pull) is not fetched.
+  const configBytes = (await store.hasBlob(manifest.config.digest))
+    ? await store.readBlob(manifest.config.digest)
+    : await readSmallBlob(transport, repo, manifest.config.digest, manifest.config.size, name);
   const config = parseJson<ImageConfig>(configBytes, `config of ${name}`, "BERTH_REGISTRY_PROTOCOL");
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {

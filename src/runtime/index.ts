@@ -19,3 +19,4 @@ export { defaultSpec, defaultCapabilities, defaultMaskedPaths, defaultReadonlyPa
 export type { DefaultSpecOptions } from "./default-spec.js";
 export { OCI_VERSION } from "./oci-spec.js";
 export type * from "./oci-spec.js";
+export * from "./engine/index.js";

@@ -76,7 +76,16 @@ async function readAll(path: string): Promise<Buffer> {
 
 /** Directories of `upper` (relative) marked opaque, read with getfattr in one pass. */
 async function opaqueDirs(upper: string): Promise<Set<string>> {
+  // Node has no xattr API; getfattr (Debian's attr) reads them all in one pass. It exits 1
+  // when some file lacks the attribute, which is the usual case and not a failure.
   const result = await execa("getfattr", ["-R", "-P", "--absolute-names", "-n", "trusted.overlay.opaque", upper], { reject: false, timeout: 60_000 });
+  const spawnError = (result as { code?: unknown }).code;
+  if (typeof spawnError === "string" || result.timedOut || (result.exitCode !== 0 && result.exitCode !== 1)) {
+    throw new BerthError("BERTH_UNSUPPORTED", `cannot read the overlay's opaque directories with getfattr (install Debian's attr)`, {
+      path: upper,
+      cause: result,
+    });
+  }
   const out = new Set<string>();
   let file: string | undefined;
   for (const line of String(result.stdout).split("\n")) {

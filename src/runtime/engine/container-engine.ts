@@ -1,24 +1,22 @@
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
 import { logger } from "../../common/logger.js";
 import { runRoot, stateRoot } from "../../common/paths.js";
-import { resolveInRoot } from "../../common/safe-path.js";
 import { ImageStore } from "../../image/image-store.js";
 import type { ImageRuntimeConfig } from "../container-config/image-config.js";
-import { buildHostname, buildHosts, buildResolvConf } from "../container-config/etc-files.js";
 import { readLogs, type LogEntry, type ReadLogsOptions } from "../container-config/log-reader.js";
-import { mergeConfig, replaceOrAppendEnv, type ResolvedContainerConfig } from "../container-config/merge-config.js";
-import { buildOciSpec, type ContainerMount, type NetworkMode } from "../container-config/oci-spec-builder.js";
+import { mergeConfig, replaceOrAppendEnv, signalNumber, type ResolvedContainerConfig } from "../container-config/merge-config.js";
+import type { NetworkMode } from "../container-config/oci-spec-builder.js";
 import { resolveUser } from "../container-config/resolve-user.js";
 import { VolumeStore } from "../../volume/volume-store.js";
-import { parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../../volume/mount-spec.js";
-import { prepareBindSource } from "../../volume/bind-source.js";
 import { pullImage } from "../../registry/pull.js";
 import { RegistryClient } from "../../registry/registry-client.js";
 import { OciRuntime } from "../oci-runtime.js";
-import type { OciSpec, OciState } from "../oci-spec.js";
+import type { OciState } from "../oci-spec.js";
 import type {
   CreateContainerOptions,
   ExecContainerOptions,
@@ -28,14 +26,15 @@ import type {
   StopOptions,
   WaitContainerOptions,
 } from "./container-options.js";
-import type { ContainerRecord, MountRecord } from "./container-record.js";
+import type { ContainerRecord } from "./container-record.js";
 import { extractIntoRoot, packFromRoot } from "./container-copy.js";
 import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commit.js";
 import { startHealthChecks } from "./health-checker.js";
 import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
 import { ContainerStore } from "./container-store.js";
+import { buildContainerSpec, createWorkdir, prepareMounts, type HostOptions } from "./container-setup.js";
 import { findCommandProblem } from "./executable.js";
-import { hostHostsFile, hostName, hostNetwork, noneNetwork, type NetworkAttachment, type NetworkPreparation } from "./network-attachment.js";
+import { hostName, hostNetwork, noneNetwork, type NetworkAttachment, type NetworkPreparation } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
@@ -62,6 +61,17 @@ export interface ContainerEngineOptions {
   pull?: (images: ImageStore, reference: string) => Promise<void>;
   /** The cgroup parent of containers. @default "/berth" */
   cgroupParent?: string;
+}
+
+/** A process started by {@link ContainerEngine.execStream}. */
+export interface ExecProcess {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Settles with the exit code (128+N when killed by signal N). */
+  exitCode: Promise<number>;
+  /** Signals the runtime's exec process, which forwards the signal. @default "SIGTERM" */
+  kill(signal?: NodeJS.Signals): boolean;
 }
 
 /** What one running container's owner keeps in this process. */
@@ -180,12 +190,15 @@ export class ContainerEngine {
         await this.images.addSnapshotUser(layers.imageId, id);
         await mountOverlay(this.#overlay(record), id);
         const rootfs = this.#merged(id);
-        await this.#createWorkdir(rootfs, config.workingDir);
-        record.mounts = await this.#prepareMounts(record, options, rootfs);
+        await createWorkdir(rootfs, config.workingDir);
+        record.mounts = await prepareMounts(this.volumes, this.store, record, options, rootfs);
         // Built now so that what would fail at start (a bad user, bad resources) fails create,
         // and so that a start with a built-in network has nothing left to do but run.
-        const prep = await network.prepare({ id, name, hostname: config.hostname });
-        const spec = await this.#buildSpec(record, hostOptions, networkMode(prep), rootfs, prep);
+        // Another network layer's namespace and addresses are made at start (prepare), which
+        // rewrites the bundle; the one written now has no network to join yet.
+        const builtin = network === noneNetwork || network === hostNetwork;
+        const prep: NetworkPreparation = builtin ? await network.prepare({ id, name, hostname: config.hostname }) : { mode: "none" };
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), rootfs, prep);
         await this.runtime.writeBundle(join(dir, "bundle"), spec);
         // The overlay stays mounted until the container is reaped or removed: Docker makes the
         // container's layer at create too, and the start is faster without a mount.
@@ -221,130 +234,6 @@ export class ContainerEngine {
     return network;
   }
 
-  async #createWorkdir(rootfs: string, workingDir: string): Promise<void> {
-    // Docker creates a missing working directory (root-owned, 0755) rather than failing.
-    const path = resolveInRoot(rootfs, workingDir, { followLast: true });
-    await mkdir(path, { recursive: true, mode: 0o755 }).catch((error: unknown) => {
-      throw new BerthError("BERTH_IO", `cannot create the working directory ${workingDir}`, { path: workingDir, cause: error });
-    });
-  }
-
-  async #prepareMounts(record: ContainerRecord, options: CreateContainerOptions, rootfs: string): Promise<MountRecord[]> {
-    const specs: MountSpec[] = [];
-    for (const m of options.mounts ?? []) specs.push(typeof m === "string" ? parseVolumeFlag(m) : m);
-    for (const t of options.tmpfs ?? []) specs.push(parseTmpfsFlag(t));
-    const targets = new Set<string>();
-    for (const spec of specs) {
-      if (!spec.target.startsWith("/") || spec.target === "/") {
-        throw new BerthError("BERTH_MOUNT_INVALID", `invalid mount target ${JSON.stringify(spec.target)}: it must be an absolute path other than /`, {
-          container: record.name,
-          path: spec.target,
-        });
-      }
-      const target = spec.target.replace(/\/+$/, "");
-      if (targets.has(target)) {
-        throw new BerthError("BERTH_MOUNT_INVALID", `Duplicate mount point: ${target}`, { container: record.name, path: target });
-      }
-      targets.add(target);
-    }
-    // The image's (and the options') VOLUMEs get anonymous volumes unless something is mounted there.
-    for (const path of record.config.volumes) {
-      if (!targets.has(path.replace(/\/+$/, ""))) specs.push({ type: "volume", target: path, readonly: false, noCopy: false });
-    }
-    const out: MountRecord[] = [];
-    for (const spec of specs) {
-      if (spec.type === "tmpfs") {
-        const opts = [...(spec.options ?? [])];
-        if (spec.size !== undefined) opts.push(`size=${spec.size}`);
-        if (spec.mode !== undefined) opts.push(`mode=${spec.mode.toString(8)}`);
-        if (spec.readonly) opts.push("ro");
-        out.push({ type: "tmpfs", destination: spec.target, readonly: spec.readonly, mount: { type: "tmpfs", destination: spec.target, options: opts } });
-      } else if (spec.type === "bind") {
-        await prepareBindSource(spec);
-        out.push({
-          type: "bind",
-          source: spec.source,
-          destination: spec.target,
-          readonly: spec.readonly,
-          mount: { type: "bind", source: spec.source, destination: spec.target, readonly: spec.readonly, recursive: spec.recursive, ...(spec.propagation ? { propagation: spec.propagation } : {}) },
-        });
-      } else {
-        const anonymous = spec.source === undefined;
-        const info = await this.volumes.create({
-          ...(spec.source ? { name: spec.source } : {}),
-          ...(spec.labels ? { labels: spec.labels } : {}),
-          ...(spec.driverOptions ? { driverOptions: spec.driverOptions } : {}),
-        });
-        // Recorded first, so a failure below still releases the volume on cleanup.
-        const entry: MountRecord = {
-          type: "volume",
-          name: info.Name,
-          anonymous,
-          source: info.Mountpoint,
-          destination: spec.target,
-          readonly: spec.readonly,
-          mount: { type: "bind", source: info.Mountpoint, destination: spec.target, readonly: spec.readonly },
-        };
-        out.push(entry);
-        record.mounts = out;
-        await this.store.write(record);
-        const data = await this.volumes.addUser(info.Name, record.id);
-        if (!spec.noCopy) await this.volumes.copyUpIfEmpty(info.Name, { rootfs, path: spec.target });
-        const source = spec.subpath ? join(data, spec.subpath) : data;
-        entry.source = source;
-        entry.mount = { type: "bind", source, destination: spec.target, readonly: spec.readonly };
-      }
-    }
-    return out;
-  }
-
-  async #buildSpec(record: ContainerRecord, host: HostOptions, network: NetworkMode, rootfs: string, prep?: NetworkPreparation): Promise<OciSpec> {
-    const dir = this.store.dir(record.id);
-    const user = await resolveUser(record.config.user, { rootfs }, { groupAdd: host.groupAdd });
-    const hostNet = network.mode === "host";
-    const etc = { hosts: join(dir, "hosts"), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
-    const hostsText = buildHosts({
-      hostname: record.config.hostname,
-      ...(record.config.domainname ? { domainname: record.config.domainname } : {}),
-      ...(hostNet ? { hostFile: await hostHostsFile() } : {}),
-      ipv6: prep?.ipv6 ?? false,
-      extraHosts: [...host.extraHosts, ...(prep?.extraHosts ?? [])],
-      addresses: prep?.hostsEntries ?? [],
-    });
-    const resolvText = buildResolvConf({
-      hostFile: await readFile("/etc/resolv.conf", "utf8").catch(() => ""),
-      hostNetwork: hostNet,
-      ipv6: prep?.ipv6 ?? false,
-      ...(host.dns ?? prep?.dnsConfig?.nameservers ? { nameservers: host.dns ?? prep?.dnsConfig?.nameservers } : {}),
-      ...(host.dnsSearch ?? prep?.dnsConfig?.search ? { search: host.dnsSearch ?? prep?.dnsConfig?.search } : {}),
-      ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
-    });
-    await Promise.all([
-      writeFile(etc.hosts, hostsText),
-      writeFile(etc.hostname, buildHostname(record.config.hostname)),
-      writeFile(etc.resolvConf, resolvText),
-    ]);
-    return buildOciSpec({
-      id: record.id,
-      config: record.config,
-      user,
-      rootfs,
-      network,
-      etcFiles: etc,
-      mounts: record.mounts.map((m) => m.mount as ContainerMount),
-      cgroupParent: this.#cgroupParent,
-      resources: record.resources,
-      ulimits: host.ulimits,
-      ...(host.shmSize !== undefined ? { shmSize: host.shmSize } : {}),
-      readonlyRootfs: record.readonlyRootfs,
-      privileged: record.privileged,
-      capAdd: host.capAdd,
-      capDrop: host.capDrop,
-      sysctls: host.sysctls,
-      noNewPrivileges: host.noNewPrivileges,
-    });
-  }
-
   // ---------------------------------------------------------------- start / stop
 
   /**
@@ -359,6 +248,7 @@ export class ContainerEngine {
       const record = await this.#readOrThrow(id, ref);
       await this.#reapLocked(record);
       if (record.status === "running") return;
+      if (record.status === "starting" && (await this.#adoptLocked(record))) return;
       if (record.status === "removing" || record.status === "creating") {
         throw new BerthError("BERTH_CONTAINER_STATE", `container ${record.name} is ${record.status}`, { container: record.name });
       }
@@ -391,15 +281,17 @@ export class ContainerEngine {
       if (attachment !== noneNetwork && attachment !== hostNetwork) {
         const prep = await attachment.prepare({ id, name: record.name, hostname: record.config.hostname });
         record.network = { mode: attachment.name, ...(prep.netnsPath ? { netnsPath: prep.netnsPath } : {}) };
-        const spec = await this.#buildSpec(record, await this.#hostOptions(id), networkMode(prep), rootfs, prep);
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, await this.#hostOptions(id), networkMode(prep), rootfs, prep);
         await this.runtime.writeBundle(bundle, spec);
       }
       const pidFile = join(this.store.dir(id), "init.pid");
+      // Refined from the monitor's record at the reap; asking the runtime now would cost a spawn.
+      const startedAt = new Date().toISOString();
       // A container restarted after an exit has no runtime state left (the reap deleted it).
-      await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id) }, init: record.init, pidFile });
+      await this.#runWithRetry(id, bundle, record.init, pidFile);
       record.status = "running";
       record.pid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
-      record.startedAt = new Date().toISOString();
+      record.startedAt = startedAt;
       record.finishedAt = "0001-01-01T00:00:00Z";
       record.exitCode = 0;
       record.oomKilled = false;
@@ -416,13 +308,56 @@ export class ContainerEngine {
       record.error = error instanceof Error ? error.message : String(error);
       record.finishedAt = new Date().toISOString();
       await this.store.write(record);
-      if (hasErrorCode(error, "BERTH_CONTAINER_START_FAILED")) throw error;
-      throw new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${record.error}`, {
-        container: record.name,
-        exitCode,
-        lastLines: await this.#lastLines(id),
-        cause: error,
-      });
+      const failure = hasErrorCode(error, "BERTH_CONTAINER_START_FAILED")
+        ? error
+        : new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${record.error}`, {
+            container: record.name,
+            exitCode,
+            lastLines: await this.#lastLines(id),
+            cause: error,
+          });
+      // `docker run --rm` removes a container whose start failed, as one that exited.
+      if (record.autoRemove) await this.#removeLocked(record, { volumes: true }).catch((e: unknown) => log("auto-remove of %s failed: %O", id, e));
+      throw failure;
+    }
+  }
+
+  /**
+   * A record left `starting` under our lock means its starter died half-way (a live starter
+   * holds the lock). If the runtime got the container running, the container is adopted as
+   * running; otherwise whatever the runtime made is deleted and the start proceeds.
+   */
+  async #adoptLocked(record: ContainerRecord): Promise<boolean> {
+    const state = await this.#runtimeState(record.id);
+    if (state && state.status !== "stopped" && state.pid > 0) {
+      record.status = "running";
+      record.pid = state.pid;
+      record.startedAt = state.started ?? new Date().toISOString();
+      await this.store.write(record);
+      return true;
+    }
+    if (state) await this.runtime.delete(record.id, { force: true });
+    return false;
+  }
+
+  /**
+   * berth-runtime removes the shared cgroup parent (`/berth`) when its last container leaves,
+   * which races with another container being made under it at that moment in another process:
+   * the maker then finds the parent gone ("read `/sys/fs/cgroup/cpuset/berth/cpuset.cpus`: No
+   * such file or directory"). Until the runtime makes and removes the parent atomically, such a
+   * run is retried, a few times at most.
+   */
+  async #runWithRetry(id: string, bundle: string, init: boolean, pidFile: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id) }, init, pidFile });
+        return;
+      } catch (error) {
+        const raced = hasErrorCode(error, "BERTH_RUNTIME_FAILED") && /\/sys\/fs\/cgroup\/\S*`?: No such file or directory/.test(error.message);
+        if (!raced || attempt >= 3) throw error;
+        log("cgroup parent race starting %s, retrying", id.slice(0, 12));
+        await this.runtime.delete(id, { force: true }).catch(() => {});
+      }
     }
   }
 
@@ -521,7 +456,8 @@ export class ContainerEngine {
     const record = await this.#readOrThrow(id, ref);
     // A short-lived container has often exited by now: one `state` then beats a `wait` plus a `state`.
     const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
-    if (record.status === "running" && state && state.status !== "stopped") {
+    // "stopped" with no exit code yet: the monitor has not recorded it; its `wait` will.
+    if (record.status === "running" && state && (state.status !== "stopped" || state.exitCode === undefined)) {
       try {
         await this.runtime.wait(id, { timeout });
       } catch (error) {
@@ -532,7 +468,7 @@ export class ContainerEngine {
     return this.store.locked(id, async () => {
       const current = await this.store.read(id);
       if (!current) return record.exitCode;
-      await this.#reapLocked(current, state?.status === "stopped" ? state : undefined);
+      await this.#reapLocked(current, state?.status === "stopped" && state.exitCode !== undefined ? state : undefined);
       return current.exitCode;
     });
   }
@@ -548,6 +484,8 @@ export class ContainerEngine {
     await this.store.locked(id, async () => {
       const record = await this.store.read(id);
       if (!record) {
+        // Removed by another process while we waited for the lock.
+        if (!(await this.store.exists(id))) throw new BerthError("BERTH_CONTAINER_NOT_FOUND", `No such container: ${ref}`, { container: ref });
         // A directory without a record: a create that died before writing one.
         await this.store.removeDir(id);
         return;
@@ -594,7 +532,6 @@ export class ContainerEngine {
     const rel = join(this.#cgroupParent, id);
     const roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
     try {
-      const { readdir } = await import("node:fs/promises");
       for (const entry of await readdir("/sys/fs/cgroup")) roots.push(join("/sys/fs/cgroup", entry));
     } catch {
       return;
@@ -625,13 +562,19 @@ export class ContainerEngine {
    */
   async #reapLocked(record: ContainerRecord, known?: OciState): Promise<boolean> {
     if (record.status !== "running") return true;
-    const state = known ?? (await this.#runtimeState(record.id));
+    let state = known ?? (await this.#runtimeState(record.id));
     if (state && state.status !== "stopped") return true;
+    if (state && state.exitCode === undefined && this.runtime.hasBerthExtensions) {
+      // The process is gone but its monitor has not written the exit yet.
+      await this.runtime.wait(record.id, { timeout: 10_000 }).catch(() => undefined);
+      state = (await this.#runtimeState(record.id)) ?? state;
+    }
     record.status = "exited";
     record.pid = 0;
     record.exitCode = state?.exitCode ?? 137;
     record.oomKilled = state?.oomKilled ?? false;
     record.finishedAt = state?.finished ?? new Date().toISOString();
+    if (state?.started) record.startedAt = state.started;
     this.#stopHealth(record.id);
     await this.store.write(record);
     await Promise.all([
@@ -705,10 +648,27 @@ export class ContainerEngine {
     const path = this.store.logPath(id);
     await writeFile(path, "", { flag: "a" });
     let exited: Promise<unknown> | undefined;
+    let watch: NodeJS.Timeout | undefined;
     if (options.follow) {
-      exited = record.status === "running" ? this.runtime.wait(id, { timeout: 24 * 3600_000 }).catch(() => undefined) : Promise.resolve();
+      // The monitor (the init's parent) exits once it has drained the output and recorded the
+      // exit. Watched in /proc rather than with the runtime's `wait`, so no process of ours
+      // outlives a reader that stops early.
+      const monitor = record.status === "running" && record.pid > 0 ? parentPid(record.pid) : undefined;
+      exited =
+        monitor !== undefined && monitor > 1
+          ? new Promise<void>((resolve) => {
+              const start = processStart(monitor);
+              watch = setInterval(() => {
+                if (start === undefined || processStart(monitor) !== start) resolve();
+              }, 100);
+            })
+          : Promise.resolve();
     }
-    yield* readLogs(path, { ...options, ...(exited ? { exited } : {}) });
+    try {
+      yield* readLogs(path, { ...options, ...(exited ? { exited } : {}) });
+    } finally {
+      clearInterval(watch);
+    }
   }
 
   /**
@@ -740,6 +700,40 @@ export class ContainerEngine {
     } catch (error) {
       throw withContainer(error, record.name);
     }
+  }
+
+  /**
+   * The streaming form of {@link exec}: the process's stdin, stdout and stderr as streams and
+   * its exit code as a promise. The process ends with its command or the container; `kill`
+   * ends it sooner, and `timeout` (when given) kills it with SIGKILL.
+   */
+  async execStream(ref: string, argv: readonly string[], options: Omit<ExecContainerOptions, "input"> = {}): Promise<ExecProcess> {
+    const id = await this.store.resolve(ref);
+    const record = await this.#current(id, ref);
+    if (record.status !== "running") throw notRunning(record);
+    if (options.tty) throw new BerthError("BERTH_UNSUPPORTED", "exec with a tty is not supported yet", { container: record.name });
+    if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
+    const root = `/proc/${record.pid}/root`;
+    const user = options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined;
+    const args = ["--root", this.runtime.root, "exec"];
+    for (const entry of options.env ?? []) args.push("--env", entry);
+    if (options.workingDir) args.push("--cwd", options.workingDir);
+    if (user) args.push("--user", `${user.uid}:${user.gid}`);
+    args.push("--", id, ...argv);
+    // The driver's exec buffers output; streaming needs the process itself.
+    const child = spawn(this.runtime.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const timer = options.timeout ? setTimeout(() => child.kill("SIGKILL"), options.timeout) : undefined;
+    const exitCode = new Promise<number>((resolve, reject) => {
+      child.once("error", (error) => {
+        clearTimeout(timer);
+        reject(new BerthError("BERTH_EXEC_FAILED", `cannot run ${this.runtime.binary}`, { container: record.name, cause: error }));
+      });
+      child.once("close", (code, signal) => {
+        clearTimeout(timer);
+        resolve(code ?? 128 + (signal ? signalNumber(signal) : 1));
+      });
+    });
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exitCode, kill: (signal = "SIGTERM") => child.kill(signal) };
   }
 
   // ---------------------------------------------------------------- copy / commit
@@ -900,19 +894,26 @@ export class ContainerEngine {
   }
 }
 
-/** Host settings kept beside the record (`host-options.json`), needed again at each start. */
-interface HostOptions {
-  capAdd: readonly string[];
-  capDrop: readonly string[];
-  ulimits: readonly string[];
-  shmSize: number | string | undefined;
-  groupAdd: readonly (string | number)[];
-  sysctls: Readonly<Record<string, string>>;
-  noNewPrivileges: boolean;
-  extraHosts: readonly string[];
-  dns: readonly string[] | undefined;
-  dnsSearch: readonly string[] | undefined;
-  dnsOptions: readonly string[] | undefined;
+
+/** A process's start time (field 22 of /proc/pid/stat), so a reused pid is not mistaken for it. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // A zombie has exited: its monitor has not reaped it yet.
+    return fields[0] === "Z" ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
 }
 
 function networkMode(prep: NetworkPreparation): NetworkMode {

@@ -1,6 +1,7 @@
 // The container engine: records, lifecycle, logs, exec, copy, commit and health checks.
 export { ContainerEngine } from "./container-engine.js";
-export type { ContainerEngineOptions } from "./container-engine.js";
+export type { ContainerEngineOptions, ExecProcess } from "./container-engine.js";
+export type { CommitOptions } from "./container-commit.js";
 export type {
   CreateContainerOptions,
   StopOptions,

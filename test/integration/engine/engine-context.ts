@@ -30,7 +30,13 @@ export async function createEngineContext(): Promise<EngineContext> {
     image,
     async dispose() {
       engine.dispose();
-      for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
+      const failures: unknown[] = [];
+      for (const c of await engine.list({ all: true })) {
+        await engine.remove(c.Id, { force: true, volumes: true }).catch((error: unknown) => failures.push(error));
+      }
+      // A container that could not be removed keeps its state root: removing it would hide
+      // the leak (its cgroup, its process) without cleaning it.
+      if (failures.length > 0) throw new AggregateError(failures, `could not remove every container of ${root}`);
       await removeTempDir(root);
     },
   };

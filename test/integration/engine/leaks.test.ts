@@ -9,12 +9,28 @@ import { describeAsRoot } from "../../helpers/require-root.js";
 import { createEngineContext, type EngineContext } from "./engine-context.js";
 
 const hanger = fileURLToPath(new URL("./fixtures/start-and-hang.ts", import.meta.url));
+const operator = fileURLToPath(new URL("./fixtures/engine-op.ts", import.meta.url));
+
+/** Runs one engine operation in a separate Node process; resolves with what it printed. */
+function inAnotherProcess(root: string, op: string, ref: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", operator, root, join(root, "run", "runtime"), op, ref], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("error", reject);
+    child.on("exit", () => {
+      clearTimeout(timer);
+      resolve(out.trim());
+    });
+  });
+}
 
 /** Everything berth could leave of the containers of this state root: mounts, cgroups, processes, dirs. */
 async function leaksOf(ctx: EngineContext, ids: string[]): Promise<string[]> {
   const leaks: string[] = [];
   for (const id of ids) leaks.push(...findLeaks({ match: id, paths: [join(ctx.root, "containers")] }));
-  const entries = (await readdir(join(ctx.root, "containers"))).filter((e) => e !== "names.json" && e !== ".locks");
+  const entries = (await readdir(join(ctx.root, "containers"))).filter((e) => ids.some((id) => e.includes(id)));
   leaks.push(...entries.map((e) => `state ${e}`));
   const runtimeState = await readdir(join(ctx.root, "run", "runtime")).catch(() => [] as string[]);
   leaks.push(...runtimeState.filter((e) => ids.some((id) => e.includes(id))).map((e) => `runtime state ${e}`));
@@ -49,7 +65,11 @@ describeAsRoot("container engine leaks", () => {
     const { engine, root } = ctx;
     // A runtime that runs the container and then hangs, so the engine is stuck inside `start`.
     const wrapper = join(root, "berth-runtime-hang");
-    await writeFile(wrapper, `#!/bin/sh\n"${resolveRuntime("berth-runtime")}" "$@" || exit $?\ncase " $* " in *" run "*) exec sleep 300 ;; esac\n`);
+    const hangPid = join(root, "hang.pid");
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\n"${resolveRuntime("berth-runtime")}" "$@" || exit $?\ncase " $* " in *" run "*) echo $$ > "${hangPid}"; exec sleep 300 ;; esac\n`,
+    );
     await chmod(wrapper, 0o755);
     const child = spawn(process.execPath, ["--import", "tsx", hanger, root, join(root, "run", "runtime"), wrapper], {
       stdio: ["ignore", "pipe", "inherit"],
@@ -66,9 +86,22 @@ describeAsRoot("container engine leaks", () => {
     expect((await engine.inspect(id)).State.Status).toBe("created");
     child.kill("SIGKILL");
     // The wrapper's `sleep` outlives its parent: it is ours to end.
-    const { execFileSync } = await import("node:child_process");
-    execFileSync("pkill", ["-KILL", "-f", `^sleep 300$`, "-P", String(child.pid)], { stdio: "ignore" }) ;
+    process.kill(Number(await readFile(hangPid, "utf8")), "SIGKILL");
     await engine.remove(id, { force: true, volumes: true });
     expect(await leaksOf(ctx, [id])).toEqual([]);
+  }, 60_000);
+  it("two processes starting, then stopping, then removing one container at once see one consistent state", async () => {
+    const { engine, root } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"], mounts: ["/anon"] });
+    const volume = (await engine.inspect(id)).Mounts[0]!.Name!;
+    expect(await Promise.all([inAnotherProcess(root, "start", id), inAnotherProcess(root, "start", id)])).toEqual(["ok", "ok"]);
+    expect((await engine.inspect(id)).State.Status).toBe("running");
+    expect((await engine.runtime.list()).filter((s) => s.id === id).length).toBe(1);
+    expect(await Promise.all([inAnotherProcess(root, "stop", id), inAnotherProcess(root, "stop", id)])).toEqual(["ok", "ok"]);
+    expect((await engine.inspect(id)).State.Status).toBe("exited");
+    const removed = (await Promise.all([inAnotherProcess(root, "remove", id), inAnotherProcess(root, "remove", id)])).sort();
+    expect(removed).toEqual(["BERTH_CONTAINER_NOT_FOUND", "ok"]);
+    expect(await leaksOf(ctx, [id])).toEqual([]);
+    expect(await engine.volumes.exists(volume)).toBe(false);
   }, 60_000);
 });

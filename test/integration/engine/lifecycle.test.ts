@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import tar from "tar-stream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
+import { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
 
@@ -93,7 +94,7 @@ describeAsRoot("container engine", () => {
     const error = await rejection(engine.create({ image: "busybox:test", name: "web-1" }));
     expect(error.code).toBe("BERTH_CONTAINER_NAME_IN_USE");
     const generated = await engine.create({ image: "busybox:test", cmd: ["true"] });
-    expect((await engine.inspect(generated)).Name).toMatch(/^\/[a-z]+_[a-z]+\d?$/);
+    expect((await engine.inspect(generated)).Name).toMatch(/^\/[a-z]+_[a-z_]+\d?$/);
     await engine.remove("web-1");
     // The name is free again.
     const again = await engine.create({ image: "busybox:test", name: "web-1", cmd: ["true"] });
@@ -292,6 +293,9 @@ describeAsRoot("container engine", () => {
     expect(failed.context?.container).toBe("no-cmd");
     expect((await engine.inspect(id)).State).toMatchObject({ Status: "created", ExitCode: 127 });
     await engine.remove(id);
+    const removedOnFailure = await engine.create({ image: "busybox:test", cmd: ["no-such-binary"], autoRemove: true });
+    expect((await rejection(engine.start(removedOnFailure))).code).toBe("BERTH_CONTAINER_START_FAILED");
+    expect((await rejection(engine.inspect(removedOnFailure))).code).toBe("BERTH_CONTAINER_NOT_FOUND");
     const badMount = await rejection(engine.create({ image: "busybox:test", mounts: [{ type: "tmpfs", target: "relative", readonly: false }] }));
     expect(badMount.code).toBe("BERTH_MOUNT_INVALID");
     const badUser = await rejection(engine.create({ image: "busybox:test", user: "ghost" }));
@@ -310,6 +314,13 @@ describeAsRoot("container engine", () => {
       record.status = "starting";
     });
     expect((await engine.list({ all: true })).map((c) => c.Id)).toContain(id);
+    // A start finds the container running and adopts it rather than starting a second one.
+    const pid = (await engine.runtime.state(id)).pid;
+    await engine.start(id);
+    expect((await engine.inspect(id)).State).toMatchObject({ Status: "running", Pid: pid });
+    await engine.update(id, async (record) => {
+      record.status = "starting";
+    });
     await engine.remove(id, { force: true });
     expect(existsSync(join(ctx.root, "containers", id))).toBe(false);
     expect(await readFile("/proc/self/mountinfo", "utf8")).not.toContain(id);
@@ -325,5 +336,98 @@ describeAsRoot("container engine", () => {
     const results = await Promise.allSettled([engine.remove(id), engine.remove(id)]);
     expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
     for (const r of results) if (r.status === "rejected") expect(hasErrorCode(r.reason, "BERTH_CONTAINER_NOT_FOUND")).toBe(true);
+  });
+  it("follows logs until the container exits; since and timestamps", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done"] });
+    await engine.start(id);
+    const followed = await logLines(engine, id, { follow: true });
+    expect(followed).toEqual(["stdout: line1", "stdout: line2", "stdout: line3"]);
+    expect((await engine.inspect(id)).State.Status).toBe("exited");
+    const entries = [];
+    for await (const entry of engine.logs(id)) entries.push(entry);
+    expect(entries[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/);
+    expect(await logLines(engine, id, { since: entries[2]!.time })).toEqual(["stdout: line3"]);
+    await engine.remove(id);
+  });
+
+  it("streams an exec's stdin and stdout", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(id);
+    const proc = await engine.execStream(id, ["sh", "-c", "read x; echo got $x; echo bye >&2"]);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    proc.stdout.on("data", (c: Buffer) => out.push(c));
+    proc.stderr.on("data", (c: Buffer) => err.push(c));
+    proc.stdin.end("hello\n");
+    expect(await proc.exitCode).toBe(0);
+    expect(Buffer.concat(out).toString()).toBe("got hello\n");
+    expect(Buffer.concat(err).toString()).toBe("bye\n");
+    await engine.remove(id, { force: true });
+  });
+  it("applies limits and security options: memory, pids, read-only root, cap drop, extra hosts, host network", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({
+      image: "busybox:test",
+      cmd: ["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; touch /x 2>&1; grep CapEff /proc/self/status; grep db.local /etc/hosts; ip -o link | wc -l"],
+      resources: { memory: "64m", pidsLimit: 50 },
+      readonlyRootfs: true,
+      capDrop: ["ALL"],
+      extraHosts: ["db.local:10.1.2.3"],
+    });
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(0);
+    const out = (await logLines(engine, id)).map((l) => l.replace(/^stdout: /, ""));
+    expect(out[0]).toBe(String(64 * 1024 * 1024));
+    expect(out[1]).toBe("50");
+    expect(out[2]).toMatch(/Read-only file system/);
+    expect(out[3]).toMatch(/CapEff:\s+0+$/);
+    expect(out[4]).toBe("10.1.2.3\tdb.local");
+    // --network none: loopback only.
+    expect(out[5]).toBe("1");
+    const host = await engine.create({ image: "busybox:test", cmd: ["hostname"], network: "host" });
+    await engine.start(host);
+    await engine.wait(host);
+    expect(await logLines(engine, host)).toEqual([`stdout: ${(await import("node:os")).hostname()}`]);
+    expect((await engine.inspect(host)).HostConfig.NetworkMode).toBe("host");
+    await engine.remove(id);
+    await engine.remove(host);
+  });
+
+  it("records an OOM kill", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({
+      image: "busybox:test",
+      cmd: ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"],
+      resources: { memory: "16m", memorySwap: "16m" },
+    });
+    await engine.start(id);
+    const code = await engine.wait(id);
+    const state = (await engine.inspect(id)).State;
+    expect(state.OOMKilled).toBe(true);
+    expect(code).toBe(137);
+    await engine.remove(id);
+  });
+  it("pull policy: missing pulls only what is absent, always pulls, never does not", async () => {
+    const pulls: string[] = [];
+    const engine = new ContainerEngine({
+      stateRoot: ctx.root,
+      runtime: ctx.engine.runtime,
+      pull: async (_images, reference) => {
+        pulls.push(reference);
+      },
+    });
+    const present = await engine.create({ image: "busybox:test", cmd: ["true"] });
+    expect(pulls).toEqual([]);
+    const always = await engine.create({ image: "busybox:test", cmd: ["true"], pull: "always" });
+    expect(pulls).toEqual(["busybox:test"]);
+    expect((await rejection(engine.create({ image: "absent:1" }))).code).toBe("BERTH_IMAGE_NOT_FOUND");
+    expect(pulls).toEqual(["busybox:test", "absent:1"]);
+    expect((await rejection(engine.create({ image: "absent:1", pull: "never" }))).code).toBe("BERTH_IMAGE_NOT_FOUND");
+    expect(pulls.length).toBe(2);
+    const byImage = await engine.create({ image: ctx.image, cmd: ["true"] });
+    expect((await engine.inspect(byImage)).Image).toBe(ctx.image.id);
+    for (const id of [present, always, byImage]) await engine.remove(id);
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -90,4 +91,13 @@ export function testSubnet(): { subnet: string; base: string } {
   const [a, b] = randomBytes(2);
   const base = `10.${150 + (a! % 50)}.${b}`;
   return { subnet: `${base}.0/24`, base };
+}
+
+/** Whether a port-proxy daemon runs as `pid` (a zombie has an empty cmdline: it does not). */
+export function isProxyAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("port-proxy");
+  } catch {
+    return false;
+  }
 }

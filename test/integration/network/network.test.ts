@@ -2,6 +2,7 @@ import { statSync, readFileSync, existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { createSocket } from "node:dgram";
+import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { isBerthError } from "../../../src/common/berth-error.js";
@@ -9,9 +10,11 @@ import { BridgeAttachment } from "../../../src/network/bridge-attachment.js";
 import { ContainerAttachment } from "../../../src/network/container-attachment.js";
 import { hostRoutes, formatSubnet } from "../../../src/network/ipam.js";
 import { Network } from "../../../src/network/network.js";
+import { NetworkManager } from "../../../src/network/network-manager.js";
+import { NetworkStore } from "../../../src/network/network-store.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { startPeer, taggedRules } from "../network-native/net-native.js";
-import { makeNetEnv, startFake, testSubnet, type FakeContainer, type NetEnv } from "./net-fixture.js";
+import { isProxyAlive, makeNetEnv, startFake, testSubnet, type FakeContainer, type NetEnv } from "./net-fixture.js";
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -98,6 +101,26 @@ describeAsRoot("network: networks, names, ports", () => {
       expect(net.subnet).toMatch(/^10\.89\.\d+\.0\/24$/);
       expect(net.name).toMatch(/^berth-net-/);
     } finally {
+      await net.remove();
+    }
+  });
+
+  it("takes a given gateway, refuses one outside the subnet, and names what is missing", async () => {
+    const { subnet, base } = testSubnet();
+    expect(await codeOf(Network.create({ name: "gw-bad", subnet, gateway: "10.1.1.1", manager: manager() }))).toBe("BERTH_INVALID_ARGUMENT");
+    const net = await Network.create({ name: "gw", subnet, gateway: `${base}.254`, manager: manager() });
+    const containers: FakeContainer[] = [];
+    try {
+      const one = await startFake(env, "gw-one", new BridgeAttachment({ networks: [net], manager: manager() }));
+      containers.push(one);
+      expect((await one.run(["ip", "route", "show", "default"])).stdout).toContain(`via ${base}.254`);
+      expect(one.prep.hostsEntries).toEqual([`${base}.1`]);
+      expect(await codeOf(net.connect("f".repeat(64)))).toBe("BERTH_CONTAINER_NOT_RUNNING");
+      expect(await codeOf(manager().connect(one.id, { network: "no-such-network" }))).toBe("BERTH_NETWORK_NOT_FOUND");
+      expect(await codeOf(net.connect(one.id))).toBe("BERTH_INVALID_ARGUMENT");
+      expect(await codeOf(manager().removeNetwork("no-such-network"))).toBe("BERTH_NETWORK_NOT_FOUND");
+    } finally {
+      for (const c of containers) await c.remove();
       await net.remove();
     }
   });
@@ -206,6 +229,12 @@ describeAsRoot("network: networks, names, ports", () => {
       containers.push(sidecar);
       expect(sidecar.prep.netnsPath).toBe(both.prep.netnsPath);
       expect((await sidecar.run(["ip", "-o", "-4", "addr", "show", "eth0"])).stdout).toContain(`${a.base}.2/24`);
+      // The sidecar sees the names its namespace's owner sees, later ones included.
+      expect((await sidecar.run(["getent", "hosts", "on-a"])).stdout).toContain(`${a.base}.3`);
+      const later = await startFake(env, "later-a", new BridgeAttachment({ networks: [netA], manager: manager() }));
+      containers.push(later);
+      expect((await sidecar.run(["getent", "hosts", "later-a"])).stdout).toContain(`${a.base}.4`);
+      expect(await codeOf(startFake(env, "orphan", new ContainerAttachment("no-such-container", { manager: manager() })))).toBe("BERTH_CONTAINER_NOT_RUNNING");
     } finally {
       for (const c of containers.reverse()) await c.remove();
       await netA.remove();
@@ -297,13 +326,34 @@ describeAsRoot("network: networks, names, ports", () => {
         const pid = state!.proxy!.pid;
         await svc.remove();
         containers.pop();
-        expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ")).toBe(false);
+        expect(isProxyAlive(pid)).toBe(false);
       } finally {
         await peer.stop();
       }
     } finally {
       await new Promise((resolve) => (blocker ? blocker.close(resolve) : resolve(undefined)));
       for (const c of containers) await c.remove();
+      await net.remove();
+    }
+  });
+
+  it("published ports keep working after the process that published them exits", async () => {
+    const { subnet } = testSubnet();
+    const net = await Network.create({ name: "detached", subnet, manager: manager() });
+    const script = fileURLToPath(new URL("./publish-and-exit.ts", import.meta.url));
+    const tsx = fileURLToPath(new URL("../../../node_modules/.bin/tsx", import.meta.url));
+    const child = await execa(tsx, [script, manager().store.stateRoot, manager().store.runRoot, "detached"], { timeout: 30_000 });
+    const made = JSON.parse(child.stdout.trim().split("\n").pop()!) as { id: string; netnsPath: string; ports: { proto: string; hostIp: string; hostPort: number }[] };
+    const peer = await startPeer(made.netnsPath, 7000);
+    try {
+      const tcp = made.ports.find((p) => p.proto === "tcp" && p.hostIp === "::1")!;
+      const udp = made.ports.find((p) => p.proto === "udp" && p.hostIp === "127.0.0.1")!;
+      expect(await tcpEcho("::1", tcp.hostPort, "after exit")).toContain("after exit");
+      expect(await udpEcho("127.0.0.1", udp.hostPort, "udp after exit")).toContain("udp after exit");
+    } finally {
+      await peer.stop();
+      await manager().release(made.id);
+      await rm(`${manager().store.stateRoot}/containers/${made.id}`, { recursive: true, force: true });
       await net.remove();
     }
   });
@@ -317,8 +367,27 @@ describeAsRoot("network: networks, names, ports", () => {
     await rm(`${manager().store.stateRoot}/containers/${ghost.id}`, { recursive: true, force: true });
     expect(await manager().reconcile()).toEqual([ghost.id]);
     expect(existsSync(ghost.prep.netnsPath!)).toBe(false);
-    expect(existsSync(`/proc/${state!.proxy!.pid}/cmdline`) && readFileSync(`/proc/${state!.proxy!.pid}/cmdline`, "utf8").includes("port-proxy")).toBe(false);
+    expect(isProxyAlive(state!.proxy!.pid)).toBe(false);
     await net.remove();
+  });
+
+  it("concurrent attaches (serialised by the store's file lock) get distinct addresses and all see each other", async () => {
+    const { subnet } = testSubnet();
+    const net = await Network.create({ name: "crowd", subnet, manager: manager() });
+    // A second manager on the same state root stands for another process.
+    const other = new NetworkManager({ store: new NetworkStore({ stateRoot: manager().store.stateRoot, runRoot: manager().store.runRoot }) });
+    const containers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => startFake(env, `crowd${i}`, new BridgeAttachment({ networks: ["crowd"], manager: i % 2 ? other : manager() }))),
+    );
+    try {
+      const addresses = containers.map((c) => c.prep.hostsEntries![0]);
+      expect(new Set(addresses).size).toBe(8);
+      const text = readFileSync(containers[0]!.hostsPath, "utf8");
+      for (let i = 1; i < 8; i++) expect(text).toContain(`\tcrowd${i}\n`);
+    } finally {
+      for (const c of containers) await c.remove();
+      await net.remove();
+    }
   });
 
   it("leaves hosts lines the user wrote alone when it rewrites the file", async () => {

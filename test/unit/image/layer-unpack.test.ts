@@ -118,7 +118,24 @@ describe("unpackLayer", () => {
     expect((await stat(join(root, "etc/hostname"))).mtimeMs).toBe(1_700_000_000_000);
   });
 
-  it("unpacks a zstd layer (streamed through fzstd)", async () => {
+  it.each([true, false])("decodes zstd streamed (system zstd preferred: %s) and refuses a corrupt one", async (preferProcess) => {
+    const { execa } = await import("execa");
+    const { decompressor } = await import("../../../src/image/compression.js");
+    const { pipeline } = await import("node:stream/promises");
+    const { Writable } = await import("node:stream");
+    const plain = Buffer.from((await import("node:crypto")).randomBytes(200_000).toString("hex"));
+    const zst = Buffer.from((await execa("zstd", ["-q", "-c"], { input: plain, encoding: "buffer" })).stdout);
+    const out: Buffer[] = [];
+    const sink = () => new Writable({ write: (c, _e, cb) => (out.push(c as Buffer), cb()) });
+    await pipeline(Readable.from([zst.subarray(0, 1000), zst.subarray(1000)]), decompressor("zstd", { preferProcess }), sink());
+    expect(Buffer.concat(out).equals(plain)).toBe(true);
+    const corrupt = Buffer.from(zst);
+    corrupt.fill(0x33, 20, 2000);
+    const error = await pipeline(Readable.from([corrupt]), decompressor("zstd", { preferProcess }), sink()).catch((e: unknown) => e);
+    expect(isBerthError(error) && error.code).toBe("BERTH_LAYER_INVALID");
+  });
+
+  it("unpacks a zstd layer", async () => {
     const { execa } = await import("execa");
     const tar = await makeTar([{ name: "z/file", content: "zstd!".repeat(1000) }]);
     const { stdout } = await execa("zstd", ["-q", "-c"], { input: tar, encoding: "buffer" });

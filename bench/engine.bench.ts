@@ -1,0 +1,181 @@
+// The container engine from Node (issue 4): create + start + exit of a busybox `true`
+// container whose image is present, against `runc run` of the same rootfs; stop + remove;
+// 50 containers started at once (time until all run, and each monitor's memory); 500
+// sequential run/remove cycles and what they leave behind.
+// Targets: create+start+exit ≤ 15 ms median, stop+remove ≤ 15 ms, 50 running within 2 s,
+// ≤ 2 MB per idle container outside its own processes, nothing left after 500 cycles.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Image } from "../src/harness/image.js";
+import { ContainerEngine } from "../src/runtime/engine/index.js";
+import { OciRuntime, resolveRuntime } from "../src/runtime/oci-runtime.js";
+import { defaultSpec } from "../src/runtime/default-spec.js";
+import { busyboxRootfs } from "../test/fixtures/busybox.js";
+import { findLeaks } from "../test/helpers/leaks.js";
+import { summary, time } from "./stats.js";
+
+const runs = Number(process.env.BENCH_RUNS ?? 40);
+const cycles = Number(process.env.BENCH_CYCLES ?? 500);
+const concurrent = 50;
+
+export default async function engineBench(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "berth-engine-bench-"));
+  const engine = new ContainerEngine({ stateRoot: root, runtime: new OciRuntime({ root: join(root, "run", "runtime") }) });
+  try {
+    const rootfs = await busyboxRootfs();
+    await Image.fromRootfs(rootfs, { root, tag: "busybox:bench", config: { Cmd: ["sh"] } });
+
+    // 1. create + start + exit, with the reap (`wait`), image present.
+    const runSamples: number[] = [];
+    const removeExited: number[] = [];
+    for (let i = -3; i < runs; i++) {
+      let id = "";
+      const ms = await time(async () => {
+        id = await engine.create({ image: "busybox:bench", cmd: ["true"] });
+        await engine.start(id);
+        await engine.wait(id);
+      });
+      const rm = await time(() => engine.remove(id));
+      if (i >= 0) {
+        runSamples.push(ms);
+        removeExited.push(rm);
+      }
+    }
+    console.log(`create + start + exit (busybox true), ${runs} runs`);
+    console.log(`  berth engine     ${summary(runSamples)}   (target ≤ 15 ms median)`);
+    console.log(`  remove (exited)  ${summary(removeExited)}`);
+    const runc = searchRunc();
+    if (runc) {
+      const bundleDir = join(root, "runc-bundle");
+      const oci = new OciRuntime({ runtime: "runc", root: join(root, "run", "runc") });
+      await oci.writeBundle(bundleDir, defaultSpec(rootfs, { args: ["/bin/true"], readonlyRootfs: true }));
+      const samples: number[] = [];
+      for (let i = -3; i < runs; i++) {
+        const start = process.hrtime.bigint();
+        const result = spawnSync(runc, ["--root", oci.root, "run", "--bundle", bundleDir, `bench-${i + 3}`], { stdio: "ignore" });
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        if (result.status !== 0) {
+          console.log(`  runc run failed (exit ${result.status})`);
+          break;
+        }
+        if (i >= 0) samples.push(ms);
+      }
+      if (samples.length) console.log(`  runc run (CLI)   ${summary(samples)}   (no overlay, no record: the runtime alone)`);
+    } else {
+      console.log("  runc not installed: no peer figure");
+    }
+
+    // The driver's two ways to start: `run --detach` vs `create` + `start`.
+    {
+      const oci = engine.runtime;
+      const bundleDir = join(root, "driver-bundle");
+      await oci.writeBundle(bundleDir, defaultSpec(rootfs, { args: ["/bin/true"], readonlyRootfs: true }));
+      const one: number[] = [];
+      const two: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const a = `d1-${i}`;
+        one.push(await time(() => oci.run(a, bundleDir, { detach: true, monitor: { logPath: join(root, "d.log") } })));
+        await oci.delete(a, { force: true });
+        const b = `d2-${i}`;
+        two.push(
+          await time(async () => {
+            await oci.create(b, bundleDir, { monitor: { logPath: join(root, "d.log") } });
+            await oci.start(b);
+          }),
+        );
+        await oci.delete(b, { force: true });
+      }
+      console.log(`runtime start paths (monitor on)`);
+      console.log(`  run --detach     ${summary(one)}`);
+      console.log(`  create + start   ${summary(two)}`);
+    }
+
+    // 2. stop + remove of a running container (SIGTERM reaches `sleep` through --init).
+    const stopRemove: number[] = [];
+    for (let i = 0; i < Math.min(runs, 20); i++) {
+      const id = await engine.create({ image: "busybox:bench", cmd: ["sleep", "300"], init: true });
+      await engine.start(id);
+      stopRemove.push(
+        await time(async () => {
+          await engine.stop(id);
+          await engine.remove(id);
+        }),
+      );
+    }
+    console.log(`stop + remove of a running container  ${summary(stopRemove)}   (target ≤ 15 ms median)`);
+
+    // 3. 50 containers started at once.
+    const ids = await Promise.all(Array.from({ length: concurrent }, () => engine.create({ image: "busybox:bench", cmd: ["sleep", "300"] })));
+    const started = await time(() => Promise.all(ids.map((id) => engine.start(id))));
+    const running = (await engine.list()).length;
+    let rss = 0;
+    let pss = 0;
+    let monitors = 0;
+    for (const id of ids) {
+      const pid = (await engine.inspect(id)).State.Pid;
+      const monitor = parentOf(pid);
+      if (!monitor || monitor <= 1) continue;
+      monitors++;
+      rss += kb(`/proc/${monitor}/status`, /^VmRSS:\s+(\d+)/m);
+      pss += kb(`/proc/${monitor}/smaps_rollup`, /^Pss:\s+(\d+)/m);
+    }
+    console.log(`${concurrent} containers started concurrently: ${started.toFixed(0)} ms until all started, ${running} running   (target ≤ 2000 ms)`);
+    if (monitors) {
+      console.log(`  per idle container outside its processes (its monitor): RSS ${(rss / monitors / 1024).toFixed(2)} MB, PSS ${(pss / monitors / 1024).toFixed(2)} MB   (target ≤ 2 MB)`);
+    }
+    await Promise.all(ids.map((id) => engine.remove(id, { force: true })));
+
+    // 4. Sequential run/remove cycles and what they leave.
+    const cycleIds: string[] = [];
+    const total = await time(async () => {
+      for (let i = 0; i < cycles; i++) {
+        const id = await engine.create({ image: "busybox:bench", cmd: ["true"] });
+        cycleIds.push(id);
+        await engine.start(id);
+        await engine.wait(id);
+        await engine.remove(id);
+      }
+    });
+    const leaks: string[] = [];
+    const prefixes = new Set(cycleIds);
+    for (const id of prefixes) leaks.push(...findLeaks({ match: id, paths: [join(root, "containers")] }));
+    const left = readdirSync(join(root, "containers")).filter((e) => e !== "names.json" && e !== ".locks");
+    const runtimeLeft = existsSync(engine.runtime.root) ? readdirSync(engine.runtime.root).filter((e) => prefixes.has(e)) : [];
+    console.log(
+      `${cycles} sequential run/remove cycles: ${(total / 1000).toFixed(1)} s (${(total / cycles).toFixed(1)} ms each); left behind: ${leaks.length} mounts/cgroups/processes, ${left.length} container dirs, ${runtimeLeft.length} runtime states`,
+    );
+    for (const leak of [...leaks, ...left, ...runtimeLeft].slice(0, 10)) console.log(`    ${leak}`);
+  } finally {
+    engine.dispose();
+    for (const c of await engine.list({ all: true }).catch(() => [])) await engine.remove(c.Id, { force: true, volumes: true }).catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+function searchRunc(): string | undefined {
+  try {
+    return resolveRuntime("runc");
+  } catch {
+    return undefined;
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function kb(path: string, pattern: RegExp): number {
+  try {
+    return Number(pattern.exec(readFileSync(path, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,131 @@
+import type { Readable } from "node:stream";
+import type { LogEntry, ReadLogsOptions } from "../runtime/container-config/log-reader.js";
+import type { CommitOptions } from "../runtime/engine/container-commit.js";
+import { ContainerEngine, type ExecProcess } from "../runtime/engine/container-engine.js";
+import type { ContainerInspect, ContainerSummary } from "../runtime/engine/container-inspect.js";
+import type {
+  CreateContainerOptions,
+  ExecContainerOptions,
+  ExecResult,
+  ListContainersOptions,
+  RemoveContainerOptions,
+  StopOptions,
+  WaitContainerOptions,
+} from "../runtime/engine/container-options.js";
+
+/** Which engine the {@link Container} API works through. */
+export interface ContainerApiOptions {
+  /** The engine (and so the state root). @default one engine per process over `stateRoot()` */
+  engine?: ContainerEngine;
+}
+
+let shared: ContainerEngine | undefined;
+
+function engineOf(options: ContainerApiOptions): ContainerEngine {
+  if (options.engine) return options.engine;
+  shared ??= new ContainerEngine();
+  return shared;
+}
+
+/**
+ * A container, the public face of the {@link ContainerEngine}: every method is the engine's,
+ * bound to this container. `await using` removes it (forced, with its anonymous volumes).
+ *
+ * @example
+ * ```ts
+ * await using c = await Container.run({ image: "busybox", cmd: ["sleep", "60"] });
+ * const { stdout } = await c.exec(["cat", "/etc/hostname"]);
+ * ```
+ */
+export class Container implements AsyncDisposable {
+  private constructor(
+    /** The container id (64 hex digits). */
+    readonly id: string,
+    /** The engine it lives in. */
+    readonly engine: ContainerEngine,
+  ) {}
+
+  /** Creates a container (`docker create`). */
+  static async create(options: CreateContainerOptions & ContainerApiOptions): Promise<Container> {
+    const { engine: _engine, ...rest } = options;
+    const engine = engineOf(options);
+    return new Container(await engine.create(rest), engine);
+  }
+
+  /** Creates and starts a container (`docker run -d`). A failed start removes what was created. */
+  static async run(options: CreateContainerOptions & ContainerApiOptions): Promise<Container> {
+    const container = await Container.create(options);
+    try {
+      await container.start();
+    } catch (error) {
+      await container.remove({ force: true, volumes: true }).catch(() => {});
+      throw error;
+    }
+    return container;
+  }
+
+  /** An existing container by id, id prefix or name; `BERTH_CONTAINER_NOT_FOUND` when there is none. */
+  static async get(ref: string, options: ContainerApiOptions = {}): Promise<Container> {
+    const engine = engineOf(options);
+    return new Container(await engine.store.resolve(ref), engine);
+  }
+
+  /** Containers as `docker ps` lists them. */
+  static async list(options: ListContainersOptions & ContainerApiOptions = {}): Promise<ContainerSummary[]> {
+    const { engine: _engine, ...filters } = options;
+    return engineOf(options).list(filters);
+  }
+
+  start(): Promise<void> {
+    return this.engine.start(this.id);
+  }
+  stop(options?: StopOptions): Promise<void> {
+    return this.engine.stop(this.id, options);
+  }
+  restart(options?: StopOptions): Promise<void> {
+    return this.engine.restart(this.id, options);
+  }
+  kill(signal?: string | number): Promise<void> {
+    return this.engine.kill(this.id, signal);
+  }
+  pause(): Promise<void> {
+    return this.engine.pause(this.id);
+  }
+  unpause(): Promise<void> {
+    return this.engine.unpause(this.id);
+  }
+  wait(options?: WaitContainerOptions): Promise<number> {
+    return this.engine.wait(this.id, options);
+  }
+  remove(options?: RemoveContainerOptions): Promise<void> {
+    return this.engine.remove(this.id, options);
+  }
+  inspect(): Promise<ContainerInspect> {
+    return this.engine.inspect(this.id);
+  }
+  logs(options?: Omit<ReadLogsOptions, "exited">): AsyncGenerator<LogEntry, void, undefined> {
+    return this.engine.logs(this.id, options);
+  }
+  exec(argv: readonly string[], options?: ExecContainerOptions): Promise<ExecResult> {
+    return this.engine.exec(this.id, argv, options);
+  }
+  execStream(argv: readonly string[], options?: Omit<ExecContainerOptions, "input">): Promise<ExecProcess> {
+    return this.engine.execStream(this.id, argv, options);
+  }
+  copyTo(path: string, archive: Readable): Promise<void> {
+    return this.engine.copyToContainer(this.id, path, archive);
+  }
+  copyFrom(path: string): Promise<Readable> {
+    return this.engine.copyFromContainer(this.id, path);
+  }
+  /** Commits the container's changes as an image; returns the image id. */
+  commit(options?: CommitOptions): Promise<string> {
+    return this.engine.commit(this.id, options);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.engine.remove(this.id, { force: true, volumes: true }).catch((error: unknown) => {
+      if ((error as { code?: string }).code !== "BERTH_CONTAINER_NOT_FOUND") throw error;
+    });
+  }
+}

@@ -1,0 +1,13 @@
+export { Wait, defaultWaitStrategy } from "./wait.js";
+export { AbstractWaitStrategy, defaultStartupTimeout } from "./wait-strategy.js";
+export type { WaitStrategy } from "./wait-strategy.js";
+export type { WaitTarget, LogLine, HealthStatus, ExposedPort, WaitExecResult } from "./wait-target.js";
+export { ListeningPortsWaitStrategy } from "./listening-ports-wait-strategy.js";
+export { LogWaitStrategy } from "./log-wait-strategy.js";
+export { HealthCheckWaitStrategy } from "./health-check-wait-strategy.js";
+export { HttpWaitStrategy } from "./http-wait-strategy.js";
+export type { HttpWaitOptions, HttpWaitResponse } from "./http-wait-strategy.js";
+export { SuccessfulCommandWaitStrategy } from "./successful-command-wait-strategy.js";
+export { OneShotStartupWaitStrategy } from "./one-shot-startup-wait-strategy.js";
+export { CompositeWaitStrategy } from "./composite-wait-strategy.js";
+export { parseListeningPorts } from "./proc-net.js";

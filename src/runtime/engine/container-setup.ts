@@ -1,0 +1,174 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { BerthError } from "../../common/berth-error.js";
+import { resolveInRoot } from "../../common/safe-path.js";
+import { prepareBindSource } from "../../volume/bind-source.js";
+import { parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../../volume/mount-spec.js";
+import type { VolumeStore } from "../../volume/volume-store.js";
+import { buildHostname, buildHosts, buildResolvConf } from "../container-config/etc-files.js";
+import { buildOciSpec, type ContainerMount, type NetworkMode } from "../container-config/oci-spec-builder.js";
+import { resolveUser } from "../container-config/resolve-user.js";
+import type { OciSpec } from "../oci-spec.js";
+import type { CreateContainerOptions } from "./container-options.js";
+import type { ContainerRecord, MountRecord } from "./container-record.js";
+import type { ContainerStore } from "./container-store.js";
+import { hostHostsFile, type NetworkPreparation } from "./network-attachment.js";
+
+/** Host settings kept beside the record (`host-options.json`), needed again at each start. */
+export interface HostOptions {
+  capAdd: readonly string[];
+  capDrop: readonly string[];
+  ulimits: readonly string[];
+  shmSize: number | string | undefined;
+  groupAdd: readonly (string | number)[];
+  sysctls: Readonly<Record<string, string>>;
+  noNewPrivileges: boolean;
+  extraHosts: readonly string[];
+  dns: readonly string[] | undefined;
+  dnsSearch: readonly string[] | undefined;
+  dnsOptions: readonly string[] | undefined;
+}
+
+/** Creates a missing working directory in the container's root. */
+export async function createWorkdir(rootfs: string, workingDir: string): Promise<void> {
+  // Docker creates a missing working directory (root-owned, 0755) rather than failing.
+  const path = resolveInRoot(rootfs, workingDir, { followLast: true });
+  await mkdir(path, { recursive: true, mode: 0o755 }).catch((error: unknown) => {
+    throw new BerthError("BERTH_IO", `cannot create the working directory ${workingDir}`, { path: workingDir, cause: error });
+  });
+}
+
+/**
+ * Turns the options' mounts into the container's: `-v` strings and parsed specs, `--tmpfs`,
+ * and an anonymous volume for each config volume nothing else is mounted on. Volumes are
+ * created (named ones reused), copied up from the image unless `nocopy`, and recorded as used
+ * by the container; each is written to the record before it is used, so a failure half-way
+ * leaves a record from which remove releases them.
+ */
+export async function prepareMounts(volumes: VolumeStore, store: ContainerStore, record: ContainerRecord, options: CreateContainerOptions, rootfs: string): Promise<MountRecord[]> {
+  const specs: MountSpec[] = [];
+  for (const m of options.mounts ?? []) specs.push(typeof m === "string" ? parseVolumeFlag(m) : m);
+  for (const t of options.tmpfs ?? []) specs.push(parseTmpfsFlag(t));
+  const targets = new Set<string>();
+  for (const spec of specs) {
+    if (!spec.target.startsWith("/") || spec.target === "/") {
+      throw new BerthError("BERTH_MOUNT_INVALID", `invalid mount target ${JSON.stringify(spec.target)}: it must be an absolute path other than /`, {
+        container: record.name,
+        path: spec.target,
+      });
+    }
+    const target = spec.target.replace(/\/+$/, "");
+    if (targets.has(target)) {
+      throw new BerthError("BERTH_MOUNT_INVALID", `Duplicate mount point: ${target}`, { container: record.name, path: target });
+    }
+    targets.add(target);
+  }
+  // The image's (and the options') VOLUMEs get anonymous volumes unless something is mounted there.
+  for (const path of record.config.volumes) {
+    if (!targets.has(path.replace(/\/+$/, ""))) specs.push({ type: "volume", target: path, readonly: false, noCopy: false });
+  }
+  const out: MountRecord[] = [];
+  for (const spec of specs) {
+    if (spec.type === "tmpfs") {
+      const opts = [...(spec.options ?? [])];
+      if (spec.size !== undefined) opts.push(`size=${spec.size}`);
+      if (spec.mode !== undefined) opts.push(`mode=${spec.mode.toString(8)}`);
+      if (spec.readonly) opts.push("ro");
+      out.push({ type: "tmpfs", destination: spec.target, readonly: spec.readonly, mount: { type: "tmpfs", destination: spec.target, options: opts } });
+    } else if (spec.type === "bind") {
+      await prepareBindSource(spec);
+      out.push({
+        type: "bind",
+        source: spec.source,
+        destination: spec.target,
+        readonly: spec.readonly,
+        mount: { type: "bind", source: spec.source, destination: spec.target, readonly: spec.readonly, recursive: spec.recursive, ...(spec.propagation ? { propagation: spec.propagation } : {}) },
+      });
+    } else {
+      const anonymous = spec.source === undefined;
+      const info = await volumes.create({
+        ...(spec.source ? { name: spec.source } : {}),
+        ...(spec.labels ? { labels: spec.labels } : {}),
+        ...(spec.driverOptions ? { driverOptions: spec.driverOptions } : {}),
+      });
+      // Recorded first, so a failure below still releases the volume on cleanup.
+      const entry: MountRecord = {
+        type: "volume",
+        name: info.Name,
+        anonymous,
+        source: info.Mountpoint,
+        destination: spec.target,
+        readonly: spec.readonly,
+        mount: { type: "bind", source: info.Mountpoint, destination: spec.target, readonly: spec.readonly },
+      };
+      out.push(entry);
+      record.mounts = out;
+      await store.write(record);
+      const data = await volumes.addUser(info.Name, record.id);
+      if (!spec.noCopy) await volumes.copyUpIfEmpty(info.Name, { rootfs, path: spec.target });
+      const source = spec.subpath ? join(data, spec.subpath) : data;
+      entry.source = source;
+      entry.mount = { type: "bind", source, destination: spec.target, readonly: spec.readonly };
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes the container's /etc/hosts, /etc/hostname and /etc/resolv.conf beside its record and
+ * builds its OCI spec (the user resolved in its root).
+ */
+export async function buildContainerSpec(
+store: ContainerStore,
+cgroupParent: string,
+record: ContainerRecord,
+host: HostOptions,
+network: NetworkMode,
+rootfs: string,
+prep?: NetworkPreparation,
+): Promise<OciSpec> {
+  const dir = store.dir(record.id);
+  const user = await resolveUser(record.config.user, { rootfs }, { groupAdd: host.groupAdd });
+  const hostNet = network.mode === "host";
+  const etc = { hosts: join(dir, "hosts"), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
+  const hostsText = buildHosts({
+    hostname: record.config.hostname,
+    ...(record.config.domainname ? { domainname: record.config.domainname } : {}),
+    ...(hostNet ? { hostFile: await hostHostsFile() } : {}),
+    ipv6: prep?.ipv6 ?? false,
+    extraHosts: [...host.extraHosts, ...(prep?.extraHosts ?? [])],
+    addresses: prep?.hostsEntries ?? [],
+  });
+  const resolvText = buildResolvConf({
+    hostFile: await readFile("/etc/resolv.conf", "utf8").catch(() => ""),
+    hostNetwork: hostNet,
+    ipv6: prep?.ipv6 ?? false,
+    ...(host.dns ?? prep?.dnsConfig?.nameservers ? { nameservers: host.dns ?? prep?.dnsConfig?.nameservers } : {}),
+    ...(host.dnsSearch ?? prep?.dnsConfig?.search ? { search: host.dnsSearch ?? prep?.dnsConfig?.search } : {}),
+    ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
+  });
+  await Promise.all([
+    writeFile(etc.hosts, hostsText),
+    writeFile(etc.hostname, buildHostname(record.config.hostname)),
+    writeFile(etc.resolvConf, resolvText),
+  ]);
+  return buildOciSpec({
+    id: record.id,
+    config: record.config,
+    user,
+    rootfs,
+    network,
+    etcFiles: etc,
+    mounts: record.mounts.map((m) => m.mount as ContainerMount),
+    cgroupParent: cgroupParent,
+    resources: record.resources,
+    ulimits: host.ulimits,
+    ...(host.shmSize !== undefined ? { shmSize: host.shmSize } : {}),
+    readonlyRootfs: record.readonlyRootfs,
+    privileged: record.privileged,
+    capAdd: host.capAdd,
+    capDrop: host.capDrop,
+    sysctls: host.sysctls,
+    noNewPrivileges: host.noNewPrivileges,
+  });
+}
