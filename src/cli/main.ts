@@ -39,6 +39,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       io.stdout(topLevelHelp());
       return 0;
     }
+    if (cmd.path[0] === "help") {
+      // `berth help run` is `berth run --help`, as with docker.
+      if (cmd.args.length === 0) {
+        io.stdout(topLevelHelp());
+        return 0;
+      }
+      return main([...cmd.args, "--help"], io);
+    }
     if (cmd.help || cmd.verb?.group && cmd.path.length === 1) {
       io.stdout(formatVerbHelp(berthCli, cmd.verb!));
       return 0;

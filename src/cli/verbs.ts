@@ -9,6 +9,8 @@ const format = (what: string) =>
 const quiet = (what: string) => f("quiet", "bool", `Only display ${what}`, { short: "q" });
 const noTrunc = f("no-trunc", "bool", "Don't truncate output");
 const filter = f("filter", "list", "Filter output based on conditions provided", { short: "f" });
+// The prune verbs use -f for --force, so their --filter has no shorthand, as in Docker.
+const pruneFilter = f("filter", "list", 'Provide filter values (e.g. "until=<timestamp>")');
 const force = (what: string) => f("force", "bool", what, { short: "f" });
 const platform = f("platform", "string", "Set platform if server is multi-platform capable");
 
@@ -125,16 +127,17 @@ export const berthCli: CliSpec = {
     v("network rm", "NETWORK [NETWORK...]", "Remove one or more networks", [force("Do not error if the network does not exist")], { minArgs: 1, aliases: [["network", "remove"]] }),
     v("network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network", [f("alias", "list", "Add network-scoped alias for the container"), f("ip", "string", "IPv4 address (e.g., \"172.30.100.104\")")], { minArgs: 2, maxArgs: 2 }),
     v("network disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", [force("Force the container to disconnect from a network")], { minArgs: 2, maxArgs: 2 }),
-    v("network prune", "[OPTIONS]", "Remove all unused networks", [filter, force("Do not prompt for confirmation")], { maxArgs: 0 }),
+    v("network prune", "[OPTIONS]", "Remove all unused networks", [pruneFilter, force("Do not prompt for confirmation")], { maxArgs: 0 }),
     v("volume", "COMMAND", "Manage volumes", [], { group: true }),
     v("volume create", "[OPTIONS] [VOLUME]", "Create a volume", [f("driver", "string", "Specify volume driver name", { short: "d", default: "local" }), f("label", "list", "Set metadata for a volume"), f("opt", "map", "Set driver specific options", { short: "o" })], { maxArgs: 1 }),
     v("volume ls", "[OPTIONS]", "List volumes", [filter, format("volumes"), quiet("volume names")], { maxArgs: 0, aliases: [["volume", "list"]] }),
     v("volume inspect", "[OPTIONS] VOLUME [VOLUME...]", "Display detailed information on one or more volumes", [format("inspect")], { minArgs: 1 }),
     v("volume rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes", [force("Force the removal of one or more volumes")], { minArgs: 1, aliases: [["volume", "remove"]] }),
-    v("volume prune", "[OPTIONS]", "Remove unused local volumes", [f("all", "bool", "Remove all unused volumes, not just anonymous ones", { short: "a" }), filter, force("Do not prompt for confirmation")], { maxArgs: 0 }),
+    v("volume prune", "[OPTIONS]", "Remove unused local volumes", [f("all", "bool", "Remove all unused volumes, not just anonymous ones", { short: "a" }), pruneFilter, force("Do not prompt for confirmation")], { maxArgs: 0 }),
     v("system", "COMMAND", "Manage Docker", [], { group: true }),
     v("system df", "[OPTIONS]", "Show docker disk usage", [format("disk usage"), f("verbose", "bool", "Show detailed information on space usage", { short: "v" })], { maxArgs: 0 }),
-    v("system prune", "[OPTIONS]", "Remove unused data", [f("all", "bool", "Remove all unused images not just dangling ones", { short: "a" }), filter, force("Do not prompt for confirmation"), f("volumes", "bool", "Prune anonymous volumes")], { maxArgs: 0 }),
+    v("system prune", "[OPTIONS]", "Remove unused data", [f("all", "bool", "Remove all unused images not just dangling ones", { short: "a" }), pruneFilter, force("Do not prompt for confirmation"), f("volumes", "bool", "Prune anonymous volumes")], { maxArgs: 0 }),
+    v("help", "[COMMAND]", "Help about any command", [], { stopAtFirstPositional: true }),
     v("version", "[OPTIONS]", "Show the berth version information", [format("version")], { maxArgs: 0 }),
     v("info", "[OPTIONS]", "Display system-wide information", [format("info")], { maxArgs: 0 }),
     v("compose", "[OPTIONS] COMMAND", "Define and run multi-container applications with berth", [], { group: true, groupFlags: composeFlags }),

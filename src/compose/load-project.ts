@@ -92,7 +92,7 @@ export async function loadComposeProject(options: LoadComposeOptions = {}): Prom
   let merged: Record<string, unknown> = {};
   const serviceFiles: Record<string, string> = {};
   for (const file of files) {
-    const doc = await readComposeFile(file, lookup);
+    const doc = await applyIncludes(await readComposeFile(file, lookup), file, processEnv, serviceFiles, [file]);
     const withExtends = await resolveAllExtends(doc, file, lookup, workingDir);
     if (isPlainObject(withExtends.services)) for (const name of Object.keys(withExtends.services)) serviceFiles[name] = file;
     merged = mergeDocuments(merged, withExtends) as Record<string, unknown>;
@@ -266,6 +266,78 @@ function rebasePaths(service: Record<string, unknown>, dir: string): Record<stri
       if (isPlainObject(v) && v.type === "bind" && typeof v.source === "string") return { ...v, source: abs(v.source) };
       return v;
     });
+  }
+  return out;
+}
+
+/**
+ * Brings in the files a top-level `include:` names, as Compose does: each is loaded as its
+ * own small project (its directory, its `.env` or `env_file`, its own includes and extends),
+ * its relative paths made absolute against that directory, and its services, networks and
+ * volumes added to the including file. A name defined on both sides is an error.
+ */
+async function applyIncludes(
+  doc: Record<string, unknown>,
+  file: string,
+  processEnv: Record<string, string | undefined>,
+  serviceFiles: Record<string, string>,
+  chain: string[],
+): Promise<Record<string, unknown>> {
+  if (doc.include === undefined) return doc;
+  const fail = (field: string, message: string) => new BerthError("BERTH_COMPOSE_INVALID", `${file}: ${field}: ${message}`, { path: file, field });
+  if (!Array.isArray(doc.include)) throw fail("include", "expected a list of paths or { path, project_directory, env_file }");
+  const { include, ...out } = doc;
+  const base = dirname(file);
+  const strings = (v: unknown, field: string): string[] => {
+    if (typeof v === "string") return [v];
+    if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
+    throw fail(field, "expected a path or a list of paths");
+  };
+  for (const [i, entry] of (include as unknown[]).entries()) {
+    const at = `include[${i}]`;
+    let paths: string[];
+    let projectDir: string | undefined;
+    let envFiles: string[] | undefined;
+    if (typeof entry === "string") {
+      paths = [entry];
+    } else if (isPlainObject(entry) && entry.path !== undefined) {
+      paths = strings(entry.path, `${at}.path`);
+      if (entry.project_directory !== undefined) projectDir = strings(entry.project_directory, `${at}.project_directory`)[0];
+      if (entry.env_file !== undefined) envFiles = strings(entry.env_file, `${at}.env_file`).map((f) => resolve(base, f));
+    } else {
+      throw fail(at, "expected a path or { path, project_directory, env_file }");
+    }
+    const files = paths.map((p) => resolve(base, p));
+    const cyclic = files.find((f) => chain.includes(f));
+    if (cyclic) {
+      throw new BerthError("BERTH_COMPOSE_CYCLE", `${file}: ${at}: include cycle: ${[...chain, cyclic].join(" -> ")}`, { path: file, field: at });
+    }
+    const dir = projectDir ? resolve(base, projectDir) : dirname(files[0]!);
+    const env = await interpolationEnvironment(dir, envFiles, base, processEnv);
+    const lookup = (name: string) => env[name];
+    let sub: Record<string, unknown> = {};
+    const subFiles: Record<string, string> = {};
+    for (const f of files) {
+      const loaded = await applyIncludes(await readComposeFile(f, lookup), f, processEnv, subFiles, [...chain, f]);
+      const resolved = await resolveAllExtends(loaded, f, lookup, dir);
+      if (isPlainObject(resolved.services)) for (const name of Object.keys(resolved.services)) subFiles[name] ??= f;
+      sub = mergeDocuments(sub, resolved) as Record<string, unknown>;
+    }
+    sub = stripTags(sub) as Record<string, unknown>;
+    for (const section of ["services", "networks", "volumes", "secrets", "configs"]) {
+      const imported = sub[section];
+      if (!isPlainObject(imported)) continue;
+      const own = isPlainObject(out[section]) ? out[section] : {};
+      for (const name of Object.keys(imported)) {
+        if (name in own) throw fail(`${section}.${name}`, `conflicts with imported resource from ${files.join(", ")}`);
+      }
+      const rebased =
+        section === "services"
+          ? Object.fromEntries(Object.entries(imported).map(([n, svc]) => [n, isPlainObject(svc) ? rebasePaths(svc, dir) : svc]))
+          : imported;
+      out[section] = { ...rebased, ...own };
+    }
+    for (const [name, f] of Object.entries(subFiles)) serviceFiles[name] = f;
   }
   return out;
 }

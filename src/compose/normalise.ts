@@ -96,13 +96,6 @@ export async function normaliseProject(doc: Record<string, unknown>, ctx: Normal
   for (const k of Object.keys(doc)) {
     if (!allowedTop.has(k) && !k.startsWith("x-")) throw root.fail(`additional property ${k} is not allowed`);
   }
-  if (doc.include !== undefined) {
-    // Silently dropping included services would start half a project; refuse instead.
-    throw new BerthError("BERTH_UNSUPPORTED", `${mainFile}: include: including other compose files is not supported yet; list them with -f instead`, {
-      path: mainFile,
-      field: "include",
-    });
-  }
   const rawServices = doc.services ?? {};
   if (!isPlainObject(rawServices)) throw root.key("services").fail("expected a mapping of services", rawServices);
 
@@ -200,7 +193,7 @@ async function normaliseService(name: string, raw: unknown, at: At, ctx: Normali
 
   // env_file values come first and `environment` overrides them, as in Compose.
   if (raw.env_file !== undefined) {
-    const files = listOf(raw.env_file, at.key("env_file")).map((entry, i) => {
+    const files = listOf(raw.env_file, at.key("env_file"), true).map((entry, i) => {
       const eat = at.key("env_file").index(i);
       if (typeof entry === "string") return { path: resolvePath(entry, ctx.workingDir), required: true };
       if (isPlainObject(entry) && typeof entry.path === "string") {
@@ -241,9 +234,13 @@ async function normaliseService(name: string, raw: unknown, at: At, ctx: Normali
   if (raw.volumes !== undefined) {
     svc.volumes = listOf(raw.volumes, at.key("volumes")).map((v, i) => volumeMount(v, at.key("volumes").index(i), ctx.workingDir));
   }
-  if (raw.tmpfs !== undefined) svc.tmpfs = stringList(raw.tmpfs, at.key("tmpfs"));
+  if (raw.tmpfs !== undefined) svc.tmpfs = stringList(raw.tmpfs, at.key("tmpfs"), true);
+  if (raw.network_mode !== undefined && raw.networks !== undefined) {
+    throw at.key("networks").fail("network_mode and networks cannot be combined");
+  }
   if (raw.networks !== undefined) svc.networks = serviceNetworks(raw.networks, at.key("networks"));
-  else svc.networks = { default: null };
+  // A service with its own network mode (host, none, service:x) joins no project network.
+  else if (raw.network_mode === undefined) svc.networks = { default: null };
   if (raw.depends_on !== undefined) svc.dependsOn = dependsOn(raw.depends_on, at.key("depends_on"));
   if (raw.healthcheck !== undefined) svc.healthcheck = healthcheck(raw.healthcheck, at.key("healthcheck"));
   if (raw.restart !== undefined) {
@@ -734,14 +731,15 @@ function object(v: unknown, at: At): Record<string, unknown> {
   throw at.fail("expected a mapping", v);
 }
 
-function listOf(v: unknown, at: At): unknown[] {
+/** A list; a lone string only where the schema allows one (`env_file`, `tmpfs`, `dns`). */
+function listOf(v: unknown, at: At, stringAllowed = false): unknown[] {
   if (Array.isArray(v)) return v;
-  if (typeof v === "string") return [v];
-  throw at.fail("expected a list", v);
+  if (stringAllowed && typeof v === "string") return [v];
+  throw at.fail(stringAllowed ? "expected a string or a list" : "expected a list", v);
 }
 
-function stringList(v: unknown, at: At): string[] {
-  return listOf(v, at).map((e, i) => scalarString(e, at.index(i)));
+function stringList(v: unknown, at: At, stringAllowed = false): string[] {
+  return listOf(v, at, stringAllowed).map((e, i) => scalarString(e, at.index(i)));
 }
 
 function mapping(v: unknown, at: At): Record<string, unknown> {

@@ -36,8 +36,9 @@ export async function containerWaitTarget(engine: WaitEngine, ref: string, optio
     name,
     host: options.host ?? "127.0.0.1",
     exposedPorts: options.exposedPorts ?? [],
-    async *logs({ since, follow, signal }): AsyncIterable<LogLine> {
-      for await (const entry of engine.logs(id, { follow, signal, ...(since !== undefined ? { since: new Date(since) } : {}) })) {
+    async *logs({ since, tail, follow, signal }): AsyncIterable<LogLine> {
+      const options = { follow, signal, ...(since !== undefined ? { since: new Date(since) } : {}), ...(tail !== undefined ? { tail } : {}) };
+      for await (const entry of engine.logs(id, options)) {
         yield { stream: entry.stream, line: entry.log.replace(/\r?\n$/, "") };
       }
     },

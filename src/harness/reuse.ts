@@ -5,6 +5,7 @@ import { BerthError, isBerthError } from "../common/berth-error.js";
 import { withFileLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
 import { runRoot } from "../common/paths.js";
+import type { ContainerEngine, ContainerSummary } from "../runtime/engine/index.js";
 
 const log = logger("reuse");
 
@@ -145,4 +146,18 @@ export async function findOrCreateReusable<T>(options: FindOrCreateOptions<T>): 
       cause: error,
     });
   }
+}
+
+/**
+ * The engine as a {@link ContainerFinder}: the running container with the label, newest
+ * first, as its summary. Several can exist only when created without the lock (an older
+ * berth, by hand); the newest is the one most likely to be healthy.
+ */
+export function engineContainerFinder(engine: Pick<ContainerEngine, "list">): ContainerFinder<ContainerSummary> {
+  return {
+    async findRunning(label, value) {
+      const running = await engine.list({ label: [`${label}=${value}`], status: ["running"] });
+      return running[0];
+    },
+  };
 }

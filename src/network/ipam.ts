@@ -148,13 +148,20 @@ export function pickUserSubnet(taken: TakenSubnets): Ipv4Subnet {
 }
 
 /**
- * The lowest free host address of `subnet`: not the network or broadcast address, not the
- * gateway, not in `used`.
+ * The lowest free host address of `subnet` (or a random free one): not the network or
+ * broadcast address, not the gateway, not in `used`.
  */
-export function allocateAddress(subnet: Ipv4Subnet, gateway: string, used: Iterable<string>, network: string): string {
+export function allocateAddress(subnet: Ipv4Subnet, gateway: string, used: Iterable<string>, network: string, options: { random?: boolean } = {}): string {
   const taken = new Set(used);
   taken.add(gateway);
   const size = 2 ** (32 - subnet.prefix);
+  if (options.random) {
+    // A few random tries, then the ordered scan (a nearly full subnet).
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const ip = intToIp(subnet.base + 2 + Math.floor(Math.random() * (size - 3)));
+      if (!taken.has(ip)) return ip;
+    }
+  }
   for (let offset = 1; offset < size - 1; offset++) {
     const ip = intToIp(subnet.base + offset);
     if (!taken.has(ip)) return ip;

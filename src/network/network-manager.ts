@@ -320,7 +320,9 @@ export class NetworkManager {
     const used = Object.values(record.endpoints).map((e) => e.ipv4);
     const ipv4 = request.ipv4Address
       ? checkRequestedAddress(subnet, record.gateway, used, request.ipv4Address, record.name)
-      : allocateAddress(subnet, record.gateway, used, record.name);
+      : // The default bridge is one per host (berth0) but every state root has its own IPAM:
+        // random addresses in its /16 keep two roots (parallel test files) from colliding.
+        allocateAddress(subnet, record.gateway, used, record.name, { random: record.bridge === defaultBridgeName });
     return { containerId: target.id, name: target.name, aliases: [...(request.aliases ?? [])], ipv4, mac: "", ifname, hostIfname: "" };
   }
 

@@ -156,7 +156,7 @@ export async function lastLogLines(target: WaitTarget, count = lastLinesInErrors
   const timer = setTimeout(() => controller.abort(), 2_000);
   const lines: string[] = [];
   try {
-    for await (const { line } of target.logs({ follow: false, signal: controller.signal })) {
+    for await (const { line } of target.logs({ tail: count, follow: false, signal: controller.signal })) {
       lines.push(line);
       if (lines.length > count) lines.shift();
     }

@@ -38,9 +38,9 @@ export interface WaitTarget {
   /**
    * The container's output from the start (or from `since`, ms since the epoch). With
    * `follow` the iterable ends only when the container exits or `signal` aborts; without, at
-   * the current end.
+   * the current end. `tail` asks for only the last lines, a hint a target may ignore.
    */
-  logs(options: { since?: number; follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine>;
+  logs(options: { since?: number; tail?: number; follow: boolean; signal: AbortSignal }): AsyncIterable<LogLine>;
   /** Runs `argv` inside the container; rejects only when it cannot be run at all. */
   exec(argv: readonly string[], options?: { signal?: AbortSignal }): Promise<WaitExecResult>;
   /** The health check's current status. */

@@ -369,16 +369,17 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     await this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
-      await this.#reapLocked(record);
-      if (record.status !== "running") return;
-      await this.#stopLocked(record, options);
+      // One `state` serves the reap and the stop.
+      const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
+      if (!(await this.#reapLocked(record, state)) || record.status !== "running") return;
+      await this.#stopLocked(record, options, state);
     }, 10 * 60_000);
   }
 
-  async #stopLocked(record: ContainerRecord, options: StopOptions): Promise<void> {
+  async #stopLocked(record: ContainerRecord, options: StopOptions, known?: OciState): Promise<void> {
     const id = record.id;
     const timeout = options.timeout ?? record.config.stopTimeout;
-    const state = await this.#runtimeState(id);
+    const state = known ?? (await this.#runtimeState(id));
     if (state?.status === "paused") await this.runtime.resume(id).catch(() => {});
     if (timeout > 0 && state && state.status !== "stopped") {
       await this.runtime.kill(id, options.signal ?? record.config.stopSignal).catch(ignoreStopped);

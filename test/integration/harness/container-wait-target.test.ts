@@ -1,7 +1,9 @@
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
 import { containerWaitTarget } from "../../../src/harness/container-wait-target.js";
 import { Wait } from "../../../src/harness/wait/wait.js";
+import { engineContainerFinder, findOrCreateReusable, reuseHash, reuseHashLabel } from "../../../src/harness/reuse.js";
 import { createEngineContext, type EngineContext } from "../engine/engine-context.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 
@@ -44,5 +46,36 @@ describeAsRoot("wait strategies over real containers (engine-backed WaitTarget)"
     expect(hasErrorCode(error, "BERTH_WAIT_CONTAINER_EXITED")).toBe(true);
     expect(error?.exitCode).toBe(4);
     expect(error?.lastLines).toContain("fatal: no config");
+  });
+});
+
+describeAsRoot("reuse over the engine", () => {
+  let engineCtx: EngineContext;
+  beforeAll(async () => {
+    engineCtx = await createEngineContext();
+  });
+  afterAll(async () => {
+    await engineCtx?.dispose();
+  });
+
+  it("finds the running container carrying the hash label, and creates one when there is none", async () => {
+    const { engine } = engineCtx;
+    const hash = reuseHash({ image: "busybox:test", cmd: ["sleep", "300"] });
+    const lockDir = join(engineCtx.root, "reuse-locks");
+    const create = async (labels: Record<string, string>) => {
+      const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"], network: "none", labels });
+      await engine.start(id);
+      return (await engine.list({ id: [id] }))[0]!;
+    };
+    const first = await findOrCreateReusable({ hash, finder: engineContainerFinder(engine), create, lockDir });
+    const second = await findOrCreateReusable({ hash, finder: engineContainerFinder(engine), create, lockDir });
+    expect(first.reused).toBe(false);
+    expect(second).toMatchObject({ reused: true, container: { Id: first.container.Id } });
+    expect(second.container.Labels[reuseHashLabel]).toBe(hash);
+    // A stopped one is not reused.
+    await engine.stop(first.container.Id, { timeout: 0 });
+    const third = await findOrCreateReusable({ hash, finder: engineContainerFinder(engine), create, lockDir });
+    expect(third.reused).toBe(false);
+    expect(third.container.Id).not.toBe(first.container.Id);
   });
 });

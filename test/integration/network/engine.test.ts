@@ -76,6 +76,12 @@ describeAsRoot("network: through the container engine (busybox)", () => {
     expect((await engine.exec(late, ["ping", "-c", "1", "-W", "2", "db"])).exitCode).toBe(0);
     expect((await engine.exec(web, ["ping", "-c", "1", "-W", "2", "host.berth.internal"])).exitCode).toBe(0);
 
+    // A restart gets a fresh namespace and its names again.
+    await engine.stop(db, { timeout: 1 });
+    await engine.start(db);
+    expect((await engine.exec(web, ["ping", "-c", "1", "-W", "2", "database"])).exitCode).toBe(0);
+    expect((await engine.exec(db, ["ping", "-c", "1", "-W", "2", "late"])).exitCode).toBe(0);
+
     const netnsPath = (await manager.container(web))!.netnsPath;
     await expect(net.remove()).rejects.toMatchObject({ code: "BERTH_NETWORK_IN_USE" });
     for (const id of [db, web, late]) await engine.remove(id, { force: true });

@@ -258,3 +258,17 @@ volumes:
     expect(p.volumes.v).toEqual({ name: "real", external: true, labels: {} });
   });
 });
+
+describe("network_mode", () => {
+  it("a service with network_mode joins no project network, and no default network is made for it", async () => {
+    const p = await load(writeProject({ "compose.yaml": "services:\n  s: { image: x, network_mode: host }\n" }));
+    expect(p.services.s!.networks).toEqual({});
+    expect(p.services.s!.extra.network_mode).toBe("host");
+    expect(p.networks).toEqual({});
+  });
+
+  it("network_mode with networks is an error", async () => {
+    const e = await rejection(load(writeProject({ "compose.yaml": "services:\n  s: { image: x, network_mode: host, networks: [a] }\nnetworks: { a: {} }\n" })));
+    expect(e.message).toContain("services.s.networks: network_mode and networks cannot be combined");
+  });
+});

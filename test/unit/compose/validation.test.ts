@@ -41,6 +41,8 @@ describe("validation errors name the file, the path and what was expected", () =
     ["services: {}\nnetworks:\n  n: { external: true, driver: bridge }\n", "networks.n", /conflicting parameters "external"/],
     ["services: {}\nvolumes:\n  v: { external: true, driver: local }\n", "volumes.v", /conflicting parameters "external"/],
     ["services:\n  'bad name!': { image: x }\n", "services.bad name!", /service name may contain only/],
+    ["services:\n  web:\n    image: x\n    ports: '80:80'\n", "services.web.ports", /expected a list, got string/],
+    ["services:\n  web:\n    image: x\n    env_file: 42\n", "services.web.env_file", /expected a string or a list/],
   ])("%#: %s", async (yaml, path, expected) => {
     const e = await invalid(yaml);
     expect(e.code).toBe("BERTH_COMPOSE_INVALID");
@@ -62,11 +64,3 @@ describe("validation errors name the file, the path and what was expected", () =
   });
 });
 
-describe("unsupported parts are refused, not ignored", () => {
-  it("top-level include is BERTH_UNSUPPORTED", async () => {
-    const dir = writeProject({ "compose.yaml": "include: [other.yml]\nservices: {}\n" });
-    const e = await rejection(load(dir));
-    expect(e.code).toBe("BERTH_UNSUPPORTED");
-    expect(e.message).toContain("include");
-  });
-});

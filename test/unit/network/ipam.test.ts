@@ -50,6 +50,19 @@ describe("ipam", () => {
     expect(allocateAddress(parseSubnet("10.89.7.0/24"), "10.89.7.1", ["10.89.7.2", "10.89.7.4"], "n")).toBe("10.89.7.3");
   });
 
+  it("allocates at random (the shared default bridge) inside the host range, never a used address", () => {
+    const subnet = parseSubnet("10.88.0.0/16");
+    const used = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      const ip = allocateAddress(subnet, "10.88.0.1", used, "bridge", { random: true });
+      expect(ip).toMatch(/^10\.88\.\d+\.\d+$/);
+      expect(used.has(ip) || ip === "10.88.0.1" || ip === "10.88.0.0" || ip === "10.88.255.255").toBe(false);
+      used.add(ip);
+    }
+    const tiny = parseSubnet("10.88.0.0/30");
+    expect(allocateAddress(tiny, "10.88.0.1", [], "bridge", { random: true })).toBe("10.88.0.2");
+  });
+
   it("checks a requested address", () => {
     const subnet = parseSubnet("10.89.7.0/24");
     expect(checkRequestedAddress(subnet, "10.89.7.1", [], "10.89.7.9", "n")).toBe("10.89.7.9");
