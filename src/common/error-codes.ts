@@ -65,6 +65,7 @@ export const errorCodes = [
   "BERTH_BUILD_SOURCE_NOT_FOUND",
   "BERTH_BUILD_VARIABLE",
   "BERTH_BUILD_INVALID_FLAG",
+  "BERTH_BUILD_STEP_FAILED",
   // compose (file loading, interpolation, validation)
   "BERTH_COMPOSE_INVALID",
   "BERTH_COMPOSE_VARIABLE_REQUIRED",
