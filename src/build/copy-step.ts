@@ -1,0 +1,239 @@
+import type { Stats } from "node:fs";
+import { createReadStream } from "node:fs";
+import { open, readlink } from "node:fs/promises";
+import { posix } from "node:path";
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import tar from "tar-stream";
+import { BerthError, cleanArchivePath } from "../common/index.js";
+import { applyChmod } from "./copy-flags.js";
+import type { ResolvedSource } from "./context-hash.js";
+import type { RootfsView } from "./rootfs-view.js";
+import type { CopyStep } from "./stage-evaluator.js";
+
+/**
+ * COPY and ADD as a layer tar written directly from the resolved sources (no container):
+ * Docker's destination rules, `--chown` (numeric or names from the target's /etc/passwd and
+ * /etc/group), `--chmod`, parent directories keeping the metadata they have in the image, and
+ * ADD's extraction of local tar archives (plain or gzip).
+ */
+
+/** Input of {@link buildCopyLayer}. */
+export interface CopyLayerInput {
+  step: CopyStep;
+  resolved: readonly ResolvedSource[];
+  /** The target stage's root filesystem before the step. */
+  target: RootfsView;
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+function stepError(step: CopyStep, message: string, cause?: unknown): BerthError {
+  return new BerthError("BERTH_BUILD_STEP_FAILED", `${step.keyword} on line ${step.instruction.startLine}: ${message}`, {
+    line: step.instruction.startLine,
+    instruction: step.instruction.original,
+    cause,
+  });
+}
+
+/** Resolves `--chown` as Docker does: numbers as they are, names in the target's /etc files. */
+export async function resolveChown(step: CopyStep, target: RootfsView): Promise<Owner> {
+  const chown = step.flags.chown;
+  if (!chown) return { uid: 0, gid: 0 };
+  const lookup = async (file: string, name: string, field: number): Promise<number | undefined> => {
+    const text = (await target.readFile(file)) ?? "";
+    for (const line of text.split("\n")) {
+      const parts = line.split(":");
+      if (parts[0] === name && parts[field] !== undefined && /^\d+$/.test(parts[field]!)) return Number(parts[field]);
+    }
+    return undefined;
+  };
+  let uid: number;
+  let primaryGid: number | undefined;
+  if (/^\d+$/.test(chown.user)) uid = Number(chown.user);
+  else {
+    const found = await lookup("/etc/passwd", chown.user, 2);
+    if (found === undefined) throw stepError(step, `unable to find user ${chown.user}: no matching entries in passwd file`);
+    uid = found;
+    primaryGid = await lookup("/etc/passwd", chown.user, 3);
+  }
+  let gid: number;
+  if (chown.group === undefined) gid = primaryGid ?? uid;
+  else if (/^\d+$/.test(chown.group)) gid = Number(chown.group);
+  else {
+    const found = await lookup("/etc/group", chown.group, 2);
+    if (found === undefined) throw stepError(step, `unable to find group ${chown.group}: no matching entries in group file`);
+    gid = found;
+  }
+  return { uid, gid };
+}
+
+/** Whether a file starts like an archive ADD unpacks: gzip, or a tar header ("ustar" at 257). */
+async function archiveKind(path: string): Promise<"gzip" | "tar" | undefined> {
+  const handle = await open(path, "r");
+  try {
+    const head = Buffer.alloc(263);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+    if (bytesRead >= 262 && head.subarray(257, 262).toString("latin1") === "ustar") return "tar";
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Builds the layer tar of a COPY/ADD. */
+export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
+  const { step, resolved, target } = input;
+  const owner = await resolveChown(step, target);
+  const chmod = step.flags.chmod;
+  const written = step.sources.length + step.inline.length;
+  const dest = step.absoluteDestination;
+  const destStat = await target.stat(dest);
+  const destIsDir = dest.endsWith("/") || written > 1 || resolved.length > 1 || (destStat?.isDirectory() ?? false) || resolved.some((r) => r.isDirectory);
+  if (written > 1 && !dest.endsWith("/")) {
+    throw stepError(step, `When using ${step.keyword} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  const destDir = dest.replace(/\/+$/, "") || "/";
+
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    pack.on("data", (c: Buffer) => chunks.push(c));
+    pack.on("end", () => resolve());
+    pack.on("error", reject);
+  });
+  const emitted = new Set<string>();
+  const entry = (header: tar.Headers, body?: Buffer | Readable): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (body instanceof Readable) {
+        const sink = pack.entry(header, (error) => (error ? reject(error) : resolve()));
+        body.on("error", reject);
+        body.pipe(sink);
+      } else pack.entry(header, body ?? Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
+    });
+  const rel = (abs: string) => abs.replace(/^\/+/, "");
+
+  // Every ancestor of what we write is in the layer: as it is in the image when it exists
+  // (a directory entry in a layer replaces the lower one's mode and owner), else created
+  // with the chown owner and 0755, as BuildKit's copy does.
+  const ensureParents = async (absPath: string): Promise<void> => {
+    const parts = posix.dirname(absPath).split("/").filter(Boolean);
+    let current = "";
+    for (const part of parts) {
+      current += `/${part}`;
+      if (emitted.has(current)) continue;
+      emitted.add(current);
+      const st = await target.stat(current);
+      if (st && st.isDirectory()) {
+        await entry({ name: `${rel(current)}/`, type: "directory", mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime });
+      } else if (st && st.isSymbolicLink()) {
+        throw stepError(step, `the destination ${current} is a symlink in the image; copying through it is not supported yet`);
+      } else {
+        await entry({ name: `${rel(current)}/`, type: "directory", mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() });
+      }
+    }
+  };
+  const modeOf = (st: Stats, isDir: boolean): number => (chmod && !st.isSymbolicLink() ? applyChmod(chmod, st.mode & 0o7777, isDir) : st.mode & 0o7777);
+
+  const writeEntry = async (absPath: string, st: Stats, hostPath: string): Promise<void> => {
+    await ensureParents(absPath);
+    const base = { name: rel(absPath), uid: owner.uid, gid: owner.gid, mtime: st.mtime };
+    if (st.isDirectory()) {
+      emitted.add(absPath);
+      await entry({ ...base, name: `${base.name}/`, type: "directory", mode: modeOf(st, true) });
+    } else if (st.isSymbolicLink()) {
+      await entry({ ...base, type: "symlink", linkname: await readlink(hostPath), mode: 0o777 });
+    } else if (st.isFile()) {
+      await entry({ ...base, type: "file", size: st.size, mode: modeOf(st, false) }, createReadStream(hostPath));
+    }
+    // Sockets, fifos and devices in a build context are not copied, as BuildKit skips them.
+  };
+
+  const extractArchive = async (hostPath: string, kind: "gzip" | "tar"): Promise<void> => {
+    const extract = tar.extract();
+    const source = createReadStream(hostPath);
+    const stream = kind === "gzip" ? source.pipe(createGunzip()) : source;
+    const failed = new Promise<never>((_, reject) => {
+      source.on("error", reject);
+      stream.on("error", reject);
+    });
+    stream.pipe(extract);
+    const consume = (async () => {
+      for await (const e of extract) {
+        const h = e.header;
+        let name: string;
+        try {
+          name = cleanArchivePath(h.name);
+        } catch (error) {
+          throw stepError(step, `archive ${hostPath} has an unsafe entry ${h.name}`, error);
+        }
+        if (name === "" || name === ".") {
+          e.resume();
+          continue;
+        }
+        const absPath = posix.join(destDir, name);
+        await ensureParents(absPath);
+        const o = step.flags.chown ? owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
+        const header: tar.Headers = { ...h, name: rel(absPath) + (h.type === "directory" ? "/" : ""), uid: o.uid, gid: o.gid };
+        if (h.type === "link" && h.linkname) header.linkname = rel(posix.join(destDir, cleanArchivePath(h.linkname)));
+        if (h.type === "directory") emitted.add(absPath);
+        const body = await readStream(e);
+        await entry(header, h.type === "file" || h.type === "contiguous-file" ? body : undefined);
+      }
+    })();
+    await Promise.race([consume, failed]);
+  };
+
+  for (const r of resolved) {
+    if (!r.isDirectory && r.entries.length === 1) {
+      const e = r.entries[0]!;
+      if (step.keyword === "ADD" && step.flags.unpack !== false && e.stats.isFile()) {
+        const kind = await archiveKind(e.absolutePath);
+        if (kind) {
+          await extractArchive(e.absolutePath, kind);
+          continue;
+        }
+      }
+      const to = destIsDir ? posix.join(destDir, e.path) : destDir;
+      await writeEntry(to, e.stats, e.absolutePath);
+      continue;
+    }
+    if (r.isDirectory) {
+      await ensureParents(posix.join(destDir, "x"));
+      if (!emitted.has(destDir) && destDir !== "/") {
+        const st = await target.stat(destDir);
+        emitted.add(destDir);
+        await entry({
+          name: `${rel(destDir)}/`,
+          type: "directory",
+          mode: st?.isDirectory() ? st.mode & 0o7777 : 0o755,
+          uid: st?.isDirectory() ? st.uid : owner.uid,
+          gid: st?.isDirectory() ? st.gid : owner.gid,
+          mtime: st?.mtime ?? new Date(),
+        });
+      }
+    }
+    for (const e of r.entries) await writeEntry(posix.join(destDir, e.path), e.stats, e.absolutePath);
+  }
+  for (const inline of step.inline) {
+    const to = dest.endsWith("/") || written > 1 ? posix.join(destDir, inline.name) : destDir;
+    await ensureParents(to);
+    const body = Buffer.from(inline.content);
+    const mode = chmod ? applyChmod(chmod, 0o644, false) : 0o644;
+    await entry({ name: rel(to), type: "file", size: body.length, mode, uid: owner.uid, gid: owner.gid, mtime: new Date(0) }, body);
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+async function readStream(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
