@@ -102,18 +102,18 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on("data", (c: Buffer) => chunks.push(c));
+    pack.on("data", (c: unknown) => chunks.push(c as Buffer));
     pack.on("end", () => resolve());
     pack.on("error", reject);
   });
   const emitted = new Set<string>();
-  const entry = (header: tar.Headers, body?: Buffer | Readable): Promise<void> =>
+  const entry = (header: Partial<tar.Header> & { name: string }, body?: Buffer | Readable): Promise<void> =>
     new Promise((resolve, reject) => {
       if (body instanceof Readable) {
-        const sink = pack.entry(header, (error) => (error ? reject(error) : resolve()));
+        const sink = pack.entry(header as tar.Header, (error) => (error ? reject(error) : resolve()));
         body.on("error", reject);
         body.pipe(sink);
-      } else pack.entry(header, body ?? Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
+      } else pack.entry(header as tar.Header, body ?? Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
     });
   const rel = (abs: string) => abs.replace(/^\/+/, "");
 
@@ -178,10 +178,10 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
         const absPath = posix.join(destDir, name);
         await ensureParents(absPath);
         const o = step.flags.chown ? owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
-        const header: tar.Headers = { ...h, name: rel(absPath) + (h.type === "directory" ? "/" : ""), uid: o.uid, gid: o.gid };
+        const header: Partial<tar.Header> & { name: string } = { ...h, name: rel(absPath) + (h.type === "directory" ? "/" : ""), uid: o.uid, gid: o.gid };
         if (h.type === "link" && h.linkname) header.linkname = rel(posix.join(destDir, cleanArchivePath(h.linkname)));
         if (h.type === "directory") emitted.add(absPath);
-        const body = await readStream(e);
+        const body = await readStream(e as unknown as Readable);
         await entry(header, h.type === "file" || h.type === "contiguous-file" ? body : undefined);
       }
     })();

@@ -48,7 +48,7 @@ export async function commitBuiltImage(
   config: Omit<ImageConfig, "rootfs">,
   tags: readonly string[],
 ): Promise<ImageRecord> {
-  const full: ImageConfig = { ...config, rootfs: { type: "layers", diff_ids: layers.map((l) => l.layer.diffId) } };
+  const full: ImageConfig = { ...(config as ImageConfig), rootfs: { type: "layers", diff_ids: layers.map((l) => l.layer.diffId) } };
   const configBytes = Buffer.from(JSON.stringify(full));
   const manifest: ImageManifest = {
     schemaVersion: 2,

@@ -80,10 +80,9 @@ export async function runStep(input: RunStepInput): Promise<Buffer> {
     }
     await reading;
     if (exitCode !== 0) {
-      const shown = tail.length > 0 ? `\n${tail.slice(-10).join("\n")}` : "";
       throw new BerthError(
         "BERTH_BUILD_STEP_FAILED",
-        `RUN on line ${step.instruction.startLine} (${step.instruction.original.trim()}) exited with code ${exitCode}${shown}`,
+        `RUN on line ${step.instruction.startLine} (${step.instruction.original.trim()}) exited with code ${exitCode}`,
         { line: step.instruction.startLine, instruction: step.instruction.original, exitCode, lastLines: [...tail] },
       );
     }

@@ -84,6 +84,7 @@ export const errorCodes = [
   "BERTH_REAPER_FAILED",
   "BERTH_REUSE_FAILED",
   "BERTH_TEARDOWN_FAILED",
+  "BERTH_PORT_NOT_EXPOSED",
 ] as const;
 
 /** A stable error code; see {@link errorCodes}. */

@@ -46,17 +46,36 @@ export function parseEnvFile(text: string, file: string, lookup: (name: string) 
       }
       value = body.slice(0, close);
       if (quote === '"') {
-        value = value.replace(/\\([\\nrt"$])/g, (_, c: string) => ({ n: "\n", r: "\r", t: "\t" })[c as "n"] ?? (c === "$" ? "$$" : c));
-        value = interpolateString(value, resolve, { file, field: key });
+        value = expandLenient(value, resolve, file, key, true);
       }
     } else {
       const hash = rest.search(/\s#/);
       if (hash !== -1) rest = rest.slice(0, hash);
-      value = interpolateString(rest.trimEnd(), resolve, { file, field: key });
+      value = expandLenient(rest.trimEnd(), resolve, file, key, false);
     }
     out[key] = value;
   }
   return out;
+}
+
+/**
+ * Expands `$VAR`, `${VAR}` and `${VAR:-default}`-style references in an env-file value, but
+ * leaves any other `$` (and `$$`) as it is: unlike the compose file, an env file often holds passwords
+ * with a `$` in them, and Compose's dotenv reader keeps those. `\$` is a literal `$`; in
+ * double quotes `\n`, `\r`, `\t`, `\"` and `\\` are escapes too.
+ */
+function expandLenient(value: string, lookup: (name: string) => string | undefined, file: string, key: string, doubleQuoted: boolean): string {
+  return value.replace(/\$\$|\\([\\nrt"$])|\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, escaped: string | undefined, braced: string | undefined, named: string | undefined) => {
+    // `$$` is kept as written: env files hold passwords, not Compose's escapes.
+    if (match === "$$") return match;
+    if (escaped !== undefined) {
+      if (escaped === "$") return "$";
+      if (!doubleQuoted) return match;
+      return ({ n: "\n", r: "\r", t: "\t" } as Record<string, string>)[escaped] ?? escaped;
+    }
+    if (named !== undefined) return lookup(named) ?? "";
+    return interpolateString(`\${${braced}}`, lookup, { file, field: key });
+  });
 }
 
 function findClose(body: string, quote: string): number {

@@ -1,4 +1,10 @@
 import type { Readable } from "node:stream";
+import { BerthError } from "../common/berth-error.js";
+import { BridgeAttachment } from "../network/bridge-attachment.js";
+import { ContainerAttachment } from "../network/container-attachment.js";
+import { defaultNetworkName, NetworkManager } from "../network/network-manager.js";
+import { NetworkStore } from "../network/network-store.js";
+import type { PortSpec } from "../network/port-spec.js";
 import type { LogEntry, ReadLogsOptions } from "../runtime/container-config/log-reader.js";
 import type { CommitOptions } from "../runtime/engine/container-commit.js";
 import { ContainerEngine, type ExecProcess } from "../runtime/engine/container-engine.js";
@@ -19,7 +25,52 @@ export interface ContainerApiOptions {
   engine?: ContainerEngine;
 }
 
+/** The network options of {@link Container.create}, as `docker run`'s `--network`, `--network-alias`, `-p`, `--ip`. */
+export interface ContainerNetworkOptions {
+  /**
+   * `none`, `host`, `bridge` (the default bridge, `berth0`), a user network's name, or
+   * `container:<id or name>`. Ignored when `network` gives an attachment. @default "bridge"
+   */
+  networkMode?: string;
+  /** Names other containers on the (first) network resolve this one by. @default [] */
+  networkAliases?: readonly string[];
+  /** Published ports: `hostPort:containerPort[/tcp|udp]`, `hostIp:hostPort:containerPort`, a bare container port. @default [] */
+  ports?: readonly (string | number | PortSpec)[];
+  /** A fixed IPv4 address on a user network. @default one chosen from the network's subnet */
+  ipv4Address?: string;
+}
+
+/** Options of {@link Container.create} and {@link Container.run}. */
+export type ContainerCreateOptions = CreateContainerOptions & ContainerNetworkOptions & ContainerApiOptions;
+
 let shared: ContainerEngine | undefined;
+
+/**
+ * The attachment for Docker's `--network` value: the engine knows only `none` and `host`, the
+ * network layer gives the bridges and `container:`. Published ports and aliases need a
+ * network with addresses: asking for them with `none` or `host` is an error, as with Docker.
+ */
+function networkAttachment(options: ContainerNetworkOptions, engine: ContainerEngine): CreateContainerOptions["network"] {
+  const mode = options.networkMode ?? defaultNetworkName;
+  const manager = new NetworkManager({ store: new NetworkStore({ stateRoot: engine.stateRoot, runRoot: engine.runRoot }) });
+  const aliases = options.networkAliases ?? [];
+  const ports = options.ports ?? [];
+  if (mode === "none" || mode === "host" || mode.startsWith("container:")) {
+    const field = ports.length > 0 ? "ports" : aliases.length > 0 ? "networkAliases" : options.ipv4Address ? "ipv4Address" : undefined;
+    if (field) {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", `${field} cannot be used with network mode ${mode}`, { field, network: mode });
+    }
+    if (mode === "none" || mode === "host") return mode;
+    const target = mode.slice("container:".length);
+    if (!target) throw new BerthError("BERTH_INVALID_ARGUMENT", "network mode container: needs a container id or name", { field: "networkMode" });
+    return new ContainerAttachment(target, { manager });
+  }
+  return new BridgeAttachment({
+    networks: [{ network: mode, aliases: [...aliases], ...(options.ipv4Address ? { ipv4Address: options.ipv4Address } : {}) }],
+    ports,
+    manager,
+  });
+}
 
 function engineOf(options: ContainerApiOptions): ContainerEngine {
   if (options.engine) return options.engine;
@@ -45,15 +96,19 @@ export class Container implements AsyncDisposable {
     readonly engine: ContainerEngine,
   ) {}
 
-  /** Creates a container (`docker create`). */
-  static async create(options: CreateContainerOptions & ContainerApiOptions): Promise<Container> {
-    const { engine: _engine, ...rest } = options;
+  /**
+   * Creates a container (`docker create`). As with Docker, it is on the default bridge unless
+   * `networkMode` (or an attachment in `network`) says otherwise.
+   */
+  static async create(options: ContainerCreateOptions): Promise<Container> {
+    const { engine: _engine, networkMode, networkAliases, ports, ipv4Address, ...rest } = options;
     const engine = engineOf(options);
-    return new Container(await engine.create(rest), engine);
+    const network = rest.network ?? networkAttachment({ networkMode, networkAliases, ports, ipv4Address }, engine);
+    return new Container(await engine.create({ ...rest, network }), engine);
   }
 
   /** Creates and starts a container (`docker run -d`). A failed start removes what was created. */
-  static async run(options: CreateContainerOptions & ContainerApiOptions): Promise<Container> {
+  static async run(options: ContainerCreateOptions): Promise<Container> {
     const container = await Container.create(options);
     try {
       await container.start();

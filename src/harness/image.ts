@@ -3,6 +3,7 @@ import { BerthError } from "../common/berth-error.js";
 import { stateRoot } from "../common/paths.js";
 import { exportImage, type ExportOptions } from "../image/export-archive.js";
 import { importArchive } from "../image/import-archive.js";
+import { DockerfileBuilder, type DockerfileBuildOptions } from "../build/dockerfile-build.js";
 import { createImageFromRootfs } from "../image/from-rootfs.js";
 import type { ImageRecord } from "../image/image-record.js";
 import { ImageStore } from "../image/image-store.js";
@@ -167,6 +168,20 @@ export class Image {
       ...(options.tag ? { tags: [options.tag] } : {}),
     });
     return new Image(store, record, options.tag);
+  }
+
+  /**
+   * A Dockerfile build of `context` (`docker build`); `build(tag?)` runs it and returns the
+   * image, committed to the store (and tagged) only when every step succeeded.
+   */
+  static fromDockerfile(context: string, options: DockerfileBuildOptions = {}): { build(tag?: string): Promise<Image> } {
+    const builder = new DockerfileBuilder(context, options);
+    return {
+      build: async (tag?: string) => {
+        const result = await builder.build(tag);
+        return new Image(Image.store({ root: builder.root }), result.record, result.tag);
+      },
+    };
   }
 
   /** Digest, config, history, size and layers. */

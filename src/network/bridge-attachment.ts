@@ -1,7 +1,15 @@
-import { randomBytes } from "node:crypto";
-import type { NetworkAttachment, NetworkContainer, NetworkPreparation } from "../runtime/engine/network-attachment.js";
+import { BerthError } from "../common/berth-error.js";
+import {
+  registerNetworkDriver,
+  type NetworkAttachment,
+  type NetworkAttachmentConfig,
+  type NetworkContainer,
+  type NetworkDriverContext,
+  type NetworkPreparation,
+} from "../runtime/engine/network-attachment.js";
 import { validateAlias } from "./hosts-file.js";
 import { defaultNetworkName, NetworkManager, type EndpointRequest } from "./network-manager.js";
+import { NetworkStore } from "./network-store.js";
 import type { Network } from "./network.js";
 import type { ProxiedPort } from "./native-net.js";
 import type { PortSpec } from "./port-spec.js";
@@ -36,17 +44,28 @@ export interface BridgeAttachmentOptions {
   manager?: NetworkManager;
 }
 
+/** The driver name under which container records keep a {@link BridgeAttachment}. */
+export const bridgeDriverName = "berth-bridge";
+
+/** What a container record keeps of a {@link BridgeAttachment}: plain JSON. */
+interface BridgeConfig {
+  networks: EndpointRequest[];
+  ports: (string | number | PortSpec)[];
+}
+
 /**
  * The engine's {@link NetworkAttachment} for bridge networks: the default bridge, user
  * networks, several at once, with published ports. `prepare` makes the namespace and its
- * veths (one spawn for the first network), allocates addresses, adds the container to the
- * hosts files of the containers it shares a network with and starts its port proxy;
- * `release` undoes all of it. Another process can release what this one prepared: the state
- * is on disk.
+ * veths (one spawn for the first network), allocates addresses, writes the container's hosts
+ * file and adds it to those of the containers it shares a network with — all under the
+ * network lock — and starts its port proxy; `release` undoes all of it. Its configuration is
+ * kept in the container's record, so another process's engine rebuilds it (the driver
+ * {@link bridgeDriverName}, registered when this module loads) and the state is on disk.
  */
 export class BridgeAttachment implements NetworkAttachment {
   readonly name: string;
   readonly manager: NetworkManager;
+  readonly config: NetworkAttachmentConfig;
   readonly #endpoints: EndpointRequest[];
   readonly #ports: readonly (string | number | PortSpec)[];
   readonly #hostsPath: ((id: string) => string) | undefined;
@@ -59,17 +78,29 @@ export class BridgeAttachment implements NetworkAttachment {
       const endpoint: BridgeEndpoint = typeof entry === "string" || !("network" in entry) ? { network: entry as Network | string } : entry;
       const aliases = (endpoint.aliases ?? []).map(validateAlias);
       const network = typeof endpoint.network === "string" ? endpoint.network : endpoint.network.name;
-      return { network, aliases, ...(endpoint.ipv4Address ? { ipv4Address: endpoint.ipv4Address } : {}) };
+      return {
+        network,
+        aliases,
+        ...(endpoint.ipv4Address ? { ipv4Address: endpoint.ipv4Address } : {}),
+        ...((endpoint as EndpointRequest).preferredIpv4 ? { preferredIpv4: (endpoint as EndpointRequest).preferredIpv4 } : {}),
+      };
     });
     // Parsed now so a bad port fails at create, not at start.
     options.ports?.forEach((p) => parsePortSpec(p));
     this.#ports = options.ports ?? [];
     this.#hostsPath = options.hostsPath;
-    // The engine keeps one attachment per name and prepares every container of that name
-    // with it: an attachment carrying one container's aliases, ports or address must not
-    // be shared, so it gets a name of its own.
-    const own = this.#ports.length > 0 || this.#endpoints.some((e) => (e.aliases?.length ?? 0) > 0 || e.ipv4Address);
-    this.name = own ? `${this.#endpoints[0]!.network}+${randomBytes(4).toString("hex")}` : this.#endpoints[0]!.network;
+    this.name = this.#endpoints[0]!.network;
+    this.config = { driver: bridgeDriverName, options: { networks: this.#endpoints, ports: [...this.#ports] } satisfies BridgeConfig };
+  }
+
+  /** Rebuilds an attachment from what a container record kept (see {@link bridgeDriverName}). */
+  static fromConfig(options: unknown, context: NetworkDriverContext): BridgeAttachment {
+    const config = options as Partial<BridgeConfig> | undefined;
+    if (!config || !Array.isArray(config.networks)) {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", "a container record's bridge network configuration is malformed", { field: "network.config" });
+    }
+    const manager = new NetworkManager({ store: new NetworkStore({ stateRoot: context.stateRoot, runRoot: context.runRoot }) });
+    return new BridgeAttachment({ networks: config.networks, ports: config.ports ?? [], manager });
   }
 
   /** The ports published by the last `prepare` in this process. */
@@ -78,8 +109,15 @@ export class BridgeAttachment implements NetworkAttachment {
   }
 
   async prepare(container: NetworkContainer): Promise<NetworkPreparation> {
+    const hostsPath = this.#hostsPath?.(container.id) ?? container.hostsPath;
     const result = await this.manager.attach(
-      { ...container, ...(this.#hostsPath ? { hostsPath: this.#hostsPath(container.id) } : {}) },
+      {
+        id: container.id,
+        name: container.name,
+        hostname: container.hostname,
+        ...(hostsPath ? { hostsPath } : {}),
+        ...(container.writeHosts ? { writeHosts: (addresses, extraHosts) => container.writeHosts!({ mode: "path", hostsEntries: addresses, extraHosts, ipv6: false }) } : {}),
+      },
       this.#endpoints,
       this.#ports,
     );
@@ -90,7 +128,22 @@ export class BridgeAttachment implements NetworkAttachment {
       hostsEntries: result.addresses,
       extraHosts: result.extraHosts,
       ipv6: false,
+      config: this.#configWith(result.addresses),
     };
+  }
+
+  /**
+   * The configuration with the addresses just given as the ones to ask for at the next start:
+   * Docker keeps a container's address on a user network across a restart when it is still
+   * free (libnetwork reuses the endpoint's address), not on the default bridge.
+   */
+  #configWith(addresses: readonly string[]): NetworkAttachmentConfig {
+    const networks = this.#endpoints.map((endpoint, i) => {
+      const { preferredIpv4: _old, ...rest } = endpoint;
+      const ip = addresses[i];
+      return endpoint.network === defaultNetworkName || endpoint.ipv4Address || !ip ? rest : { ...rest, preferredIpv4: ip };
+    });
+    return { driver: bridgeDriverName, options: { networks, ports: [...this.#ports] } satisfies BridgeConfig };
   }
 
   async release(container: NetworkContainer): Promise<void> {
@@ -98,3 +151,5 @@ export class BridgeAttachment implements NetworkAttachment {
     await this.manager.release(container.id);
   }
 }
+
+registerNetworkDriver(bridgeDriverName, (options, context) => BridgeAttachment.fromConfig(options, context));

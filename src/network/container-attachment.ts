@@ -1,5 +1,17 @@
-import type { NetworkAttachment, NetworkContainer, NetworkPreparation } from "../runtime/engine/network-attachment.js";
+import { BerthError } from "../common/berth-error.js";
+import {
+  registerNetworkDriver,
+  type NetworkAttachment,
+  type NetworkAttachmentConfig,
+  type NetworkContainer,
+  type NetworkDriverContext,
+  type NetworkPreparation,
+} from "../runtime/engine/network-attachment.js";
 import { NetworkManager } from "./network-manager.js";
+import { NetworkStore } from "./network-store.js";
+
+/** The driver name under which container records keep a {@link ContainerAttachment}. */
+export const containerDriverName = "berth-container";
 
 /** Options of {@link ContainerAttachment}. */
 export interface ContainerAttachmentOptions {
@@ -19,6 +31,7 @@ export interface ContainerAttachmentOptions {
 export class ContainerAttachment implements NetworkAttachment {
   readonly name: string;
   readonly manager: NetworkManager;
+  readonly config: NetworkAttachmentConfig;
   readonly #target: string;
   readonly #hostsPath: ((id: string) => string) | undefined;
 
@@ -28,10 +41,30 @@ export class ContainerAttachment implements NetworkAttachment {
     this.name = `container:${target}`;
     this.manager = options.manager ?? new NetworkManager();
     this.#hostsPath = options.hostsPath;
+    this.config = { driver: containerDriverName, options: { target } };
+  }
+
+  /** Rebuilds an attachment from what a container record kept (see {@link containerDriverName}). */
+  static fromConfig(options: unknown, context: NetworkDriverContext): ContainerAttachment {
+    const target = (options as { target?: unknown } | undefined)?.target;
+    if (typeof target !== "string") {
+      throw new BerthError("BERTH_INVALID_ARGUMENT", "a container record's container: network configuration is malformed", { field: "network.config" });
+    }
+    return new ContainerAttachment(target, { manager: new NetworkManager({ store: new NetworkStore({ stateRoot: context.stateRoot, runRoot: context.runRoot }) }) });
   }
 
   async prepare(container: NetworkContainer): Promise<NetworkPreparation> {
-    const joined = await this.manager.join({ ...container, ...(this.#hostsPath ? { hostsPath: this.#hostsPath(container.id) } : {}) }, this.#target);
+    const hostsPath = this.#hostsPath?.(container.id) ?? container.hostsPath;
+    const joined = await this.manager.join(
+      {
+        id: container.id,
+        name: container.name,
+        hostname: container.hostname,
+        ...(hostsPath ? { hostsPath } : {}),
+        ...(container.writeHosts ? { writeHosts: (addresses, extraHosts) => container.writeHosts!({ mode: "path", hostsEntries: addresses, extraHosts, ipv6: false }) } : {}),
+      },
+      this.#target,
+    );
     return { mode: "path", netnsPath: joined.netnsPath, hostsEntries: joined.addresses, extraHosts: joined.extraHosts, ipv6: false };
   }
 
@@ -40,3 +73,5 @@ export class ContainerAttachment implements NetworkAttachment {
     await this.manager.release(container.id);
   }
 }
+
+registerNetworkDriver(containerDriverName, (options, context) => ContainerAttachment.fromConfig(options, context));

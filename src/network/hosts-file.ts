@@ -101,9 +101,10 @@ export function validateAlias(alias: string): string {
 }
 
 /**
- * Whether the container's hosts file is there to rewrite. The engine writes it after
- * `prepare` returned (with the entries prepare gave), outside the store's lock: a peer attaching
- * in between must wait for that write, or its entry would be written over and lost. A
+ * Whether the container's hosts file is there to rewrite. The engine writes it under the
+ * store's lock (AttachTarget.writeHosts), so it is there at once; a caller that attaches
+ * without that hook writes it after `attach` returned, and a peer attaching in between must
+ * wait for that write, or its entry would be written over and lost. A
  * container prepared more than 10 s ago whose file is missing never got it (its start
  * failed): it is not waited for.
  */

@@ -184,3 +184,13 @@ export function checkRequestedAddress(subnet: Ipv4Subnet, gateway: string, used:
   }
   return ip;
 }
+
+/** Whether `ip` is a usable, free address of `subnet` (what {@link checkRequestedAddress} accepts). */
+export function isFreeAddress(subnet: Ipv4Subnet, gateway: string, used: Iterable<string>, ip: string): boolean {
+  try {
+    checkRequestedAddress(subnet, gateway, used, ip, "");
+    return true;
+  } catch {
+    return false;
+  }
+}

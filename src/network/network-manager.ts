@@ -8,6 +8,7 @@ import {
   allocateAddress,
   checkOverlap,
   checkRequestedAddress,
+  isFreeAddress,
   defaultBridgeSubnet,
   firstHost,
   formatSubnet,
@@ -51,6 +52,11 @@ export interface EndpointRequest {
   aliases?: string[];
   /** A fixed address in the network's subnet. @default the lowest free one */
   ipv4Address?: string;
+  /**
+   * The address to take when it is free (the one the container had before a restart); another
+   * one when it is not. @default none
+   */
+  preferredIpv4?: string;
 }
 
 /** What the engine needs to know of a container, and where its /etc/hosts is. */
@@ -60,6 +66,12 @@ export interface AttachTarget {
   hostname: string;
   /** @default the engine's `<stateRoot>/containers/<id>/hosts` */
   hostsPath?: string;
+  /**
+   * Writes the container's own hosts file with its addresses and names, called under the
+   * network lock before any peer can see the container (so no peer waits for the file).
+   * @default none: the caller writes it after attach returns
+   */
+  writeHosts?: (addresses: string[], extraHosts: HostsEntry[]) => Promise<void>;
 }
 
 /** The result of {@link NetworkManager.attach}. */
@@ -290,11 +302,13 @@ export class NetworkManager {
         }
         const extraHosts = hostsEntriesFor(state, networks);
         state.managedHosts = extraHosts.map(hostsLine);
+        const addresses = records.map((r) => r.endpoints[target.id]!.ipv4);
+        if (target.writeHosts) await target.writeHosts(addresses, extraHosts);
         await this.store.writeContainer(state);
         await this.#refreshHostsLocked(this.#peersOf(state.networks, networks, target.id), networks);
         return {
           netnsPath: state.netnsPath,
-          addresses: records.map((r) => r.endpoints[target.id]!.ipv4),
+          addresses,
           extraHosts,
           targetIp: records[0]!.endpoints[target.id]!.ipv4,
         };
@@ -318,8 +332,11 @@ export class NetworkManager {
   #allocate(record: NetworkRecord, target: AttachTarget, request: EndpointRequest, ifname: string): EndpointRecord {
     const subnet = parseSubnet(record.subnet);
     const used = Object.values(record.endpoints).map((e) => e.ipv4);
+    const preferred = request.preferredIpv4 && isFreeAddress(subnet, record.gateway, used, request.preferredIpv4) ? request.preferredIpv4 : undefined;
     const ipv4 = request.ipv4Address
       ? checkRequestedAddress(subnet, record.gateway, used, request.ipv4Address, record.name)
+      : preferred
+        ? preferred
       : // The default bridge is one per host (berth0) but every state root has its own IPAM:
         // random addresses in its /16 keep two roots (parallel test files) from colliding.
         allocateAddress(subnet, record.gateway, used, record.name, { random: record.bridge === defaultBridgeName });
@@ -526,6 +543,8 @@ export class NetworkManager {
       const networks = await this.#networkMap();
       await this.#releaseLocked(target.id, networks);
       const extraHosts = hostsEntriesFor(owner, networks);
+      const addresses = owner.networks.map((id) => networks.get(id)?.endpoints[owner.id]?.ipv4).filter((ip): ip is string => !!ip);
+      if (target.writeHosts) await target.writeHosts(addresses, extraHosts);
       const state: ContainerNetworkState = {
         id: target.id,
         name: target.name,
@@ -541,7 +560,6 @@ export class NetworkManager {
       await this.store.writeContainer(state);
       owner.followers = [...new Set([...(owner.followers ?? []), target.id])];
       await this.store.writeContainer(owner);
-      const addresses = owner.networks.map((id) => networks.get(id)?.endpoints[owner.id]?.ipv4).filter((ip): ip is string => !!ip);
       return { netnsPath: owner.netnsPath, addresses, extraHosts, ports: owner.proxy?.ports ?? [] };
     });
   }

@@ -1,6 +1,6 @@
 import { isAbsolute, posix, resolve } from "node:path";
 import { BerthError } from "../common/berth-error.js";
-import { ramInBytes } from "../runtime/container-config/units.js";
+import { ramInBytes } from "../common/units.js";
 
 /** Mount propagation of a bind mount. */
 export type BindPropagation = "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave";

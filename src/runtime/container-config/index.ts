@@ -21,5 +21,5 @@ export { validateContainerName, generateContainerName, containerNamePattern, gen
 export { readLogs, formatLogEntry } from "./log-reader.js";
 export type { LogEntry, ReadLogsOptions } from "./log-reader.js";
 export { rfc3339ToNanos, toNanos } from "./log-time.js";
-export { parseDuration, formatDuration } from "./duration.js";
-export { ramInBytes, fromHumanSize } from "./units.js";
+export { parseDuration, formatDuration } from "../../common/duration.js";
+export { ramInBytes, fromHumanSize } from "../../common/units.js";

@@ -1,5 +1,5 @@
 import { BerthError } from "../../common/berth-error.js";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../../common/duration.js";
 
 /**
  * Nanoseconds since the epoch of an RFC 3339 time with up to nine fractional digits

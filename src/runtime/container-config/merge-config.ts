@@ -1,7 +1,7 @@
 import { BerthError } from "../../common/berth-error.js";
 import { defaultShell, resolveCommand } from "./command.js";
 import { dockerDefaults } from "./docker-defaults.js";
-import { parseDuration } from "./duration.js";
+import { parseDuration } from "../../common/duration.js";
 import type { ImageHealthcheck, ImageRuntimeConfig } from "./image-config.js";
 
 /** A health check as the options give it. Durations are Go duration strings or nanoseconds. */

@@ -20,7 +20,7 @@ import { allCapabilities, defaultMounts, dockerDefaults, tweakCapabilities } fro
 import { replaceOrAppendEnv, type ResolvedContainerConfig } from "./merge-config.js";
 import type { ResolvedUser } from "./resolve-user.js";
 import { parseUlimit, type Ulimit } from "./ulimit.js";
-import { ramInBytes } from "./units.js";
+import { ramInBytes } from "../../common/units.js";
 
 /**
  * How the container's network namespace is chosen. The network layer creates namespaces and

@@ -32,9 +32,18 @@ import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commi
 import { startHealthChecks } from "./health-checker.js";
 import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
 import { ContainerStore } from "./container-store.js";
-import { buildContainerSpec, createWorkdir, prepareMounts, type HostOptions } from "./container-setup.js";
+import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, prepareMounts, type HostOptions } from "./container-setup.js";
 import { findCommandProblem } from "./executable.js";
-import { hostName, hostNetwork, noneNetwork, type NetworkAttachment, type NetworkPreparation } from "./network-attachment.js";
+import {
+  hostName,
+  hostNetwork,
+  networkDriver,
+  noneNetwork,
+  type NetworkAttachment,
+  type NetworkContainer,
+  type NetworkDriver,
+  type NetworkPreparation,
+} from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
@@ -53,10 +62,17 @@ export interface ContainerEngineOptions {
   /** The volume store. @default new VolumeStore(`${stateRoot}/volumes`) */
   volumes?: VolumeStore;
   /**
-   * Network attachments by name, for containers created with one and started by another
-   * process (`none` and `host` are built in). @default {}
+   * Network attachments by network mode, for containers created with an attachment that has
+   * no `config` (so cannot be rebuilt from the record) and operated on by another engine
+   * (`none` and `host` are built in). @default {}
    */
   networks?: Readonly<Record<string, NetworkAttachment>>;
+  /**
+   * Network drivers by name, which rebuild a container's attachment from its record; they
+   * take precedence over those the network layer registered (`registerNetworkDriver`).
+   * @default {}
+   */
+  networkDrivers?: Readonly<Record<string, NetworkDriver>>;
   /** Pulls a reference into the store. @default a registry pull with berth's RegistryClient */
   pull?: (images: ImageStore, reference: string) => Promise<void>;
   /** The cgroup parent of containers. @default "/berth" */
@@ -96,7 +112,11 @@ export class ContainerEngine {
   readonly images: ImageStore;
   readonly volumes: VolumeStore;
   readonly store: ContainerStore;
+  readonly runRoot: string;
   readonly #networks: Record<string, NetworkAttachment>;
+  readonly #drivers: Readonly<Record<string, NetworkDriver>>;
+  /** Attachments without a `config`, by container id: only this engine can rebuild them. */
+  readonly #attachments = new Map<string, NetworkAttachment>();
   readonly #pull: (images: ImageStore, reference: string) => Promise<void>;
   readonly #cgroupParent: string;
   readonly #live = new Map<string, LiveHandle>();
@@ -104,11 +124,13 @@ export class ContainerEngine {
   constructor(options: ContainerEngineOptions = {}) {
     this.stateRoot = options.stateRoot ?? stateRoot();
     const run = options.runRoot ?? runRoot();
+    this.runRoot = run;
     this.runtime = options.runtime ?? new OciRuntime({ root: join(run, "runtime") });
     this.images = options.images ?? new ImageStore(this.stateRoot);
     this.volumes = options.volumes ?? new VolumeStore(join(this.stateRoot, "volumes"));
     this.store = new ContainerStore(join(this.stateRoot, "containers"));
     this.#networks = { none: noneNetwork, host: hostNetwork, ...(options.networks ?? {}) };
+    this.#drivers = options.networkDrivers ?? {};
     this.#pull =
       options.pull ??
       (async (images, reference) => {
@@ -155,7 +177,7 @@ export class ContainerEngine {
       config,
       lowerDirs: [...layers.layerDirs].reverse(),
       mounts: [],
-      network: { mode: network.name },
+      network: { mode: network.name, ...(network.config ? { config: network.config } : {}) },
       autoRemove: options.autoRemove ?? false,
       init: options.init ?? false,
       privileged: options.privileged ?? false,
@@ -209,6 +231,7 @@ export class ContainerEngine {
       await this.remove(id, { force: true, volumes: true }).catch((e: unknown) => log("cleanup of %s failed: %O", id, e));
       throw withContainer(error, name);
     }
+    if (!network.config && network !== noneNetwork && network !== hostNetwork) this.#attachments.set(id, network);
     log("created %s (%s)", id.slice(0, 12), name);
     return id;
   }
@@ -230,8 +253,43 @@ export class ContainerEngine {
   #networkOf(network: CreateContainerOptions["network"]): NetworkAttachment {
     if (network === undefined || network === "none") return noneNetwork;
     if (network === "host") return hostNetwork;
-    this.#networks[network.name] ??= network;
     return network;
+  }
+
+  /**
+   * The container's attachment: rebuilt from the record's configuration by its driver, else the
+   * one this engine was given at create, else the engine's by mode (undefined when none fits).
+   */
+  #attachmentOf(record: ContainerRecord): NetworkAttachment | undefined {
+    const config = record.network.config;
+    if (config) {
+      const driver = this.#drivers[config.driver] ?? networkDriver(config.driver);
+      if (!driver) return undefined;
+      return driver(config.options, { stateRoot: this.stateRoot, runRoot: this.runRoot });
+    }
+    return this.#attachments.get(record.id) ?? this.#networks[record.network.mode];
+  }
+
+  #networkContainer(record: ContainerRecord): NetworkContainer {
+    return { id: record.id, name: record.name, hostname: record.config.hostname, hostsPath: containerHostsPath(this.store, record.id) };
+  }
+
+  /**
+   * Frees what the network layer holds for a container that no longer runs (namespace,
+   * addresses, proxy, names in peers' files). Never fails: a release that cannot be done now
+   * is done by the network layer's reconcile or by the next release.
+   */
+  async #releaseNetwork(record: ContainerRecord): Promise<void> {
+    if (record.network.mode === "none" || record.network.mode === "host") {
+      if (!record.network.config) return;
+    }
+    const attachment = this.#attachmentOf(record);
+    if (!attachment || attachment === noneNetwork || attachment === hostNetwork) {
+      if (!attachment) log("no network driver for %s (%s): its network is released by a later reconcile", record.id.slice(0, 12), record.network.config?.driver ?? record.network.mode);
+      return;
+    }
+    await attachment.release(this.#networkContainer(record)).catch((e: unknown) => log("network release of %s failed: %O", record.id.slice(0, 12), e));
+    delete record.network.netnsPath;
   }
 
   // ---------------------------------------------------------------- start / stop
@@ -258,14 +316,22 @@ export class ContainerEngine {
 
   async #startLocked(record: ContainerRecord): Promise<void> {
     const id = record.id;
+    const attachment = this.#attachmentOf(record);
+    if (!attachment) {
+      const driver = record.network.config?.driver;
+      throw new BerthError(
+        "BERTH_NETWORK_NOT_FOUND",
+        driver
+          ? `container ${record.name} uses network driver ${driver}, which is not loaded in this process: import berth's network layer (berth or src/network/) or pass it in the engine's networkDrivers`
+          : `container ${record.name} uses network ${record.network.mode}, which this engine does not know: pass it in the engine's networks`,
+        { container: record.name, network: record.network.mode },
+      );
+    }
     record.status = "starting";
     record.error = "";
     await this.store.write(record);
     const rootfs = this.#merged(id);
-    const attachment = this.#networks[record.network.mode];
-    if (!attachment) {
-      throw new BerthError("BERTH_INVALID_ARGUMENT", `container ${record.name} uses network ${record.network.mode}, which this engine does not know: pass it in the engine's networks`, { container: record.name });
-    }
+    let prepared = false;
     try {
       await mountOverlay(this.#overlay(record), id);
       const problem = await findCommandProblem(rootfs, record.config.args[0]!, record.config.env);
@@ -279,9 +345,26 @@ export class ContainerEngine {
       // The built-in networks' namespaces are made by the runtime: the bundle written at create
       // stays valid. Another network layer prepares (and may move) its namespace at each start.
       if (attachment !== noneNetwork && attachment !== hostNetwork) {
-        const prep = await attachment.prepare({ id, name: record.name, hostname: record.config.hostname });
-        record.network = { mode: attachment.name, ...(prep.netnsPath ? { netnsPath: prep.netnsPath } : {}) };
-        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, await this.#hostOptions(id), networkMode(prep), rootfs, prep);
+        const hostOptions = await this.#hostOptions(id);
+        let hostsWritten = false;
+        const target: NetworkContainer = {
+          ...this.#networkContainer(record),
+          writeHosts: async (prep) => {
+            await writeFile(containerHostsPath(this.store, id), await containerHostsText(record, hostOptions, false, prep));
+            hostsWritten = true;
+          },
+        };
+        prepared = true;
+        const prep = await attachment.prepare(target);
+        record.network = {
+          mode: attachment.name,
+          ...(prep.netnsPath ? { netnsPath: prep.netnsPath } : {}),
+          ...((prep.config ?? record.network.config) ? { config: prep.config ?? record.network.config } : {}),
+        };
+        // Recorded at once: a start that dies from here on leaves a record whose release
+        // finds the namespace.
+        await this.store.write(record);
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), rootfs, prep, hostsWritten);
         await this.runtime.writeBundle(bundle, spec);
       }
       const pidFile = join(this.store.dir(id), "init.pid");
@@ -301,6 +384,8 @@ export class ContainerEngine {
     } catch (error) {
       await this.runtime.delete(id, { force: true }).catch(() => {});
       await unmountOverlay(rootfs, id).catch(() => {});
+      // A failed start keeps no namespace, address or proxy, as a stopped container.
+      if (prepared) await this.#releaseNetwork(record);
       const exitCode = isBerthError(error) && error.exitCode !== undefined ? error.exitCode : 128;
       record.status = "exited";
       record.pid = 0;
@@ -520,8 +605,8 @@ export class ContainerEngine {
         await this.volumes.remove(mount.name, { force: true }).catch((e: unknown) => log("removal of volume %s failed: %O", mount.name, e));
       }
     }
-    const attachment = this.#networks[record.network.mode];
-    await attachment?.release({ id, name: record.name, hostname: record.config.hostname }).catch((e: unknown) => log("network release failed: %O", e));
+    await this.#releaseNetwork(record);
+    this.#attachments.delete(id);
     await this.images.removeSnapshotUser(id).catch((e: unknown) => log("snapshot user removal failed: %O", e));
     await this.store.releaseName(id, record.name);
     await this.store.removeDir(id);
@@ -581,7 +666,11 @@ export class ContainerEngine {
     await Promise.all([
       state ? this.runtime.delete(record.id, { force: true }) : undefined,
       unmountOverlay(this.#merged(record.id), record.id),
+      // Docker tears a stopped container's sandbox down: its address goes back to the pool and
+      // its published ports are closed until it starts again.
+      this.#releaseNetwork(record),
     ]);
+    await this.store.write(record);
     if (record.autoRemove) {
       await this.#removeLocked(record, { volumes: true });
       return false;

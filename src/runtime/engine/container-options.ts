@@ -29,9 +29,11 @@ export interface CreateContainerOptions extends ContainerConfigOptions {
   /** `--tmpfs` mounts: `/path[:options]`. @default [] */
   tmpfs?: readonly string[];
   /**
-   * The network: `none` (a private namespace with loopback only), `host`, or an attachment
-   * from the network layer. @default "none" (berth has no default bridge until a network
-   * layer gives one)
+   * The network: `none` (a private namespace with loopback only, up), `host`, or an attachment
+   * from the network layer (whose `config` is kept in the container's record, so that other
+   * processes can start and remove the container). The engine, below the network layer, has no
+   * bridge of its own: the public `Container` API defaults to the default bridge.
+   * @default "none"
    */
   network?: "none" | "host" | NetworkAttachment;
   /** `--add-host` entries (`name:ip`). @default [] */

@@ -1,4 +1,5 @@
 import type { ResolvedContainerConfig } from "../container-config/merge-config.js";
+import type { NetworkAttachmentConfig } from "./network-attachment.js";
 import type { ContainerMount, ResourceLimits } from "../container-config/oci-spec-builder.js";
 
 /**
@@ -58,7 +59,12 @@ export interface ContainerRecord {
   /** overlayfs lowerdirs, top layer first. */
   lowerDirs: string[];
   mounts: MountRecord[];
-  network: { mode: string; netnsPath?: string };
+  /**
+   * The network: its mode as `docker inspect` shows it, the namespace while it runs, and the
+   * attachment's configuration (networks, aliases, ports, address) that any process's engine
+   * rebuilds it from to start, stop or remove the container.
+   */
+  network: { mode: string; netnsPath?: string; config?: NetworkAttachmentConfig };
   autoRemove: boolean;
   init: boolean;
   privileged: boolean;

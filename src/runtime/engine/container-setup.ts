@@ -114,8 +114,25 @@ export async function prepareMounts(volumes: VolumeStore, store: ContainerStore,
   return out;
 }
 
+/** The text of a container's /etc/hosts, as Docker writes it. */
+export async function containerHostsText(record: ContainerRecord, host: HostOptions, hostNet: boolean, prep?: NetworkPreparation): Promise<string> {
+  return buildHosts({
+    hostname: record.config.hostname,
+    ...(record.config.domainname ? { domainname: record.config.domainname } : {}),
+    ...(hostNet ? { hostFile: await hostHostsFile() } : {}),
+    ipv6: prep?.ipv6 ?? false,
+    extraHosts: [...host.extraHosts, ...(prep?.extraHosts ?? [])],
+    addresses: prep?.hostsEntries ?? [],
+  });
+}
+
+/** Where the engine keeps a container's /etc/hosts. */
+export function containerHostsPath(store: ContainerStore, id: string): string {
+  return join(store.dir(id), "hosts");
+}
+
 /**
- * Writes the container's /etc/hosts, /etc/hostname and /etc/resolv.conf beside its record and
+ * Writes the container's /etc/hosts (unless `hostsWritten`), /etc/hostname and /etc/resolv.conf beside its record and
  * builds its OCI spec (the user resolved in its root).
  */
 export async function buildContainerSpec(
@@ -126,19 +143,13 @@ host: HostOptions,
 network: NetworkMode,
 rootfs: string,
 prep?: NetworkPreparation,
+hostsWritten = false,
 ): Promise<OciSpec> {
   const dir = store.dir(record.id);
   const user = await resolveUser(record.config.user, { rootfs }, { groupAdd: host.groupAdd });
   const hostNet = network.mode === "host";
-  const etc = { hosts: join(dir, "hosts"), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
-  const hostsText = buildHosts({
-    hostname: record.config.hostname,
-    ...(record.config.domainname ? { domainname: record.config.domainname } : {}),
-    ...(hostNet ? { hostFile: await hostHostsFile() } : {}),
-    ipv6: prep?.ipv6 ?? false,
-    extraHosts: [...host.extraHosts, ...(prep?.extraHosts ?? [])],
-    addresses: prep?.hostsEntries ?? [],
-  });
+  const etc = { hosts: containerHostsPath(store, record.id), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
+  const hostsText = await containerHostsText(record, host, hostNet, prep);
   const resolvText = buildResolvConf({
     hostFile: await readFile("/etc/resolv.conf", "utf8").catch(() => ""),
     hostNetwork: hostNet,
@@ -148,7 +159,9 @@ prep?: NetworkPreparation,
     ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
   });
   await Promise.all([
-    writeFile(etc.hosts, hostsText),
+    // A network layer that wrote the file under its lock (see NetworkContainer.writeHosts) may
+    // since have added peers to it: written again, they would be lost.
+    hostsWritten ? undefined : writeFile(etc.hosts, hostsText),
     writeFile(etc.hostname, buildHostname(record.config.hostname)),
     writeFile(etc.resolvConf, resolvText),
   ]);

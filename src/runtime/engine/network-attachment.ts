@@ -10,6 +10,16 @@ export interface NetworkContainer {
   name: string;
   /** The container's hostname. */
   hostname: string;
+  /** Where the engine keeps the container's /etc/hosts (bind-mounted into it). @default `<stateRoot>/containers/<id>/hosts` */
+  hostsPath?: string;
+  /**
+   * Writes the container's /etc/hosts from a preparation. A network layer that also rewrites
+   * the hosts files of the container's peers calls it under its own lock, before a peer can
+   * see the container: a peer attaching at that moment then finds the file complete instead of
+   * waiting for the engine to write it. When it is not called the engine writes the file after
+   * `prepare`. @default none
+   */
+  writeHosts?: (prep: NetworkPreparation) => Promise<void>;
 }
 
 /** The namespace and name resolution a network layer gives a container. */
@@ -29,24 +39,70 @@ export interface NetworkPreparation {
   dnsConfig?: { nameservers?: string[]; search?: string[]; options?: string[] };
   /** Whether the container has IPv6 (keeps IPv6 lines in /etc/hosts and resolv.conf). @default false */
   ipv6?: boolean;
+  /**
+   * The attachment's configuration to keep in the container's record in place of the one it
+   * had (the addresses it was given, to ask for again at the next start). @default unchanged
+   */
+  config?: NetworkAttachmentConfig;
+}
+
+/**
+ * What the container record keeps of an attachment, so that any process's engine can rebuild
+ * it (see {@link registerNetworkDriver}): the driver's name and its JSON configuration.
+ */
+export interface NetworkAttachmentConfig {
+  /** The driver that rebuilds the attachment. */
+  driver: string;
+  /** JSON-serialisable options of the driver. */
+  options: unknown;
+}
+
+/** Where a driver runs: the engine's roots, so it finds its state beside the engine's. */
+export interface NetworkDriverContext {
+  stateRoot: string;
+  runRoot: string;
+}
+
+/** Rebuilds an attachment from what the container record kept. */
+export type NetworkDriver = (options: unknown, context: NetworkDriverContext) => NetworkAttachment;
+
+const drivers = new Map<string, NetworkDriver>();
+
+/**
+ * Makes a driver known to every engine of this process. The network layer registers its
+ * drivers when it is loaded: the engine (a layer above it) cannot import it, and a container
+ * created by one process must start, stop and be removed by another's engine.
+ */
+export function registerNetworkDriver(name: string, driver: NetworkDriver): void {
+  drivers.set(name, driver);
+}
+
+/** A driver registered with {@link registerNetworkDriver}. */
+export function networkDriver(name: string): NetworkDriver | undefined {
+  return drivers.get(name);
 }
 
 /**
  * The one seam between the engine and a network layer: `prepare` is called before the
- * container starts (each start, as a stopped container's namespace may be gone) and
- * `release` after it stopped for good (remove). The network layer (src/network/) implements
- * it for bridges; berth ships {@link noneNetwork} and {@link hostNetwork}.
+ * container starts (each start) and `release` when it stops, when a start fails after
+ * `prepare`, and at remove; release must be idempotent. The network layer (src/network/)
+ * implements it for bridges; berth ships {@link noneNetwork} and {@link hostNetwork}.
  */
 export interface NetworkAttachment {
-  /** The network's name as `docker inspect` shows it (`none`, `host`, `bridge`...). */
+  /** The network mode as `docker inspect` shows it (`none`, `host`, `bridge`, a network name, `container:<id>`). */
   readonly name: string;
+  /**
+   * What the container record keeps of this attachment. Without it only the engine that
+   * created the container can start it. @default none
+   */
+  readonly config?: NetworkAttachmentConfig;
   prepare(container: NetworkContainer): Promise<NetworkPreparation>;
   release(container: NetworkContainer): Promise<void>;
 }
 
 /**
- * Docker's `--network none`: a private namespace with only loopback. The runtime creates it
- * with the container and it dies with the container, so there is nothing to release.
+ * Docker's `--network none`: a private namespace with only loopback, up. The runtime creates
+ * it with the container and it dies with the container, so there is nothing to release.
  */
 export const noneNetwork: NetworkAttachment = {
   name: "none",

@@ -50,3 +50,13 @@ describe("parseEnvFile (.env as Compose reads it)", () => {
     expect(() => parseEnvFile("A B=1", "x.env")).toThrow(/x\.env:1: unexpected character/);
   });
 });
+
+describe("dollars in env files", () => {
+  it("a $ that starts no variable stays, as Compose keeps it in passwords", () => {
+    expect(parseEnvFile("PW=pa$$w0rd$\nQ=cost: $5\nR='lit $HOME'\n", ".env", () => "x")).toEqual({ PW: "pa$$w0rd$", Q: "cost: $5", R: "lit $HOME" });
+  });
+
+  it("\\$ is a literal dollar and ${VAR:-d} defaults work", () => {
+    expect(parseEnvFile('A=\\$HOME\nB="${U:-d}/\\$x"\nC=${U-}\n', ".env", () => undefined)).toEqual({ A: "$HOME", B: "d/$x", C: "" });
+  });
+});

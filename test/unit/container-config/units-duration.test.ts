@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/index.js";
-import { formatDuration, parseDuration } from "../../../src/runtime/container-config/duration.js";
-import { fromHumanSize, ramInBytes } from "../../../src/runtime/container-config/units.js";
+import { formatDuration, parseDuration } from "../../../src/common/duration.js";
+import { fromHumanSize, ramInBytes } from "../../../src/common/units.js";
 
 // go-units size.go: RAMInBytes (binary) and FromHumanSize (decimal) — their test tables.
 describe("ramInBytes (go-units RAMInBytes, docker run --memory)", () => {

@@ -1,4 +1,4 @@
-import { BerthError } from "../../common/berth-error.js";
+import { BerthError } from "./berth-error.js";
 
 /** Nanoseconds per unit of Go's `time.ParseDuration`. */
 const unitNs: Record<string, number> = {

@@ -1,4 +1,4 @@
-import { BerthError } from "../../common/berth-error.js";
+import { BerthError } from "./berth-error.js";
 
 const prefixes = "kmgtp";
 
