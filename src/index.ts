@@ -21,8 +21,11 @@ export type { NetworkInspect, NetworkApiOptions, ConnectOptions, CreateNetworkOp
 export { parseDockerfile } from "./build/dockerfile-parser.js";
 export { DockerfileBuilder } from "./build/dockerfile-build.js";
 export type { BuildProgress, BuildResult, DockerfileBuildOptions } from "./build/dockerfile-build.js";
+export type { BuildSecret } from "./build/run-step-mounts.js";
 export type { ParsedDockerfile, Instruction, InstructionFlag, Heredoc, KeyValue, ArgDefinition, HealthcheckSpec, ParserDirectives, ParseWarning } from "./build/dockerfile-parser.js";
 export { Wait, defaultWaitStrategy, AbstractWaitStrategy, ListeningPortsWaitStrategy, LogWaitStrategy, HealthCheckWaitStrategy, HttpWaitStrategy, SuccessfulCommandWaitStrategy, OneShotStartupWaitStrategy, CompositeWaitStrategy, SessionReaper, sessionReaper, reapStaleSessions, reuseHash, reuseHashLabel, findOrCreateReusable, runBerthSetup } from "./harness/index.js";
 export type { WaitStrategy, WaitTarget, LogLine, HealthStatus, ExposedPort, WaitExecResult, HttpWaitOptions, HttpWaitResponse, SessionReaperOptions, ReaperResource, ReaperKind, ReapStaleResult, ReapFailure, ContainerFinder, FindOrCreateOptions, Reusable, ReuseHashOptions, BerthSetup, BerthSetupContext, BerthSetupOptions, JSONValue } from "./harness/index.js";
 export { loadComposeProject, startOrder, stopOrder, projectToYaml } from "./compose/index.js";
 export type { LoadComposeOptions, ComposeProject, ComposeService, ComposePort, ComposeVolumeMount, ComposeServiceNetwork, ComposeDependency, ComposeHealthcheck, ComposeBuild, ComposeResources, ComposeNetwork, ComposeVolume } from "./compose/index.js";
+export { GenericContainer, GenericContainerBuilder, StartedTestContainer, StoppedTestContainer } from "./harness/index.js";
+export type { GenericContainerEnvironment, HealthCheck, ExecOptions, ContainerExecResult, StopContainerOptions, RestartContainerOptions, CommitContainerOptions, ContainerLogsOptions, PortToExpose, FileToCopy, DirectoryToCopy, ContentToCopy, ArchiveToCopy, BindMount, VolumeMountOptions, ResourcesQuota, LogConsumer } from "./harness/index.js";

@@ -532,7 +532,8 @@ static int parse_rule(struct json_object *d, size_t i, struct dev_rule *r, br_er
   return 0;
 }
 
-#define INSN(c, d, s_, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s_), .off = (o), .imm = (i)})
+#define INSN(c, d, s_, o, i)                                                                       \
+  ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s_), .off = (o), .imm = (i)})
 
 /* One rule: skip to the next unless type, access, major and minor match, else return its
  * verdict. `skip` is patched once the block's length is known. */
@@ -633,10 +634,7 @@ int br_cg_devices_prog(struct json_object *res, br_error_t *err)
   attr.insns = (uint64_t)(uintptr_t)prog;
   attr.insn_cnt = (uint32_t)n;
   attr.license = (uint64_t)(uintptr_t) "Apache-2.0";
-  static char vlog[65536];
-  if (getenv("BERTH_BPF_LOG")) { attr.log_buf = (uint64_t)(uintptr_t)vlog; attr.log_size = sizeof(vlog); attr.log_level = 1; }
   fd = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-  if (getenv("BERTH_BPF_LOG")) fprintf(stderr, "%s\n", vlog);
   free(rules);
   free(prog);
   if (fd < 0)

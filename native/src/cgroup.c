@@ -604,8 +604,7 @@ static int make_dirs(const struct hier *h, const char *dir, const char *shared, 
        * mkdir its own child in it. */
       if (shared == NULL || strcmp(path, shared) != 0)
         created_add(c, path);
-    }
-    else if (errno != EEXIST)
+    } else if (errno != EEXIST)
       return br_error_make(err, errno, "cgroups: create `%s`", path);
     if (cpuset && cpuset_init(path, err) < 0)
       return -1;
@@ -644,8 +643,8 @@ static int write_pid(const char *dir, pid_t pid, br_error_t *err)
  * so the container sees its own cgroups, as with runc. */
 static bool v1_wanted(const char *ctrl, unsigned v1ctrl)
 {
-  static const char *const names[] = {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb",
-                                      "devices"};
+  static const char *const names[] = {"cpu",   "cpuset",  "memory", "pids",
+                                      "blkio", "hugetlb", "devices"};
   if (v1ctrl == ~0u)
     return true;
   for (size_t i = 0; i < BR_ARRAY_SIZE(names); i++)
@@ -728,10 +727,28 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
     abort();
   cg->mode = hs.mode;
 
-  for (size_t i = 0; i < hs.n; i++) {
+  /* The v2 directory first (k == 0): whether the device filter attaches there decides
+   * whether the v1 devices hierarchy is needed. */
+  for (size_t k = 0; k < 2 * hs.n; k++) {
+    size_t i = k % hs.n;
     struct hier *h = &hs.h[i];
-    cleanup_free char *cgp = cg_path(h, spec, absolute);
-    char *dir = dir_of(h, cgp), *owned = NULL;
+    cleanup_free char *cgp = NULL;
+    char *dir, *owned = NULL;
+    if (k == hs.n && devprog >= 0) {
+      br_error_t aerr = NULL;
+      /* No v2 directory, or an ancestor's program attached without BPF_F_ALLOW_MULTI
+       * refuses ours: the v1 devices cgroup, as without the filter. */
+      if (br_cg_v2_dir(cg) == NULL || br_cg_devices_attach(br_cg_v2_dir(cg), devprog, &aerr) < 0) {
+        br_error_release(&aerr);
+        v1ctrl |= 1u << 6;
+      }
+      close(devprog);
+      devprog = -1;
+    }
+    if ((h->ctrl[0] == 0) != (k < hs.n))
+      continue;
+    cgp = cg_path(h, spec, absolute);
+    dir = dir_of(h, cgp);
     /* On a hybrid host no controller is enabled in the v2 tree except those no v1
      * hierarchy took: enabling costs nothing for the others. */
     unsigned v2needs = h->ctrl[0] == 0 ? needs : 0;
@@ -766,9 +783,6 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
     dirs_add(cg, h->ctrl, dir, owned);
   }
 
-  if (devprog >= 0 && br_cg_v2_dir(cg) != NULL &&
-      br_cg_devices_attach(br_cg_v2_dir(cg), devprog, err) < 0)
-    goto fail;
   if (cg->n > 0 && br_cg_apply_resources(cg, res, !rootless, err) < 0) {
     if (rootless && is_permission_error(*err))
       br_error_wrap(err, "rootless: the cgroup is not delegated to uid %d", (int)getuid());
@@ -788,7 +802,7 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
   }
 
   if (devprog >= 0)
-    close(devprog); /* the attachment holds the program */
+    close(devprog);
   created_forget(&made);
   for (size_t i = 0; i < hs.n; i++)
     free(own_dirs[i]);

@@ -298,9 +298,8 @@ static bool has_resources(struct json_object *linux_obj)
 static bool mounts_cgroupfs(struct br_container *c)
 {
   struct json_object *mounts = br_json_get(c->spec, "mounts");
-  size_t n = mounts && json_object_is_type(mounts, json_type_array)
-                 ? json_object_array_length(mounts)
-                 : 0;
+  size_t n =
+      mounts && json_object_is_type(mounts, json_type_array) ? json_object_array_length(mounts) : 0;
   for (size_t i = 0; i < n; i++) {
     const char *t = br_json_str(json_object_array_get_idx(mounts, i), "type");
     if (t && (strcmp(t, "cgroup") == 0 || strcmp(t, "cgroup2") == 0))

@@ -99,6 +99,23 @@ static bool read_stream(int logfd, struct stream *s)
   return true;
 }
 
+/* What is still in a pipe when the loop gives up on it (the drain time after the exit ran
+ * out, or a process that inherited the pipe keeps it open). Without this, a monitor
+ * scheduled late on a loaded machine lost output the container wrote before it exited.
+ * Bounded: a process still writing must not keep the monitor here. */
+static void drain(int logfd, struct stream *s)
+{
+  for (int rounds = 0; rounds < 64; rounds++) {
+    ssize_t n = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break; /* EAGAIN: empty for now; EOF; or an error */
+    s->len += n;
+    flush_lines(logfd, s, false);
+  }
+}
+
 static void record_exit(struct br_container *c, int status)
 {
   struct json_object *o = json_object_new_object();
@@ -194,6 +211,7 @@ static int monitor_loop(struct br_container *c, int report_fd)
   }
   for (int i = 0; i < 2; i++)
     if (ss[i]->fd >= 0) {
+      drain(logfd, ss[i]);
       flush_lines(logfd, ss[i], true);
       close(ss[i]->fd);
     }

@@ -4,6 +4,7 @@ import { open, readlink } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { execa } from "execa";
 import tar from "tar-stream";
 import { BerthError, cleanArchivePath } from "../common/index.js";
 import { applyChmod } from "./copy-flags.js";
@@ -15,7 +16,7 @@ import type { CopyStep } from "./stage-evaluator.js";
  * COPY and ADD as a layer tar written directly from the resolved sources (no container):
  * Docker's destination rules, `--chown` (numeric or names from the target's /etc/passwd and
  * /etc/group), `--chmod`, parent directories keeping the metadata they have in the image, and
- * ADD's extraction of local tar archives (plain or gzip).
+ * ADD's extraction of local tar archives (plain, gzip, bzip2, xz, zstd).
  */
 
 /** Input of {@link buildCopyLayer}. */
@@ -71,13 +72,24 @@ export async function resolveChown(step: CopyStep, target: RootfsView): Promise<
   return { uid, gid };
 }
 
-/** Whether a file starts like an archive ADD unpacks: gzip, or a tar header ("ustar" at 257). */
-async function archiveKind(path: string): Promise<"gzip" | "tar" | undefined> {
+type ArchiveKind = "gzip" | "tar" | "bzip2" | "xz" | "zstd";
+
+/** Decompressors run as child processes for the formats Node has no decoder for. */
+const decompressors: Partial<Record<ArchiveKind, string>> = { bzip2: "bzip2", xz: "xz", zstd: "zstd" };
+
+/**
+ * Whether a file starts like an archive ADD unpacks, by its magic bytes as Docker detects
+ * them: gzip, bzip2, xz, zstd, or a tar header ("ustar" at offset 257).
+ */
+async function archiveKind(path: string): Promise<ArchiveKind | undefined> {
   const handle = await open(path, "r");
   try {
     const head = Buffer.alloc(263);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
     if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+    if (bytesRead >= 3 && head.subarray(0, 3).toString("latin1") === "BZh") return "bzip2";
+    if (bytesRead >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return "xz";
+    if (bytesRead >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return "zstd";
     if (bytesRead >= 262 && head.subarray(257, 262).toString("latin1") === "ustar") return "tar";
     return undefined;
   } finally {
@@ -91,8 +103,21 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
   const owner = await resolveChown(step, target);
   const chmod = step.flags.chmod;
   const written = step.sources.length + step.inline.length;
-  const dest = step.absoluteDestination;
-  const destStat = await target.stat(dest);
+  // Symlinks on the way to the destination are followed inside the image, as Docker does
+  // (Debian's /lib, /bin and /sbin are links into /usr; /var/run is a link to /run).
+  const trailing = step.absoluteDestination.length > 1 && step.absoluteDestination.endsWith("/");
+  let resolvedDest = await target.resolvePath(step.absoluteDestination, trailing);
+  let destStat = await target.stat(resolvedDest);
+  if (destStat?.isSymbolicLink()) {
+    // A link to a directory is copied into; a link to anything else is replaced.
+    const through = await target.resolvePath(resolvedDest, true);
+    const throughStat = await target.stat(through);
+    if (throughStat?.isDirectory()) {
+      resolvedDest = through;
+      destStat = throughStat;
+    }
+  }
+  const dest = trailing && resolvedDest !== "/" ? `${resolvedDest}/` : resolvedDest;
   const destIsDir = dest.endsWith("/") || written > 1 || resolved.length > 1 || (destStat?.isDirectory() ?? false) || resolved.some((r) => r.isDirectory);
   if (written > 1 && !dest.endsWith("/")) {
     throw stepError(step, `When using ${step.keyword} with more than one source file, the destination must be a directory and end with a /`);
@@ -153,14 +178,25 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
     // Sockets, fifos and devices in a build context are not copied, as BuildKit skips them.
   };
 
-  const extractArchive = async (hostPath: string, kind: "gzip" | "tar"): Promise<void> => {
+  const extractArchive = async (hostPath: string, kind: ArchiveKind): Promise<void> => {
     const extract = tar.extract();
     const source = createReadStream(hostPath);
-    const stream = kind === "gzip" ? source.pipe(createGunzip()) : source;
+    const tool = decompressors[kind];
+    const child = tool ? execa(tool, ["-dc"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: { stdout: false, stderr: true }, timeout: 30 * 60_000 }) : undefined;
+    if (child) source.pipe(child.stdin!);
+    const stream: Readable = child ? child.stdout! : kind === "gzip" ? source.pipe(createGunzip()) : source;
     const failed = new Promise<never>((_, reject) => {
       source.on("error", reject);
       stream.on("error", reject);
+      child?.catch((error: unknown) =>
+        reject(new BerthError("BERTH_BUILD_STEP_FAILED", `${step.keyword} on line ${step.instruction.startLine}: cannot decompress ${hostPath} with ${tool}`, {
+          line: step.instruction.startLine,
+          path: hostPath,
+          cause: error,
+        })),
+      );
     });
+    failed.catch(() => {});
     stream.pipe(extract);
     const consume = (async () => {
       for await (const e of extract) {
@@ -186,6 +222,9 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
       }
     })();
     await Promise.race([consume, failed]);
+    // The decompressor has written everything tar read; its exit status still says whether
+    // the stream was whole.
+    if (child) await Promise.race([child, failed]);
   };
 
   for (const r of resolved) {

@@ -5,14 +5,15 @@ import { join, posix, resolve } from "node:path";
 import { execa } from "execa";
 import tar from "tar-stream";
 import { BerthError, logger, stateRoot } from "../common/index.js";
-import type { ImageRecord } from "../image/image-record.js";
+import type { ImageRecord, LayerRecord } from "../image/image-record.js";
 import type { Lease } from "../image/content-store.js";
 import { ImageStore } from "../image/image-store.js";
 import { chainIds, hostPlatform, type HistoryEntry as OciHistoryEntry, type ImageConfig } from "../image/oci.js";
 import { formatReference, parseReference } from "../image/reference.js";
+import { BridgeAttachment } from "../network/bridge-attachment.js";
 import { ContainerEngine } from "../runtime/engine/container-engine.js";
 import { BuildCache } from "./build-cache.js";
-import { planBuild, type BuildPlan, type BuildStage } from "./build-plan.js";
+import { findStage, planBuild, type BuildPlan, type BuildStage } from "./build-plan.js";
 import { stepCacheKey } from "./cache-key.js";
 import { FileHashCache, hashCopySources, resolveCopySources, type ResolvedSource } from "./context-hash.js";
 import { isRemoteSource } from "./copy-flags.js";
@@ -21,7 +22,8 @@ import { readDockerignore } from "./dockerignore.js";
 import { commitBuiltImage, hasLayer, storeLayer, type BuiltLayer } from "./layer-writer.js";
 import { RootfsView } from "./rootfs-view.js";
 import { runStep } from "./run-step.js";
-import { evaluateStage, type BuildStep, type CopyStep, type ImageRunConfig, type WorkdirStep } from "./stage-evaluator.js";
+import { prepareRunMounts, type BuildSecret } from "./run-step-mounts.js";
+import { evaluateStage, type BuildStep, type CopyStep, type ImageRunConfig, type RunStep, type WorkdirStep } from "./stage-evaluator.js";
 
 const log = logger("build");
 
@@ -98,6 +100,19 @@ export interface DockerfileBuildOptions {
    * @default 1_800_000 (30 minutes)
    */
   stepTimeout?: number;
+  /**
+   * The network of RUN steps without `--network` (`RUN --network=none|host` overrides it):
+   * `bridge` (berth's default bridge with outbound NAT, as Docker's builds have, so
+   * `apt-get install` works), `none` (loopback only) or `host` (the host's).
+   * @default "bridge"
+   */
+  network?: "none" | "host" | "bridge";
+  /**
+   * Secrets for `RUN --mount=type=secret,id=ID`: a file to read, or the value. They reach
+   * only the RUN that mounts them: never a layer, the image config, history or a cache key.
+   * @default {}
+   */
+  secrets?: Readonly<Record<string, BuildSecret>>;
   /**
    * Pulls an image named by FROM or `--from` that is not in the store.
    * @default the engine's registry pull (`pull: "missing"` policy)
@@ -180,6 +195,7 @@ class BuildRun {
   readonly buildId = randomBytes(8).toString("hex");
   readonly #stages = new Map<number, Promise<StageResult>>();
   readonly #intermediate = new Set<string>();
+  readonly #cachedLayers: LayerRecord[] = [];
   #lease: Lease | undefined;
   cached = 0;
   executed = 0;
@@ -218,8 +234,24 @@ class BuildRun {
       config: config as ImageConfig["config"],
       history: result.history,
     };
+    await this.#protectCached();
     const record = await commitBuiltImage(this.images, result.layers, imageConfig, tag ? [tag] : []);
     return { id: record.id, record, tag, cached: this.cached, executed: this.executed };
+  }
+
+  /**
+   * Leases the layers taken from the cache, then checks they are still there: a `prune` that
+   * ran between the lookup and the lease may have freed one, and committing an image whose
+   * snapshot is gone would leave a broken image.
+   */
+  async #protectCached(): Promise<void> {
+    if (this.#cachedLayers.length === 0) return;
+    await this.#lease!.extend(this.#cachedLayers.flatMap((l) => [l.digest, l.chainId]));
+    for (const layer of this.#cachedLayers) {
+      if (!(await hasLayer(this.images, layer))) {
+        throw new BerthError("BERTH_IMAGE_NOT_FOUND", `cached layer ${layer.diffId} was pruned during the build; build again`, { digest: layer.digest });
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -301,6 +333,9 @@ class BuildRun {
     });
     const layers = [...base.layers];
     let key = base.key;
+    // History times come from when each layer was first made (kept in the cache record), and
+    // metadata entries take the time of the layer before them: a rebuild that changes nothing
+    // then gives the very same config, so the same image ID, as BuildKit's cached rebuilds do.
     let created = base.created;
     const createdOf = new Map<object, string>();
     for (const step of evaluated.steps) {
@@ -335,46 +370,126 @@ class BuildRun {
     if (step.kind === "copy") {
       copySource = await this.#copySource(step);
       cacheKey = stepCacheKey({ parent, step, ...(copySource.digest !== undefined ? { sourceDigest: copySource.digest } : {}) });
+    } else if (step.kind === "run") {
+      const mountDigests = await this.#mountDigests(step);
+      // The builder-wide network changes what a RUN may do, so it is part of its key (the
+      // key document has the step's own `--network` only).
+      const network = step.network === "default" ? ` network=${this.options.network ?? "bridge"}` : "";
+      cacheKey = stepCacheKey({ parent: `${parent}${network}`, step, mountDigests });
     } else {
       cacheKey = stepCacheKey({ parent, step });
     }
     try {
-      if (!this.options.noCache) {
-        const hit = await this.cache.get(cacheKey);
-        if (hit && chainIds([...diffIds, hit.layer.diffId]).at(-1) === hit.layer.chainId && (await hasLayer(this.images, hit.layer))) {
-          await this.#lease!.extend([hit.layer.digest, hit.layer.chainId]);
-          this.cached++;
-          this.progress({ ...event, status: "cached" });
-          return { built: { layer: hit.layer, unpackedSize: hit.unpackedSize }, created: hit.created };
-        }
+      return await this.#produce(stage, step, layers, diffIds, cacheKey, copySource, event);
+    } catch (error) {
+      if (error instanceof BerthError) throw error;
+      // A failure of our own code or of the file system (a context file that changed size
+      // while it was read...) still names the step.
+      throw new BerthError("BERTH_BUILD_STEP_FAILED", `${ins.keyword} on line ${ins.startLine} failed: ${(error as Error).message}`, {
+        line: ins.startLine,
+        instruction: ins.original,
+        cause: error,
+      });
+    } finally {
+      await copySource?.release();
+    }
+  }
+
+  async #produce(
+    stage: BuildStage,
+    step: Exclude<BuildStep, { kind: "metadata" }>,
+    layers: readonly BuiltLayer[],
+    diffIds: string[],
+    cacheKey: string,
+    copySource: CopySource | undefined,
+    event: Omit<Extract<BuildProgress, { type: "step" }>, "status" | "durationMs">,
+  ): Promise<{ built: BuiltLayer; created: string }> {
+    const ins = step.instruction;
+    if (!this.options.noCache) {
+      const hit = await this.cache.get(cacheKey);
+      if (hit && chainIds([...diffIds, hit.layer.diffId]).at(-1) === hit.layer.chainId && (await hasLayer(this.images, hit.layer))) {
+        // Leased in one write before the commit (see #protectCached), not one write per hit.
+        this.#cachedLayers.push(hit.layer);
+        this.cached++;
+        this.progress({ ...event, status: "cached" });
+        return { built: { layer: hit.layer, unpackedSize: hit.unpackedSize }, created: hit.created };
       }
-      const started = Date.now();
-      this.progress({ ...event, status: "running" });
-      let layerTar: Buffer;
-      const target = new RootfsView(layers.map((l) => this.images.snapshotFs(l.layer.chainId)));
-      if (step.kind === "run") {
-        const imageId = await this.#intermediateImage(layers);
+    }
+    const started = Date.now();
+    this.progress({ ...event, status: "running" });
+    let layerTar: Buffer;
+    const target = new RootfsView(layers.map((l) => this.images.snapshotFs(l.layer.chainId)));
+    if (step.kind === "run") {
+      const imageId = await this.#intermediateImage(layers);
+      const opened: { close(): Promise<void> }[] = [];
+      const mounts = await prepareRunMounts({
+        root: this.builder.root,
+        step,
+        secrets: this.options.secrets ?? {},
+        target,
+        openSource: async (from) => {
+          if (from === undefined) return this.builder.context;
+          const merged = await openMergedRoot(await this.#layerDirsOf(from));
+          opened.push(merged);
+          return merged.dir;
+        },
+      }).catch(async (error: unknown) => {
+        for (const o of opened) await o.close();
+        throw error;
+      });
+      try {
         layerTar = await runStep({
           engine: this.engine,
           imageId,
           step,
+          mounts,
+          target,
           timeout: this.options.stepTimeout ?? 1_800_000,
+          defaultNetwork: (this.options.network ?? "bridge") === "bridge" ? () => new BridgeAttachment() : (this.options.network as "none" | "host"),
           onOutput: (text, stream) => this.progress({ type: "output", stage: stage.index, line: ins.startLine, stream, text }),
         });
-      } else if (step.kind === "copy") {
-        layerTar = await copySource!.withResolved((resolved) => buildCopyLayer({ step, resolved, target }));
-      } else {
-        layerTar = await workdirLayer(step, target);
+      } finally {
+        await mounts.release();
+        for (const o of opened) await o.close();
       }
-      const built = await storeLayer(this.images, this.#lease!, diffIds, layerTar);
-      const created = new Date().toISOString();
-      await this.cache.put({ key: cacheKey, layer: built.layer, unpackedSize: built.unpackedSize, created });
-      this.executed++;
-      this.progress({ ...event, status: "done", durationMs: Date.now() - started });
-      return { built, created };
-    } finally {
-      await copySource?.release();
+    } else if (step.kind === "copy") {
+      layerTar = await copySource!.withResolved((resolved) => buildCopyLayer({ step, resolved, target }));
+    } else {
+      layerTar = await workdirLayer(step, target);
     }
+    const built = await storeLayer(this.images, this.#lease!, diffIds, layerTar);
+    const created = new Date().toISOString();
+    await this.cache.put({ key: cacheKey, layer: built.layer, unpackedSize: built.unpackedSize, created });
+    this.executed++;
+    this.progress({ ...event, status: "done", durationMs: Date.now() - started });
+    return { built, created };
+  }
+
+  /** The layer directories of a `from` value: a stage by name or index, else an image. */
+  async #layerDirsOf(from: string): Promise<string[]> {
+    const index = findStage(this.plan.stages, from);
+    if (index !== undefined) return (await this.stage(index)).layers.map((l) => this.images.snapshotFs(l.layer.chainId));
+    const { record } = await this.image(from);
+    await this.#lease!.extend(record.layers.flatMap((l) => [l.digest, l.chainId]));
+    return record.layers.map((l) => this.images.snapshotFs(l.chainId));
+  }
+
+  /** What the bind (and cache) mounts of a RUN read, for its key: the context's content or the stage/image. */
+  async #mountDigests(step: RunStep): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const m of step.mounts) {
+      if (m.type !== "bind" && m.type !== "cache") continue;
+      if (m.from === undefined) {
+        if (m.type !== "bind" || out.context !== undefined) continue;
+        // The whole context the step can see (its .dockerignore applied), as BuildKit keys it.
+        const resolved = await resolveCopySources(this.builder.context, ["."], { excludes: this.excludes });
+        out.context = await hashCopySources(resolved, { cache: this.hashCache });
+        continue;
+      }
+      const index = findStage(this.plan.stages, m.from);
+      out[m.from] = index !== undefined ? (await this.stage(index)).key : (await this.image(m.from)).record.id;
+    }
+    return out;
   }
 
   /** An untagged image of the layers so far, for a RUN container; removed when the build ends. */
@@ -432,27 +547,43 @@ interface CopySource {
 }
 
 /**
- * Runs `fn` with a directory showing the layers merged: the layer itself when there is one,
- * else a read-only overlay (lower directories only) mounted for the call and unmounted after.
+ * Runs `fn` with a directory showing the layers merged (see {@link openMergedRoot}), closed
+ * after the call.
  */
 async function withMergedRoot<T>(layerDirs: readonly string[], fn: (root: string) => Promise<T>): Promise<T> {
-  if (layerDirs.length === 1) return fn(layerDirs[0]!);
-  const dir = await mkdtemp(join(tmpdir(), "berth-build-from-"));
+  const merged = await openMergedRoot(layerDirs);
   try {
-    if (layerDirs.length === 0) return await fn(dir);
-    const lower = [...layerDirs].reverse().join(":");
-    const mounted = await execa("mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lower}`, dir], { reject: false, timeout: 30_000 });
-    if (mounted.exitCode !== 0) {
-      throw new BerthError("BERTH_IO", `cannot mount the layers of a COPY --from source: ${String(mounted.stderr).trim()}`, { path: dir, cause: mounted });
-    }
-    try {
-      return await fn(dir);
-    } finally {
-      await execa("umount", [dir], { reject: false, timeout: 30_000 });
-    }
+    return await fn(merged.dir);
   } finally {
-    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    await merged.close();
   }
+}
+
+/**
+ * A directory showing the layers merged: the layer itself when there is one, else a
+ * read-only overlay of them (lower directories only, nothing can be written) on a temporary
+ * directory, unmounted and removed by `close`.
+ */
+async function openMergedRoot(layerDirs: readonly string[]): Promise<{ dir: string; close(): Promise<void> }> {
+  if (layerDirs.length === 1) return { dir: layerDirs[0]!, close: async () => {} };
+  const dir = await mkdtemp(join(tmpdir(), "berth-build-from-"));
+  const remove = () => rm(dir, { recursive: true, force: true }).catch(() => {});
+  if (layerDirs.length === 0) return { dir, close: remove };
+  const lower = [...layerDirs].reverse().join(":");
+  const mounted = await execa("mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lower}`, dir], { reject: false, timeout: 30_000 });
+  if (mounted.exitCode !== 0) {
+    await remove();
+    throw new BerthError("BERTH_IO", `cannot mount the layers of a build source: ${String(mounted.stderr).trim()}`, { path: dir, cause: mounted });
+  }
+  return {
+    dir,
+    close: async () => {
+      const unmounted = await execa("umount", [dir], { reject: false, timeout: 30_000 });
+      // Never remove a directory that is still a mount point: rm would delete the layers' files.
+      if (unmounted.exitCode === 0) await remove();
+      else log("cannot unmount %s: %s", dir, unmounted.stderr);
+    },
+  };
 }
 
 /** WORKDIR's layer: the missing directories of the path, owned by the stage's user as BuildKit makes them. */

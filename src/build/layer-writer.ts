@@ -46,6 +46,7 @@ export async function commitBuiltImage(
   images: ImageStore,
   layers: readonly BuiltLayer[],
   config: Omit<ImageConfig, "rootfs">,
+  /** Normalised references (`formatReference`). */
   tags: readonly string[],
 ): Promise<ImageRecord> {
   const full: ImageConfig = { ...(config as ImageConfig), rootfs: { type: "layers", diff_ids: layers.map((l) => l.layer.diffId) } };
@@ -56,6 +57,13 @@ export async function commitBuiltImage(
     config: { mediaType: mediaTypes.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length },
     layers: layers.map((l) => ({ mediaType: l.layer.mediaType, digest: l.layer.digest, size: l.layer.size })),
   };
+  // A rebuild that changed nothing gives the same image: when it is already stored with these
+  // tags, committing again would only rewrite (and fsync) the same records.
+  const existing = await images.readRecord(sha256Digest(configBytes));
+  if (existing) {
+    const have = await images.tagsOf(existing.id);
+    if (tags.every((t) => have.includes(t))) return existing;
+  }
   return images.commitImage({
     manifest: Buffer.from(JSON.stringify(manifest)),
     manifestMediaType: mediaTypes.ociManifest,

@@ -1,6 +1,7 @@
 import type { Stats } from "node:fs";
-import { lstat, readFile } from "node:fs/promises";
+import { lstat, readFile, readlink } from "node:fs/promises";
 import { join, posix } from "node:path";
+import { BerthError } from "../common/index.js";
 
 /**
  * Read-only questions about an image's root filesystem asked directly of its unpacked layer
@@ -39,6 +40,43 @@ export class RootfsView {
       if (!st.isDirectory()) return true;
     }
     return false;
+  }
+
+  /**
+   * `path` with every symlink among its directories resolved inside the image (an absolute
+   * target restarts from the image's root, `..` never climbs above it), as a COPY destination
+   * is resolved. The last component is resolved too when `followLast` is set.
+   */
+  async resolvePath(path: string, followLast = false): Promise<string> {
+    let pending = posix.normalize(path).split("/").filter(Boolean);
+    const done: string[] = [];
+    for (let hops = 0; pending.length > 0; ) {
+      const part = pending.shift()!;
+      if (part === "..") {
+        done.pop();
+        continue;
+      }
+      const candidate = `/${[...done, part].join("/")}`;
+      const st = pending.length > 0 || followLast ? await this.stat(candidate) : undefined;
+      if (st?.isSymbolicLink()) {
+        if (++hops > 40) throw new BerthError("BERTH_PATH_ESCAPE", `too many levels of symbolic links in ${path}`, { path });
+        const target = await this.#readlink(candidate);
+        if (target.startsWith("/")) done.length = 0;
+        pending = [...target.split("/").filter((p) => p !== "" && p !== "."), ...pending];
+        continue;
+      }
+      done.push(part);
+    }
+    return `/${done.join("/")}`;
+  }
+
+  async #readlink(path: string): Promise<string> {
+    const rel = path.replace(/^\/+/, "");
+    for (let i = this.layerDirs.length - 1; i >= 0; i--) {
+      const target = await readlink(join(this.layerDirs[i]!, rel)).catch(() => undefined);
+      if (target !== undefined) return target;
+    }
+    return "";
   }
 
   /** The content of a regular file, or undefined when it is absent. */

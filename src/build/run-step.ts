@@ -1,6 +1,11 @@
+import { writeFile } from "node:fs/promises";
 import { BerthError, hasErrorCode } from "../common/index.js";
+import { readLogs } from "../runtime/container-config/log-reader.js";
 import { diffUpperDir } from "../runtime/engine/container-commit.js";
 import type { ContainerEngine } from "../runtime/engine/container-engine.js";
+import type { NetworkAttachment } from "../runtime/engine/network-attachment.js";
+import type { RootfsView } from "./rootfs-view.js";
+import { removeMountPoints, type PreparedRunMounts } from "./run-step-mounts.js";
 import type { RunStep } from "./stage-evaluator.js";
 
 /**
@@ -21,6 +26,12 @@ export interface RunStepInput {
   onOutput: (line: string, stream: "stdout" | "stderr") => void;
   /** Longest time the step may run, in ms. */
   timeout: number;
+  /** The step's prepared `--mount`s and heredoc scripts. */
+  mounts: PreparedRunMounts;
+  /** The stage's filesystem before the step (to leave new mount points out of the layer). */
+  target: RootfsView;
+  /** The network of a RUN without `--network` (or with `--network=default`). */
+  defaultNetwork: "none" | "host" | (() => NetworkAttachment);
 }
 
 const lastLineCount = 20;
@@ -28,27 +39,15 @@ const lastLineCount = 20;
 /** Runs the step and returns its layer tar; a non-zero exit is `BERTH_BUILD_STEP_FAILED`. */
 export async function runStep(input: RunStepInput): Promise<Buffer> {
   const { engine, step } = input;
-  if (step.mounts.length > 0) {
-    throw new BerthError("BERTH_UNSUPPORTED", `RUN --mount on line ${step.instruction.startLine} is not supported yet`, {
-      line: step.instruction.startLine,
-      instruction: step.instruction.original,
-    });
-  }
-  if (step.files.length > 0) {
-    throw new BerthError("BERTH_UNSUPPORTED", `a RUN heredoc with its own interpreter (#!) on line ${step.instruction.startLine} is not supported yet`, {
-      line: step.instruction.startLine,
-      instruction: step.instruction.original,
-    });
-  }
   const env = step.environment;
-  // There is no bridge attachment the builder can use yet, so `default` runs without a
-  // network, as `none`; `host` shares the host's.
-  const network = step.network === "host" ? "host" : "none";
+  const network = step.network === "default" ? (typeof input.defaultNetwork === "function" ? input.defaultNetwork() : input.defaultNetwork) : step.network;
   const id = await engine.create({
     image: { id: input.imageId },
     cmd: step.command,
     entrypoint: "",
-    env: [...env.env, ...step.proxyEnv],
+    env: [...env.env, ...step.proxyEnv, ...input.mounts.env],
+    mounts: input.mounts.mounts,
+    tmpfs: input.mounts.tmpfs,
     ...(env.user ? { user: env.user } : {}),
     workingDir: env.workdir,
     network,
@@ -56,19 +55,32 @@ export async function runStep(input: RunStepInput): Promise<Buffer> {
   });
   const tail: string[] = [];
   try {
+    // The monitor creates the log on its first write; a reader that opens it before then must
+    // find a file (as the engine's own `logs` makes sure).
+    const logPath = engine.store.logPath(id);
+    await writeFile(logPath, "", { flag: "a" });
     await engine.start(id);
+    // The log is followed until our own wait returns (the monitor records the exit only once
+    // it has drained the output), not until the engine's reader notices the monitor is gone:
+    // that is polled, and would add up to 100 ms to every RUN.
+    let exited!: () => void;
+    const exitedPromise = new Promise<void>((resolve) => (exited = resolve));
     const reading = (async () => {
-      for await (const entry of engine.logs(id, { follow: true })) {
+      for await (const entry of readLogs(logPath, { follow: true, exited: exitedPromise })) {
         const line = entry.log.replace(/\n$/, "");
         tail.push(line);
         if (tail.length > lastLineCount) tail.shift();
         input.onOutput(line, entry.stream);
       }
     })();
+    // Awaited below; a failed read must not surface as an unhandled rejection meanwhile.
+    reading.catch(() => {});
     let exitCode: number;
     try {
       exitCode = await engine.wait(id, { timeout: input.timeout });
+      exited();
     } catch (error) {
+      exited();
       await engine.kill(id).catch(() => {});
       await reading.catch(() => {});
       throw new BerthError("BERTH_BUILD_STEP_FAILED", `RUN on line ${step.instruction.startLine} did not finish: ${(error as Error).message}`, {
@@ -86,6 +98,7 @@ export async function runStep(input: RunStepInput): Promise<Buffer> {
         { line: step.instruction.startLine, instruction: step.instruction.original, exitCode, lastLines: [...tail] },
       );
     }
+    await removeMountPoints(engine.upperDir(id), input.mounts.newTargets, input.target);
     return await diffUpperDir(engine.upperDir(id));
   } catch (error) {
     if (hasErrorCode(error, "BERTH_CONTAINER_START_FAILED")) {

@@ -1,4 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
+import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import tarFs from "tar-fs";
 import tarStream from "tar-stream";
@@ -137,11 +138,14 @@ export function parsePortRef(value: number | string): ExposedPort & { protocol: 
   return { port, protocol };
 }
 
-/** The archive that puts files, directories and content at their absolute targets, for extraction at `/`. */
-export async function copyArchive(files: readonly FileToCopy[], directories: readonly DirectoryToCopy[], contents: readonly ContentToCopy[]): Promise<Readable> {
+/**
+ * The archive that puts files, directories and content at their absolute targets when
+ * extracted at `base`, a directory all the targets are under.
+ */
+export async function copyArchive(files: readonly FileToCopy[], directories: readonly DirectoryToCopy[], contents: readonly ContentToCopy[], base = "/"): Promise<Readable> {
   const pack = tarStream.pack();
   const put = (name: string, body: Buffer, mode: number) =>
-    new Promise<void>((resolve, reject) => pack.entry({ name: relativeTarget(name), mode, mtime: new Date() }, body, (error) => (error ? reject(error) : resolve())));
+    new Promise<void>((resolve, reject) => pack.entry({ name: relativeTarget(name, base), mode, mtime: new Date() }, body, (error) => (error ? reject(error) : resolve())));
   try {
     for (const file of files) {
       const st = await stat(file.source);
@@ -149,20 +153,21 @@ export async function copyArchive(files: readonly FileToCopy[], directories: rea
       await put(file.target, await readFile(file.source), file.mode ?? st.mode & 0o7777);
     }
     for (const content of contents) await put(content.target, Buffer.from(content.content), content.mode ?? 0o644);
-    for (const dir of directories) await packDirectory(pack, dir);
+    for (const dir of directories) await packDirectory(pack, dir, base);
   } catch (error) {
     pack.destroy();
     throw new BerthError(isBerthErrorLike(error) ? (error.code as "BERTH_INVALID_ARGUMENT") : "BERTH_IO", `cannot read what to copy into the container: ${(error as Error).message}`, { cause: error });
   }
   pack.finalize();
-  return pack;
+  // tar-stream's pack is a streamx Readable, which the engine reads like Node's.
+  return pack as unknown as Readable;
 }
 
 /** Adds a host directory's entries under `dir.target` to `pack`, through tar-fs's packer. */
-async function packDirectory(pack: tarStream.Pack, dir: DirectoryToCopy): Promise<void> {
+async function packDirectory(pack: tarStream.Pack, dir: DirectoryToCopy, base: string): Promise<void> {
   const st = await stat(dir.source);
   if (!st.isDirectory()) throw new BerthError("BERTH_INVALID_ARGUMENT", `${dir.source} is not a directory`, { path: dir.source });
-  const prefix = relativeTarget(dir.target);
+  const prefix = relativeTarget(dir.target, base);
   await new Promise<void>((resolve, reject) => {
     const source = tarFs.pack(dir.source, {
       map: (header) => ({ ...header, name: header.name === "." ? prefix : `${prefix}/${header.name}`, ...(dir.mode !== undefined ? { mode: dir.mode } : {}) }),
@@ -178,11 +183,20 @@ async function packDirectory(pack: tarStream.Pack, dir: DirectoryToCopy): Promis
   });
 }
 
-function relativeTarget(target: string): string {
+function relativeTarget(target: string, base: string): string {
   if (!target.startsWith("/")) throw new BerthError("BERTH_INVALID_ARGUMENT", `the target ${JSON.stringify(target)} must be an absolute path in the container`, { path: target });
-  const name = target.replace(/^\/+/, "").replace(/\/+$/, "");
-  if (name === "" || name.split("/").includes("..")) throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid target ${JSON.stringify(target)}`, { path: target });
+  const name = posix.relative(base, posix.normalize(target));
+  if (name === "" || name.startsWith("..") || target.split("/").includes("..")) throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid target ${JSON.stringify(target)}`, { path: target });
   return name;
+}
+
+/** The deepest directory every target is under (`/` at worst). */
+export function commonParent(targets: readonly string[]): string {
+  const parts = targets.map((t) => posix.dirname(posix.normalize(t)).split("/").filter(Boolean));
+  const first = parts[0] ?? [];
+  let depth = 0;
+  while (depth < first.length && parts.every((p) => p[depth] === first[depth])) depth++;
+  return `/${first.slice(0, depth).join("/")}`;
 }
 
 function isBerthErrorLike(error: unknown): error is { code: string } {

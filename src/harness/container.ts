@@ -3,7 +3,7 @@ import { BerthError } from "../common/berth-error.js";
 import { BridgeAttachment } from "../network/bridge-attachment.js";
 import { ContainerAttachment } from "../network/container-attachment.js";
 import { defaultNetworkName, NetworkManager } from "../network/network-manager.js";
-import { NetworkStore } from "../network/network-store.js";
+import { matchNetwork, NetworkStore } from "../network/network-store.js";
 import type { PortSpec } from "../network/port-spec.js";
 import type { LogEntry, ReadLogsOptions } from "../runtime/container-config/log-reader.js";
 import type { CommitOptions } from "../runtime/engine/container-commit.js";
@@ -50,7 +50,7 @@ let shared: ContainerEngine | undefined;
  * network layer gives the bridges and `container:`. Published ports and aliases need a
  * network with addresses: asking for them with `none` or `host` is an error, as with Docker.
  */
-function networkAttachment(options: ContainerNetworkOptions, engine: ContainerEngine): CreateContainerOptions["network"] {
+async function networkAttachment(options: ContainerNetworkOptions, engine: ContainerEngine): Promise<CreateContainerOptions["network"]> {
   const mode = options.networkMode ?? defaultNetworkName;
   const manager = new NetworkManager({ store: new NetworkStore({ stateRoot: engine.stateRoot, runRoot: engine.runRoot }) });
   const aliases = options.networkAliases ?? [];
@@ -64,6 +64,10 @@ function networkAttachment(options: ContainerNetworkOptions, engine: ContainerEn
     const target = mode.slice("container:".length);
     if (!target) throw new BerthError("BERTH_INVALID_ARGUMENT", "network mode container: needs a container id or name", { field: "networkMode" });
     return new ContainerAttachment(target, { manager });
+  }
+  // Docker refuses a network that does not exist at create, not at start.
+  if (mode !== defaultNetworkName && !matchNetwork(await manager.store.list(), mode)) {
+    throw new BerthError("BERTH_NETWORK_NOT_FOUND", `network ${mode} not found`, { network: mode, field: "networkMode" });
   }
   return new BridgeAttachment({
     networks: [{ network: mode, aliases: [...aliases], ...(options.ipv4Address ? { ipv4Address: options.ipv4Address } : {}) }],
@@ -103,7 +107,7 @@ export class Container implements AsyncDisposable {
   static async create(options: ContainerCreateOptions): Promise<Container> {
     const { engine: _engine, networkMode, networkAliases, ports, ipv4Address, ...rest } = options;
     const engine = engineOf(options);
-    const network = rest.network ?? networkAttachment({ networkMode, networkAliases, ports, ipv4Address }, engine);
+    const network = rest.network ?? (await networkAttachment({ networkMode, networkAliases, ports, ipv4Address }, engine));
     return new Container(await engine.create({ ...rest, network }), engine);
   }
 

@@ -1,8 +1,9 @@
+import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError, isBerthError } from "../common/berth-error.js";
 import type { NetworkManager } from "../network/network-manager.js";
 import type { ContainerEngine } from "../runtime/engine/container-engine.js";
-import { copyArchive, parsePortRef, type ContentToCopy, type DirectoryToCopy, type FileToCopy } from "./container-options.js";
+import { commonParent, copyArchive, parsePortRef, type ContentToCopy, type DirectoryToCopy, type FileToCopy } from "./container-options.js";
 import { sessionReaper } from "./reaper/session-reaper.js";
 import { logStream, StoppedTestContainer, type ContainerLogsOptions } from "./stopped-container.js";
 
@@ -189,19 +190,35 @@ export class StartedTestContainer implements AsyncDisposable {
     return Promise.resolve(logStream(this.engine, this.#init.id, options));
   }
 
-  /** Copies host files into the running container. */
+  /** Copies host files into the running container; missing parent directories are made. */
   async copyFilesToContainer(files: readonly FileToCopy[]): Promise<void> {
-    await this.copyArchiveToContainer(await copyArchive(files, [], []));
+    await this.#copyIn(files, [], []);
   }
 
   /** Copies host directories (recursively) into the running container. */
   async copyDirectoriesToContainer(directories: readonly DirectoryToCopy[]): Promise<void> {
-    await this.copyArchiveToContainer(await copyArchive([], directories, []));
+    await this.#copyIn([], directories, []);
   }
 
   /** Writes text or bytes as files in the running container. */
   async copyContentToContainer(contents: readonly ContentToCopy[]): Promise<void> {
-    await this.copyArchiveToContainer(await copyArchive([], [], contents));
+    await this.#copyIn([], [], contents);
+  }
+
+  async #copyIn(files: readonly FileToCopy[], directories: readonly DirectoryToCopy[], contents: readonly ContentToCopy[]): Promise<void> {
+    // Extracted at the deepest existing directory above every target rather than at `/`:
+    // the engine refuses `/` of a running container (its root is reached through the
+    // /proc/<pid>/root symlink, which its directory check takes for a file).
+    let base = commonParent([...files, ...directories, ...contents].map((t) => t.target));
+    for (;;) {
+      try {
+        await this.copyArchiveToContainer(await copyArchive(files, directories, contents, base), base);
+        return;
+      } catch (error) {
+        if (base === "/" || !(isBerthError(error) && error.code === "BERTH_INVALID_ARGUMENT" && /Could not find/.test(error.message))) throw error;
+        base = posix.dirname(base);
+      }
+    }
   }
 
   /** Extracts a tar into `target`, an existing directory of the container. @param target @default "/" */

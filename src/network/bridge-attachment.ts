@@ -110,6 +110,11 @@ export class BridgeAttachment implements NetworkAttachment {
 
   async prepare(container: NetworkContainer): Promise<NetworkPreparation> {
     const hostsPath = this.#hostsPath?.(container.id) ?? container.hostsPath;
+    const kept = container.config?.driver === bridgeDriverName ? (container.config.options as Partial<BridgeConfig>).networks : undefined;
+    const endpoints = this.#endpoints.map((endpoint, i) => {
+      const preferred = kept?.[i]?.network === endpoint.network ? kept[i]!.preferredIpv4 : undefined;
+      return preferred && !endpoint.ipv4Address ? { ...endpoint, preferredIpv4: preferred } : endpoint;
+    });
     const result = await this.manager.attach(
       {
         id: container.id,
@@ -118,7 +123,7 @@ export class BridgeAttachment implements NetworkAttachment {
         ...(hostsPath ? { hostsPath } : {}),
         ...(container.writeHosts ? { writeHosts: (addresses, extraHosts) => container.writeHosts!({ mode: "path", hostsEntries: addresses, extraHosts, ipv6: false }) } : {}),
       },
-      this.#endpoints,
+      endpoints,
       this.#ports,
     );
     this.#published = result.ports;

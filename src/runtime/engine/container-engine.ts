@@ -1,7 +1,7 @@
 import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
 import { logger } from "../../common/logger.js";
@@ -45,6 +45,7 @@ import {
   type NetworkPreparation,
 } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
+import { createLoopbackNetns, deleteLoopbackNetns } from "./loopback-netns.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
 const log = logger("engine");
@@ -177,7 +178,13 @@ export class ContainerEngine {
       config,
       lowerDirs: [...layers.layerDirs].reverse(),
       mounts: [],
-      network: { mode: network.name, ...(network.config ? { config: network.config } : {}) },
+      // A `none` container's namespace path is fixed at create (its bundle names it), so that an
+      // engine with another run root starts and releases the same one.
+      network: {
+        mode: network.name,
+        ...(network === noneNetwork ? { netnsPath: this.#noneNetns(id) } : {}),
+        ...(network.config ? { config: network.config } : {}),
+      },
       autoRemove: options.autoRemove ?? false,
       init: options.init ?? false,
       privileged: options.privileged ?? false,
@@ -220,7 +227,9 @@ export class ContainerEngine {
         // rewrites the bundle; the one written now has no network to join yet.
         const builtin = network === noneNetwork || network === hostNetwork;
         const prep: NetworkPreparation = builtin ? await network.prepare({ id, name, hostname: config.hostname }) : { mode: "none" };
-        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), rootfs, prep);
+        // `none` joins the namespace made at start with its loopback up (see createLoopbackNetns).
+        const mode: NetworkMode = network === noneNetwork ? { mode: "path", netnsPath: record.network.netnsPath! } : networkMode(prep);
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep);
         await this.runtime.writeBundle(join(dir, "bundle"), spec);
         // The overlay stays mounted until the container is reaped or removed: Docker makes the
         // container's layer at create too, and the start is faster without a mount.
@@ -231,7 +240,9 @@ export class ContainerEngine {
       await this.remove(id, { force: true, volumes: true }).catch((e: unknown) => log("cleanup of %s failed: %O", id, e));
       throw withContainer(error, name);
     }
-    if (!network.config && network !== noneNetwork && network !== hostNetwork) this.#attachments.set(id, network);
+    // Kept so that this process operates through the caller's object (its manager, what it
+    // reports); other processes rebuild it from the record.
+    if (network !== noneNetwork && network !== hostNetwork) this.#attachments.set(id, network);
     log("created %s (%s)", id.slice(0, 12), name);
     return id;
   }
@@ -257,21 +268,34 @@ export class ContainerEngine {
   }
 
   /**
-   * The container's attachment: rebuilt from the record's configuration by its driver, else the
-   * one this engine was given at create, else the engine's by mode (undefined when none fits).
+   * The container's attachment: the one this engine was given at create, else rebuilt from the
+   * record's configuration by its driver, else the engine's by mode (undefined when none fits).
    */
   #attachmentOf(record: ContainerRecord): NetworkAttachment | undefined {
+    const own = this.#attachments.get(record.id);
+    if (own) return own;
     const config = record.network.config;
     if (config) {
       const driver = this.#drivers[config.driver] ?? networkDriver(config.driver);
       if (!driver) return undefined;
       return driver(config.options, { stateRoot: this.stateRoot, runRoot: this.runRoot });
     }
-    return this.#attachments.get(record.id) ?? this.#networks[record.network.mode];
+    return this.#networks[record.network.mode];
+  }
+
+  /** Where a `none` container's namespace is pinned while it runs. */
+  #noneNetns(id: string): string {
+    return join(this.runRoot, "netns", id);
   }
 
   #networkContainer(record: ContainerRecord): NetworkContainer {
-    return { id: record.id, name: record.name, hostname: record.config.hostname, hostsPath: containerHostsPath(this.store, record.id) };
+    return {
+      id: record.id,
+      name: record.name,
+      hostname: record.config.hostname,
+      hostsPath: containerHostsPath(this.store, record.id),
+      ...(record.network.config ? { config: record.network.config } : {}),
+    };
   }
 
   /**
@@ -280,8 +304,11 @@ export class ContainerEngine {
    * is done by the network layer's reconcile or by the next release.
    */
   async #releaseNetwork(record: ContainerRecord): Promise<void> {
-    if (record.network.mode === "none" || record.network.mode === "host") {
-      if (!record.network.config) return;
+    if (!record.network.config && record.network.mode === "host") return;
+    if (!record.network.config && record.network.mode === "none") {
+      const path = record.network.netnsPath;
+      if (path) await deleteLoopbackNetns(path, record.name).catch((e: unknown) => log("netns removal of %s failed: %O", record.id.slice(0, 12), e));
+      return;
     }
     const attachment = this.#attachmentOf(record);
     if (!attachment || attachment === noneNetwork || attachment === hostNetwork) {
@@ -342,8 +369,16 @@ export class ContainerEngine {
         });
       }
       const bundle = join(this.store.dir(id), "bundle");
-      // The built-in networks' namespaces are made by the runtime: the bundle written at create
-      // stays valid. Another network layer prepares (and may move) its namespace at each start.
+      if (attachment === noneNetwork) {
+        prepared = true;
+        const path = (record.network.netnsPath ??= this.#noneNetns(id));
+        // A pin left by a start that died half-way holds no process now (we hold the lock).
+        await deleteLoopbackNetns(path, record.name);
+        await createLoopbackNetns(dirname(path), basename(path), record.name);
+      }
+      // The bundles of the built-in networks, written at create, stay valid (`none` joins the
+      // namespace just made, at the path its bundle names). Another network layer prepares (and
+      // may move) its namespace at each start.
       if (attachment !== noneNetwork && attachment !== hostNetwork) {
         const hostOptions = await this.#hostOptions(id);
         let hostsWritten = false;

@@ -180,7 +180,7 @@ export function toInspect(record: ContainerRecord, state: OciState | undefined, 
       Name: "overlay",
       Data: { LowerDir: record.lowerDirs.join(":"), UpperDir: join(dir, "upper"), WorkDir: join(dir, "work"), MergedDir: join(dir, "merged") },
     },
-    NetworkSettings: { SandboxKey: record.network.netnsPath ?? "", Networks: { [record.network.mode]: { IPAddress: "" } } },
+    NetworkSettings: { SandboxKey: record.status === "running" ? (record.network.netnsPath ?? "") : "", Networks: { [record.network.mode]: { IPAddress: "" } } },
   };
 }
 

@@ -20,6 +20,12 @@ export interface NetworkContainer {
    * `prepare`. @default none
    */
   writeHosts?: (prep: NetworkPreparation) => Promise<void>;
+  /**
+   * The attachment's configuration as the container's record keeps it (updated by the last
+   * `prepare`): what an attachment made in this process learns from starts made elsewhere.
+   * @default none
+   */
+  config?: NetworkAttachmentConfig;
 }
 
 /** The namespace and name resolution a network layer gives a container. */

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { execa } from "execa";
 import { Image } from "../../../src/harness/image.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
@@ -19,6 +20,8 @@ export async function createEngineContext(): Promise<EngineContext> {
   const image = await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
   const engine = new ContainerEngine({
     stateRoot: root,
+    // Its own run root: the network layer pins namespaces there (a mount), unmounted below.
+    runRoot: join(root, "run"),
     runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }),
     pull: async () => {
       // No registry in these tests: a missing image stays missing.
@@ -37,6 +40,7 @@ export async function createEngineContext(): Promise<EngineContext> {
       // A container that could not be removed keeps its state root: removing it would hide
       // the leak (its cgroup, its process) without cleaning it.
       if (failures.length > 0) throw new AggregateError(failures, `could not remove every container of ${root}`);
+      await execa("umount", [join(root, "run", "netns")], { reject: false });
       await removeTempDir(root);
     },
   };

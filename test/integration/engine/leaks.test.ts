@@ -84,6 +84,8 @@ describeAsRoot("container engine leaks", () => {
     });
     await expect.poll(async () => (await engine.runtime.state(id).catch(() => undefined))?.status, { timeout: 20_000, interval: 50 }).toBe("running");
     expect((await engine.inspect(id)).State.Status).toBe("created");
+    // The wrapper writes its pid once `run` returned, a moment after the container runs.
+    await expect.poll(async () => (await readFile(hangPid, "utf8").catch(() => "")).trim() !== "", { timeout: 20_000, interval: 20 }).toBe(true);
     child.kill("SIGKILL");
     // The wrapper's `sleep` outlives its parent: it is ours to end.
     process.kill(Number(await readFile(hangPid, "utf8")), "SIGKILL");

@@ -1,7 +1,7 @@
 // berth-runtime's extensions the engine relies on: the monitor (json-file logs, exit status,
 // OOM, surviving its creator), `wait`, and `--init`. runc and crun lack them: the driver must
 // say so with BERTH_UNSUPPORTED instead of passing flags they do not know.
-import { readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,20 @@ async function readLogLines(path: string): Promise<LogLine[]> {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as LogLine);
 }
+
+/** Polls the json-file log until `text` is a line of it; fails after `timeout` ms. */
+async function waitForLogLine(path: string, text: string, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const lines = await readLogLines(path).catch(() => [] as LogLine[]);
+    if (lines.some((l) => l.log === text)) return;
+    if (Date.now() > deadline) throw new Error(`${JSON.stringify(text)} not in ${path} after ${timeout} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Linux's O_PATH (x86-64 and arm64), which node's fs.constants does not export. */
+const O_PATH = 0o10000000;
 
 const runtimes = runtimesUnderTest();
 const hasBerth = runtimes.includes("berth-runtime");
@@ -62,6 +76,86 @@ describeAsRoot("berth-runtime extensions", () => {
       expect(Date.parse(state.finished!)).toBeGreaterThanOrEqual(Date.parse(state.started!));
     });
 
+    it("enforces linux.resources.devices: a denied device cannot be made, an allowed one can", async () => {
+      // The default spec denies every device; the runtime adds the standard ones (/dev/null...)
+      // and the spec allows mknod of 10:200. On v1 this is the devices cgroup, on a hybrid or
+      // v2 host an eBPF device filter on the container's v2 cgroup. Here only: Debian's runc
+      // let `mknod b 8:0` through on this hybrid host when tried.
+      const spec = ctx.spec({ args: ["sh", "-c", "mknod /dev/blk b 8 0 2>/dev/null && echo made-blk; mknod /dev/tun c 10 200 && echo made-tun; echo x >/dev/null && echo null-ok"] }, (s) => {
+        s.linux!.resources = {
+          ...s.linux!.resources,
+          devices: [...(s.linux!.resources?.devices ?? []), { allow: true, type: "c", major: 10, minor: 200, access: "m" }],
+        };
+      });
+      const result = await ctx.runtime.run(ctx.id(), await ctx.bundle(spec));
+      expect(result.stdout.split("\n").filter(Boolean)).toEqual(["made-tun", "null-ok"]);
+    });
+
+    const hybrid = existsSync("/sys/fs/cgroup/unified/cgroup.controllers") && existsSync("/sys/fs/cgroup/memory/cgroup.procs");
+    (hybrid ? it : it.skip)(
+      hybrid
+        ? "on a hybrid cgroup host joins its v2 cgroup and only the v1 hierarchies its limits need"
+        : "on a hybrid cgroup host joins its v2 cgroup and only the v1 hierarchies its limits need (skipped: this host is not hybrid v1/v2)",
+      async () => {
+        const id = ctx.id();
+        const spec = ctx.spec({ args: ["cat", "/proc/self/cgroup"] }, (s) => {
+          s.linux!.resources = { ...s.linux!.resources, memory: { limit: 64 * 1024 * 1024 } };
+        });
+        const result = await ctx.runtime.run(id, await ctx.bundle(spec));
+        expect(result.exitCode).toBe(0);
+        const byCtrl = new Map(
+          result.stdout
+            .trim()
+            .split("\n")
+            .map((l) => {
+              const [, ctrl, path] = /^\d+:([^:]*):(.*)$/.exec(l)!;
+              return [ctrl!, path!] as const;
+            }),
+        );
+        expect(byCtrl.get("")).toMatch(new RegExp(`/berth/${id}$`));
+        expect(byCtrl.get("memory")).toMatch(new RegExp(`/berth/${id}$`));
+        // Joining a v1 hierarchy is a migration (an RCU grace period each): not for freezer.
+        expect(byCtrl.get("freezer")).not.toContain(id);
+      },
+    );
+
+    it("runs create/run from a copy of its binary that the container cannot write (CVE-2019-5736)", async () => {
+      // The `_probe-exe` hook reports how the running binary is protected, for both ways.
+      for (const env of [{}, { BERTH_RUNTIME_EXE_MEMFD: "1" }]) {
+        const probe = await execa(ctx.runtime.binary, ["_probe-exe"], { env, reject: false });
+        expect(probe.exitCode, probe.stderr).toBe(0);
+        const report = JSON.parse(probe.stdout) as { protection: string; writable: boolean };
+        expect(report.writable).toBe(false);
+        expect(["readonly-mount", "memfd"]).toContain(report.protection);
+      }
+      // The attack itself: a handle on /proc/<runtime>/exe taken while the runtime runs,
+      // reopened for writing once the runtime has exited.
+      const id = ctx.id();
+      const running = ctx.runtime.run(id, await ctx.bundle(ctx.spec({ args: ["sleep", "1"] })));
+      let pid = 0;
+      for (let i = 0; i < 200 && !pid; i++) {
+        pid = (await ctx.runtime.state(id).catch(() => ({ pid: 0 }))).pid ?? 0;
+        if (!pid) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(pid).toBeGreaterThan(0);
+      const runtimePid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+      expect(readFileSync(`/proc/${runtimePid}/cmdline`, "utf8")).toContain("berth-runtime");
+      const handle = openSync(`/proc/${runtimePid}/exe`, O_PATH);
+      try {
+        expect((await running).exitCode).toBe(0);
+        expect(existsSync(`/proc/${runtimePid}`)).toBe(false);
+        let error: NodeJS.ErrnoException | undefined;
+        try {
+          closeSync(openSync(`/proc/self/fd/${handle}`, "r+"));
+        } catch (e) {
+          error = e as NodeJS.ErrnoException;
+        }
+        expect(error?.code).toMatch(/^(EROFS|EACCES|EPERM|ETXTBSY)$/);
+      } finally {
+        closeSync(handle);
+      }
+    });
+
     it("keeps the container running after the process that created it exits", async () => {
       const id = ctx.id();
       const logPath = join(ctx.dir, `${id}.log`);
@@ -76,6 +170,9 @@ describeAsRoot("berth-runtime extensions", () => {
       const ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${state.pid}/status`, "utf8"))![1]);
       expect(ppid).not.toBe(creatorPid);
       expect(readFileSync(`/proc/${ppid}/cmdline`, "utf8")).toContain("berth-runtime");
+      // `run --detach` returns once the process runs, not once it has echoed: a SIGKILL sent
+      // right away can land before `echo up` (an empty log under load). Wait for the line.
+      await waitForLogLine(logPath, "up\n");
       await ctx.runtime.kill(id, "KILL");
       expect(await ctx.runtime.wait(id, { timeout: 10_000 })).toBe(137);
       expect((await readLogLines(logPath)).map((l) => l.log)).toEqual(["up\n"]);
