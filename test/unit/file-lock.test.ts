@@ -7,7 +7,7 @@ import { acquireFileLock, hasErrorCode, withFileLock, writeFileAtomic } from "..
 describe("file lock", () => {
   const dirs: string[] = [];
   const tempDir = async () => {
-    const dir = await tempDir();
+    const dir = await mkdtemp(join(tmpdir(), "berth-lock-"));
     dirs.push(dir);
     return dir;
   };

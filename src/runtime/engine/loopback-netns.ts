@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { execa } from "execa";
 import { BerthError } from "../../common/berth-error.js";
 import { resolveRuntime } from "../oci-runtime.js";
@@ -26,7 +27,12 @@ export async function createLoopbackNetns(dir: string, name: string, container: 
   }
 }
 
-/** Unpins a namespace made by {@link createLoopbackNetns}; a missing one is success. */
+/**
+ * Unpins a namespace made by {@link createLoopbackNetns}; a missing one is success. The last
+ * pin out also unmounts the directory, which `netns-create` made a (shared) mount point: left
+ * mounted, it would outlive the run root it is in (a test's temporary root could not be
+ * removed). A pin another process makes meanwhile keeps the directory busy, so it stays.
+ */
 export async function deleteLoopbackNetns(path: string, container: string): Promise<void> {
   if (!existsSync(path)) return;
   const binary = resolveRuntime(process.env.BERTH_NET_HELPER ?? "berth-runtime");
@@ -34,5 +40,21 @@ export async function deleteLoopbackNetns(path: string, container: string): Prom
     await execa(binary, ["netns-delete", "--path", path], { timeout });
   } catch (error) {
     throw new BerthError("BERTH_NETWORK_FAILED", `cannot remove the network namespace of container ${container}`, { container, path, cause: error });
+  }
+  const dir = dirname(path);
+  const points = mountPoints();
+  if (points.includes(dir) && !points.some((p) => p.startsWith(`${dir}/`))) {
+    // Not lazy: a pin made since the read above makes it fail (busy), and the directory stays.
+    await execa("umount", [dir], { timeout, reject: false });
+  }
+}
+
+function mountPoints(): string[] {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8))));
+  } catch {
+    return [];
   }
 }
