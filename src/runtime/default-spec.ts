@@ -1,52 +1,20 @@
+import { dockerDefaults } from "./container-config/docker-defaults.js";
 import { OCI_VERSION, type OciNamespaceType, type OciSpec } from "./oci-spec.js";
 
 /**
  * Docker's default capability set (moby `oci/caps/defaults.go`); berth follows Docker rather
  * than `runc spec`, whose three capabilities break most images.
  */
-export const defaultCapabilities: readonly string[] = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
+export const defaultCapabilities: readonly string[] = dockerDefaults.capabilities;
 
 /** Paths Docker masks by default. */
-export const defaultMaskedPaths: readonly string[] = [
-  "/proc/asound",
-  "/proc/acpi",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/proc/scsi",
-  "/sys/firmware",
-  "/sys/devices/virtual/powercap",
-];
+export const defaultMaskedPaths: readonly string[] = dockerDefaults.maskedPaths;
 
 /** Paths Docker makes read-only by default. */
-export const defaultReadonlyPaths: readonly string[] = [
-  "/proc/bus",
-  "/proc/fs",
-  "/proc/irq",
-  "/proc/sys",
-  "/proc/sysrq-trigger",
-];
+export const defaultReadonlyPaths: readonly string[] = dockerDefaults.readonlyPaths;
 
 /** The default search path, Docker's. */
-export const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const defaultPath = `PATH=${dockerDefaults.path}`;
 
 /** Options of {@link defaultSpec}. */
 export interface DefaultSpecOptions {
