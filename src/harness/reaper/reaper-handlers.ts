@@ -27,6 +27,9 @@ export const reaperHandlers: Record<ReaperKind, ReaperHandler> = {
   },
   async container(resource) {
     const { ContainerEngine } = await import("../../runtime/engine/index.js");
+    // The network layer registers its drivers on import; without them the engine cannot
+    // release a bridge container's namespace, address and port proxy.
+    await import("../../network/index.js");
     // Both roots travel with the registration: an engine over another run root would not
     // find the runtime's state, take the container for dead and forget it while it runs.
     const engine = new ContainerEngine({
