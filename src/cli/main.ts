@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { writeFile } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { BerthError } from "../common/index.js";
 import { configHash } from "../compose/naming.js";
 import { loadComposeProject } from "../compose/load-project.js";
@@ -8,11 +9,17 @@ import { exitCodeFor, formatError } from "./exit-codes.js";
 import { renderTemplate } from "./format.js";
 import { formatVerbHelp, parseArgs, type FlagValue, type ParsedCommand } from "./parse-args.js";
 import { berthCli } from "./verbs.js";
+import { containerVerbs } from "./container-verbs.js";
+import { objectVerbs } from "./object-verbs.js";
 
 /** Where the CLI writes; a seam so tests can run `main` in-process. */
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Raw bytes for stdout (`save`, `cp … -`); text otherwise goes through `stdout`. @default stdout with latin1 text */
+  stdoutBytes?: (bytes: Buffer) => void;
+  /** The caller's stdin, for `exec -i`, `load`, `import -` and `cp -`. @default none */
+  stdin?: Readable;
   env: Record<string, string | undefined>;
   cwd: string;
 }
@@ -68,6 +75,8 @@ async function dispatch(cmd: ParsedCommand, io: CliIo): Promise<number> {
     return 0;
   }
   if (verb === "compose config") return composeConfig(cmd, io);
+  const handler = containerVerbs[verb] ?? objectVerbs[verb] ?? containerVerbs[verb.replace(/^container /, "")] ?? objectVerbs[verb.replace(/^image /, "")];
+  if (handler) return handler(cmd, io);
   throw new BerthError("BERTH_CLI_NOT_AVAILABLE", `'berth ${verb}' is not available yet: it arrives with the engine`, { command: verb });
 }
 
@@ -160,6 +169,8 @@ if (invokedDirectly) {
   const code = await main(process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
+    stdoutBytes: (b) => process.stdout.write(b),
+    stdin: process.stdin,
     env: process.env,
     cwd: process.cwd(),
   });

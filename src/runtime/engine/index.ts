@@ -13,5 +13,12 @@ export type {
 } from "./container-options.js";
 export type { ContainerInspect, ContainerInspectState, ContainerSummary } from "./container-inspect.js";
 export type { ContainerRecord, ContainerRecordStatus, HealthState, HealthLogEntry, MountRecord } from "./container-record.js";
-export { noneNetwork, hostNetwork } from "./network-attachment.js";
-export type { NetworkAttachment, NetworkContainer, NetworkPreparation } from "./network-attachment.js";
+export { noneNetwork, hostNetwork, registerNetworkDriver, networkDriver } from "./network-attachment.js";
+export type {
+  NetworkAttachment,
+  NetworkAttachmentConfig,
+  NetworkContainer,
+  NetworkDriver,
+  NetworkDriverContext,
+  NetworkPreparation,
+} from "./network-attachment.js";

@@ -30,8 +30,10 @@ export async function createLoopbackNetns(dir: string, name: string, container: 
 /**
  * Unpins a namespace made by {@link createLoopbackNetns}; a missing one is success. The last
  * pin out also unmounts the directory, which `netns-create` made a (shared) mount point: left
- * mounted, it would outlive the run root it is in (a test's temporary root could not be
- * removed). A pin another process makes meanwhile keeps the directory busy, so it stays.
+ * mounted, it would outlive a temporary run root (which then could not be removed; the run
+ * root cannot tell whether it is one: BERTH_ROOT often points at a temporary directory). That
+ * umount costs ≈ 10 ms, paid only when no other pin is there. A pin another process makes
+ * meanwhile keeps the directory busy, so it stays.
  */
 export async function deleteLoopbackNetns(path: string, container: string): Promise<void> {
   if (!existsSync(path)) return;

@@ -1,0 +1,325 @@
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { BerthError } from "../common/index.js";
+import { Container, type ContainerCreateOptions } from "../harness/container.js";
+import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
+import { parseMountFlag, parseTmpfsFlag } from "../volume/mount-spec.js";
+import { readDockerEnvFile } from "./docker-env-file.js";
+import { renderTemplate } from "./format.js";
+import type { CliIo } from "./main.js";
+import type { FlagValue, ParsedCommand } from "./parse-args.js";
+import { renderPs, type ContainerSummary } from "./tables.js";
+
+type Flags = Record<string, FlagValue>;
+
+const str = (v: FlagValue | undefined): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+const list = (v: FlagValue | undefined): string[] => (Array.isArray(v) ? v : []);
+const num = (v: FlagValue | undefined): number | undefined => (typeof v === "number" ? v : undefined);
+const map = (v: FlagValue | undefined): Record<string, string | null> => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
+
+/** `-e` entries as the engine takes them: a bare `NAME` is looked up in the caller's environment. */
+function envEntries(v: FlagValue | undefined): string[] {
+  return Object.entries(map(v)).map(([k, val]) => (val === null ? k : `${k}=${val}`));
+}
+
+/** `run`/`create` flags as {@link Container.create} options: the CLI adds nothing the API lacks. */
+export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<ContainerCreateOptions> {
+  const f = cmd.flags;
+  const [image, ...cmdArgs] = cmd.args;
+  if (!image) throw new BerthError("BERTH_CLI_USAGE", `"berth ${cmd.path.join(" ")}" requires at least 1 argument`, { command: cmd.path.join(" ") });
+  const env: Record<string, string> = {};
+  for (const file of list(f["env-file"])) Object.assign(env, await readDockerEnvFile(file, io.env));
+  const envList = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...envEntries(f.env)];
+  const labels = Object.fromEntries(Object.entries(map(f.label)).map(([k, v]) => [k, v ?? ""]));
+  const mounts = [...list(f.volume), ...list(f.mount).map((m) => parseMountFlag(m))];
+  const tmpfs = list(f.tmpfs);
+  for (const t of tmpfs) parseTmpfsFlag(t); // a bad --tmpfs is a usage error before anything is made
+  const pull = str(f.pull) ?? "missing";
+  if (pull !== "missing" && pull !== "always" && pull !== "never") {
+    throw new BerthError("BERTH_CLI_USAGE", `invalid pull option: '${pull}': must be one of "always", "missing" or "never"`, { flag: "pull" });
+  }
+  const health: NonNullable<ContainerCreateOptions["healthcheck"]> = {};
+  const ms = (v: FlagValue | undefined) => (typeof v === "number" && v > 0 ? `${v}ms` : undefined);
+  if (str(f["health-cmd"])) health.test = str(f["health-cmd"])!;
+  if (ms(f["health-interval"])) health.interval = ms(f["health-interval"])!;
+  if (ms(f["health-timeout"])) health.timeout = ms(f["health-timeout"])!;
+  if (ms(f["health-start-period"])) health.startPeriod = ms(f["health-start-period"])!;
+  if (ms(f["health-start-interval"])) health.startInterval = ms(f["health-start-interval"])!;
+  if (num(f["health-retries"])) health.retries = num(f["health-retries"])!;
+  const resources: NonNullable<ContainerCreateOptions["resources"]> = {};
+  if (num(f.memory)) resources.memory = num(f.memory)!;
+  if (num(f.cpus)) resources.cpus = num(f.cpus)!;
+  if (num(f["pids-limit"]) !== undefined && num(f["pids-limit"]) !== 0) resources.pidsLimit = num(f["pids-limit"])!;
+  const entrypoint = typeof f.entrypoint === "string" ? f.entrypoint : undefined;
+  const options: ContainerCreateOptions = {
+    engine: undefined,
+    image,
+    pull,
+    ...(cmdArgs.length > 0 ? { cmd: cmdArgs } : {}),
+    ...(entrypoint !== undefined ? { entrypoint: entrypoint === "" ? "" : [entrypoint] } : {}),
+    ...(str(f.name) ? { name: str(f.name)! } : {}),
+    ...(envList.length > 0 ? { env: envList, hostEnv: io.env } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    ...(str(f.workdir) ? { workingDir: str(f.workdir)! } : {}),
+    ...(str(f.user) ? { user: str(f.user)! } : {}),
+    ...(str(f.hostname) ? { hostname: str(f.hostname)! } : {}),
+    ...(str(f["stop-signal"]) ? { stopSignal: str(f["stop-signal"])! } : {}),
+    ...(mounts.length > 0 ? { mounts } : {}),
+    ...(tmpfs.length > 0 ? { tmpfs } : {}),
+    ...(list(f.expose).length > 0 ? { exposedPorts: list(f.expose) } : {}),
+    ...(list(f["add-host"]).length > 0 ? { extraHosts: list(f["add-host"]) } : {}),
+    ...(list(f["cap-add"]).length > 0 ? { capAdd: list(f["cap-add"]) } : {}),
+    ...(list(f["cap-drop"]).length > 0 ? { capDrop: list(f["cap-drop"]) } : {}),
+    ...(Object.keys(resources).length > 0 ? { resources } : {}),
+    ...(f["no-healthcheck"] === true ? { healthcheck: false as const } : Object.keys(health).length > 0 ? { healthcheck: health } : {}),
+    ...(str(f.network) ? { networkMode: str(f.network)! } : {}),
+    ...(list(f["network-alias"]).length > 0 ? { networkAliases: list(f["network-alias"]) } : {}),
+    ...(list(f.publish).length > 0 ? { ports: list(f.publish) } : {}),
+    autoRemove: f.rm === true,
+    init: f.init === true,
+    privileged: f.privileged === true,
+    readonlyRootfs: f["read-only"] === true,
+    openStdin: f.interactive === true,
+  };
+  if (f.tty === true) throw new BerthError("BERTH_UNSUPPORTED", "-t (a pseudo-terminal) is not supported by berth yet: run without -t", { flag: "tty" });
+  if (f["publish-all"] === true) {
+    // -P publishes every exposed port to a free host port, which a bare container port asks for.
+    const exposed = list(f.expose);
+    options.ports = [...(options.ports ?? []), ...exposed];
+  }
+  delete options.engine;
+  return options;
+}
+
+async function streamLogs(c: Container, io: CliIo, options: { follow?: boolean; tail?: number | "all"; since?: string; timestamps?: boolean } = {}): Promise<void> {
+  for await (const entry of c.logs({ follow: options.follow ?? false, ...(options.tail !== undefined ? { tail: options.tail } : {}), ...(options.since ? { since: options.since } : {}) })) {
+    const text = options.timestamps ? `${entry.time} ${entry.log}` : entry.log;
+    if (entry.stream === "stderr") io.stderr(text);
+    else io.stdout(text);
+  }
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** `run`: foreground runs stream the container's output and exit with its code; `-d` prints the id. */
+async function run(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const options = await createOptions(cmd, io);
+  if (cmd.flags.interactive === true && cmd.flags.detach !== true) {
+    // The engine has no attach to a container's stdin yet; pretending with exec would run the command twice.
+    throw new BerthError("BERTH_UNSUPPORTED", "run -i (stdin to the container) needs attach, which the engine does not have yet: use 'berth exec -i' on a running container", { flag: "interactive" });
+  }
+  const c = await Container.run(options);
+  if (cmd.flags.detach === true) {
+    io.stdout(`${c.id}\n`);
+    return 0;
+  }
+  await streamLogs(c, io, { follow: true });
+  return c.wait({ timeout: 24 * 3600 * 1000 }).catch((error: unknown) => {
+    // --rm may remove the container as soon as it exits; its code went with the record.
+    if ((error as { code?: string }).code === "BERTH_CONTAINER_NOT_FOUND") return 0;
+    throw error;
+  });
+}
+
+async function each(cmd: ParsedCommand, io: CliIo, action: (c: Container, ref: string) => Promise<void>, echo = true): Promise<number> {
+  let failed = false;
+  for (const ref of cmd.args) {
+    try {
+      const c = await Container.get(ref);
+      await action(c, ref);
+      if (echo) io.stdout(`${ref}\n`);
+    } catch (error) {
+      failed = true;
+      const message = error instanceof Error ? error.message : String(error);
+      io.stderr(`berth: ${message}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+function toSummary(i: ContainerInspect): ContainerSummary {
+  const date = (s: string) => (s && !s.startsWith("0001") ? new Date(s) : undefined);
+  const startedAt = date(i.State.StartedAt);
+  const finishedAt = date(i.State.FinishedAt);
+  const health = i.State.Health?.Status;
+  return {
+    id: i.Id,
+    names: [i.Name.replace(/^\//, "")],
+    image: i.Config.Image,
+    command: [i.Path, ...i.Args].join(" "),
+    created: new Date(i.Created),
+    state: i.State.Status,
+    ...(startedAt ? { startedAt } : {}),
+    ...(finishedAt ? { finishedAt } : {}),
+    exitCode: i.State.ExitCode,
+    ...(health === "starting" || health === "healthy" || health === "unhealthy" ? { health } : {}),
+    ports: [],
+    labels: i.Config.Labels,
+    networks: Object.keys(i.NetworkSettings.Networks),
+  };
+}
+
+async function ps(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const f = cmd.flags;
+  const filters: Record<string, string[]> = {};
+  for (const spec of list(f.filter)) {
+    const eq = spec.indexOf("=");
+    if (eq <= 0) throw new BerthError("BERTH_CLI_USAGE", `bad format of filter (expected name=value): ${spec}`, { filter: spec });
+    const key = spec.slice(0, eq);
+    if (!["label", "status", "name", "id", "ancestor"].includes(key)) {
+      throw new BerthError("BERTH_CLI_USAGE", `invalid filter '${key}': berth ps filters by label, status, name, id or ancestor`, { filter: spec });
+    }
+    (filters[key] ??= []).push(spec.slice(eq + 1));
+  }
+  const all = f.all === true || filters.status !== undefined;
+  const summaries = await Container.list({ all, ...filters });
+  const rows: ContainerSummary[] = [];
+  for (const s of summaries) {
+    const c = await Container.get(s.Id).catch(() => undefined);
+    const info = await c?.inspect().catch(() => undefined);
+    if (info) rows.push(toSummary(info));
+  }
+  io.stdout(renderPs(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
+  return 0;
+}
+
+async function inspect(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const out: ContainerInspect[] = [];
+  let failed = false;
+  for (const ref of cmd.args) {
+    try {
+      out.push(await (await Container.get(ref)).inspect());
+    } catch (error) {
+      failed = true;
+      io.stderr(`berth: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
+  const format = str(cmd.flags.format);
+  if (format) for (const i of out) io.stdout(renderTemplate(format, i));
+  else io.stdout(`${JSON.stringify(out, null, 4)}\n`);
+  return failed ? 1 : 0;
+}
+
+async function logs(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const f = cmd.flags;
+  const c = await Container.get(cmd.args[0]!);
+  const tailFlag = str(f.tail) ?? "all";
+  let tail: number | "all" = "all";
+  if (tailFlag !== "all") {
+    tail = Number(tailFlag);
+    if (!Number.isInteger(tail)) throw new BerthError("BERTH_CLI_USAGE", `invalid --tail value "${tailFlag}": expected a number or "all"`, { flag: "tail" });
+    if (tail < 0) tail = "all";
+  }
+  await streamLogs(c, io, { follow: f.follow === true, tail, ...(str(f.since) ? { since: str(f.since)! } : {}), timestamps: f.timestamps === true });
+  return 0;
+}
+
+async function exec(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const f = cmd.flags;
+  const [ref, ...argv] = cmd.args;
+  if (f.tty === true) throw new BerthError("BERTH_UNSUPPORTED", "-t (a pseudo-terminal) is not supported by berth yet: run without -t", { flag: "tty" });
+  const c = await Container.get(ref!);
+  const options = {
+    ...(envEntries(f.env).length > 0 ? { env: envEntries(f.env).map((e) => (e.includes("=") ? e : `${e}=${io.env[e] ?? ""}`)) } : {}),
+    ...(str(f.user) ? { user: str(f.user)! } : {}),
+    ...(str(f.workdir) ? { workingDir: str(f.workdir)! } : {}),
+  };
+  if (f.detach === true) {
+    const p = await c.execStream(argv, options);
+    p.stdin.end();
+    p.stdout.resume();
+    p.stderr.resume();
+    return 0;
+  }
+  const input = f.interactive === true && io.stdin ? await readAll(io.stdin) : undefined;
+  const result = await c.exec(argv, { ...options, ...(input ? { input } : {}), timeout: 24 * 3600 * 1000 });
+  io.stdout(result.stdout);
+  io.stderr(result.stderr);
+  return result.exitCode;
+}
+
+async function cp(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const [src, dst] = cmd.args as [string, string];
+  const split = (s: string) => {
+    const m = /^([^/:.][^:/]*):(.*)$/.exec(s);
+    return m ? { ref: m[1]!, path: m[2]! } : undefined;
+  };
+  const from = split(src);
+  const to = split(dst);
+  if (from && to) throw new BerthError("BERTH_CLI_USAGE", "copying between containers is not supported", { command: "cp" });
+  if (!from && !to) throw new BerthError("BERTH_CLI_USAGE", "must specify at least one container source", { command: "cp" });
+  if (from) {
+    const c = await Container.get(from.ref);
+    const archive = await c.copyFrom(from.path);
+    if (dst === "-") {
+      for await (const chunk of archive) (io.stdoutBytes ?? ((b: Buffer) => io.stdout(b.toString("latin1"))))(chunk as Buffer);
+      return 0;
+    }
+    // A host destination gets the archive's contents extracted, as docker cp does.
+    const { extract } = await import("tar-fs");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(dst, { recursive: true });
+    await pipeline(archive, extract(dst));
+    return 0;
+  }
+  const c = await Container.get(to!.ref);
+  if (src === "-") {
+    if (!io.stdin) throw new BerthError("BERTH_CLI_USAGE", "cp - needs a tar archive on stdin", { command: "cp" });
+    await c.copyTo(to!.path, io.stdin);
+    return 0;
+  }
+  const { pack } = await import("tar-fs");
+  const { dirname, basename } = await import("node:path");
+  const { stat } = await import("node:fs/promises");
+  const st = await stat(src).catch((error: unknown) => {
+    throw new BerthError("BERTH_CLI_USAGE", `no such file or directory: ${src}`, { path: src }, { cause: error });
+  });
+  void st;
+  await c.copyTo(to!.path, pack(dirname(src), { entries: [basename(src)] }));
+  return 0;
+}
+
+/** Container verbs by path; each returns the exit code. */
+export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => Promise<number>> = {
+  run,
+  create: async (cmd, io) => {
+    const c = await Container.create(await createOptions(cmd, io));
+    io.stdout(`${c.id}\n`);
+    return 0;
+  },
+  start: async (cmd, io) => {
+    if (cmd.flags.attach === true) {
+      const c = await Container.get(cmd.args[0]!);
+      await c.start();
+      await streamLogs(c, io, { follow: true });
+      return c.wait({ timeout: 24 * 3600 * 1000 });
+    }
+    return each(cmd, io, (c) => c.start());
+  },
+  stop: (cmd, io) => each(cmd, io, (c) => c.stop(num(cmd.flags.timeout) !== undefined ? { timeout: num(cmd.flags.timeout)! } : {})),
+  restart: (cmd, io) => each(cmd, io, (c) => c.restart(num(cmd.flags.timeout) !== undefined ? { timeout: num(cmd.flags.timeout)! } : {})),
+  kill: (cmd, io) => each(cmd, io, (c) => c.kill(str(cmd.flags.signal) ?? "SIGKILL")),
+  rm: (cmd, io) => each(cmd, io, (c) => c.remove({ force: cmd.flags.force === true, volumes: cmd.flags.volumes === true })),
+  pause: (cmd, io) => each(cmd, io, (c) => c.pause()),
+  unpause: (cmd, io) => each(cmd, io, (c) => c.unpause()),
+  wait: (cmd, io) =>
+    each(
+      cmd,
+      io,
+      async (c) => {
+        io.stdout(`${await c.wait({ timeout: 24 * 3600 * 1000 })}\n`);
+      },
+      false,
+    ),
+  ps,
+  inspect,
+  "container inspect": inspect,
+  logs,
+  exec,
+  cp,
+};
+

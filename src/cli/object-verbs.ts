@@ -1,0 +1,335 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { BerthError, hasErrorCode } from "../common/index.js";
+import { Container } from "../harness/container.js";
+import { Image } from "../harness/image.js";
+import { Network } from "../network/network.js";
+import { Volume } from "../volume/volume.js";
+import { renderListing, renderTemplate, type ListingFormat } from "./format.js";
+import type { CliIo } from "./main.js";
+import type { FlagValue, ParsedCommand } from "./parse-args.js";
+import { renderImages, renderNetworks, renderVolumes, truncateId, type ImageSummary } from "./tables.js";
+import { humanDuration, humanSize } from "./units.js";
+
+type Verb = (cmd: ParsedCommand, io: CliIo) => Promise<number>;
+
+const str = (v: FlagValue | undefined): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+const list = (v: FlagValue | undefined): string[] => (Array.isArray(v) ? v : []);
+const map = (v: FlagValue | undefined): Record<string, string | null> => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
+
+/** `--label k=v` given as a list (network/volume create) as a record. */
+function labelList(v: FlagValue | undefined): Record<string, string> {
+  return Object.fromEntries(
+    list(v).map((l) => {
+      const eq = l.indexOf("=");
+      return eq < 0 ? [l, ""] : [l.slice(0, eq), l.slice(eq + 1)];
+    }),
+  );
+}
+
+function errorLine(io: CliIo, error: unknown): void {
+  io.stderr(`berth: ${error instanceof Error ? error.message : String(error)}\n`);
+}
+
+/** Runs `action` for each argument, as Docker does: one failure does not stop the rest; exit 1 if any failed. */
+async function each(args: readonly string[], io: CliIo, action: (ref: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const ref of args) {
+    try {
+      await action(ref);
+    } catch (error) {
+      failed = true;
+      errorLine(io, error);
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+function printInspect(io: CliIo, items: unknown[], format: string | undefined): void {
+  if (format) for (const i of items) io.stdout(renderTemplate(format, i));
+  else io.stdout(`${JSON.stringify(items, null, 4)}\n`);
+}
+
+async function imageSummaries(filterRef?: string): Promise<ImageSummary[]> {
+  const rows: ImageSummary[] = [];
+  for (const image of await Image.list()) {
+    const info = await image.inspect();
+    const created = info.created ? new Date(info.created) : new Date(0);
+    const tags = info.repoTags.length > 0 ? info.repoTags : ["<none>:<none>"];
+    for (const t of tags) {
+      const colon = t.lastIndexOf(":");
+      const repository = colon > t.lastIndexOf("/") ? t.slice(0, colon) : t;
+      const tag = colon > t.lastIndexOf("/") ? t.slice(colon + 1) : "latest";
+      if (filterRef && repository !== filterRef && `${repository}:${tag}` !== filterRef) continue;
+      rows.push({ id: info.id, repository, tag, created, size: info.size });
+    }
+  }
+  return rows.sort((a, b) => b.created.getTime() - a.created.getTime() || a.repository.localeCompare(b.repository));
+}
+
+const historyFormat: ListingFormat = {
+  defaultTable: "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+  headers: { ID: "IMAGE", CreatedSince: "CREATED", CreatedBy: "CREATED BY", Size: "SIZE", Comment: "COMMENT" },
+  quietField: "ID",
+};
+
+/** The stdin of the CLI as a stream, or a usage error naming the flag that avoids it. */
+function stdinOf(io: CliIo, what: string): Readable {
+  if (!io.stdin) throw new BerthError("BERTH_CLI_USAGE", `${what} reads stdin, which is not available here`, { what });
+  return io.stdin;
+}
+
+export const objectVerbs: Record<string, Verb> = {
+  async images(cmd, io) {
+    const f = cmd.flags;
+    const rows = await imageSummaries(cmd.args[0]);
+    io.stdout(renderImages(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
+    return 0;
+  },
+  async tag(cmd) {
+    const [source, target] = cmd.args as [string, string];
+    await (await Image.get(source)).tag(target);
+    return 0;
+  },
+  async rmi(cmd, io) {
+    return each(cmd.args, io, async (ref) => {
+      const image = await Image.get(ref);
+      const result = await image.remove({ force: cmd.flags.force === true });
+      for (const u of result.untagged) io.stdout(`Untagged: ${u}\n`);
+      if (result.deleted) io.stdout(`Deleted: ${image.id}\n`);
+    });
+  },
+  async pull(cmd, io) {
+    const quiet = cmd.flags.quiet === true;
+    const image = await Image.pull(cmd.args[0]!, {
+      policy: "always",
+      ...(str(cmd.flags.platform) ? { platform: str(cmd.flags.platform)! } : {}),
+    });
+    if (!quiet) io.stdout(`Status: Downloaded image for ${cmd.args[0]}\n`);
+    io.stdout(`${image.reference ?? image.id}\n`);
+    return 0;
+  },
+  async push(cmd, io) {
+    const result = await (await Image.get(cmd.args[0]!)).push(cmd.args[0]);
+    if (cmd.flags.quiet !== true) io.stdout(`${result.reference}: digest: ${result.digest}\n`);
+    else io.stdout(`${result.reference}\n`);
+    return 0;
+  },
+  async save(cmd, io) {
+    const output = str(cmd.flags.output);
+    if (cmd.args.length > 1) throw new BerthError("BERTH_UNSUPPORTED", "berth save takes one image per archive: run it once per image", { images: cmd.args });
+    const image = await Image.get(cmd.args[0]!);
+    if (output) {
+      await image.export(output);
+      return 0;
+    }
+    // The archive is written whole before it is streamed, as the exporter works on a path.
+    const dir = await mkdtemp(join(tmpdir(), "berth-save-"));
+    try {
+      const file = join(dir, "image.tar");
+      await image.export(file);
+      if (io.stdoutBytes) io.stdoutBytes(await readFile(file));
+      else io.stdout((await readFile(file)).toString("latin1"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    return 0;
+  },
+  async load(cmd, io) {
+    const input = str(cmd.flags.input);
+    const images = await Image.importAll(input ?? stdinOf(io, "load without -i"));
+    for (const image of images) {
+      const info = await image.inspect();
+      if (info.repoTags.length > 0) for (const t of info.repoTags) io.stdout(`Loaded image: ${t}\n`);
+      else io.stdout(`Loaded image ID: ${info.id}\n`);
+    }
+    return 0;
+  },
+  async import(cmd, io) {
+    const [file, reference] = cmd.args as [string, string | undefined];
+    const image = await Image.fromRootfs(file === "-" ? stdinOf(io, "import -") : file, reference ? { tag: reference } : {});
+    io.stdout(`${image.id}\n`);
+    return 0;
+  },
+  async history(cmd, io) {
+    const info = await (await Image.get(cmd.args[0]!)).inspect();
+    const now = Date.now();
+    const rows = [...info.history].reverse().map((h, n) => ({
+      ID: n === 0 ? (cmd.flags["no-trunc"] === true ? info.id : truncateId(info.id)) : "<missing>",
+      CreatedSince: h.created ? `${humanDuration(now - new Date(h.created).getTime())} ago` : "N/A",
+      CreatedAt: h.created ?? "",
+      CreatedBy: h.created_by ?? "",
+      Size: humanSize(0),
+      Comment: h.comment ?? "",
+    }));
+    io.stdout(renderListing(rows, historyFormat, { quiet: cmd.flags.quiet === true, ...(str(cmd.flags.format) ? { format: str(cmd.flags.format)! } : {}) }));
+    return 0;
+  },
+
+  async "volume create"(cmd, io) {
+    const opts = Object.fromEntries(Object.entries(map(cmd.flags.opt)).map(([k, v]) => [k, v ?? ""]));
+    const driver = str(cmd.flags.driver) ?? "local";
+    const volume = await Volume.create({
+      ...(cmd.args[0] ? { name: cmd.args[0] } : {}),
+      driver,
+      labels: labelList(cmd.flags.label),
+      ...(Object.keys(opts).length > 0 ? { driverOptions: opts } : {}),
+    });
+    io.stdout(`${volume.name}\n`);
+    return 0;
+  },
+  async "volume ls"(cmd, io) {
+    const volumes = await Promise.all((await Volume.list()).map((v) => v.inspect()));
+    io.stdout(
+      renderVolumes(
+        volumes.map((v) => ({ name: v.Name, driver: v.Driver, mountpoint: v.Mountpoint, labels: v.Labels })),
+        { quiet: cmd.flags.quiet === true, ...(str(cmd.flags.format) ? { format: str(cmd.flags.format)! } : {}) },
+      ),
+    );
+    return 0;
+  },
+  async "volume inspect"(cmd, io) {
+    const out: unknown[] = [];
+    const code = await each(cmd.args, io, async (name) => void out.push(await (await Volume.get(name)).inspect()));
+    printInspect(io, out, str(cmd.flags.format));
+    return code;
+  },
+  async "volume rm"(cmd, io) {
+    return each(cmd.args, io, async (name) => {
+      await (await Volume.get(name)).remove({ force: cmd.flags.force === true });
+      io.stdout(`${name}\n`);
+    });
+  },
+  async "volume prune"(cmd, io) {
+    const result = await Volume.prune({ all: cmd.flags.all === true });
+    const removed = result.volumesDeleted;
+    if (removed.length > 0) io.stdout(`Deleted Volumes:\n${removed.map((v) => `${v}\n`).join("")}\n`);
+    const bytes = result.spaceReclaimed;
+    io.stdout(`Total reclaimed space: ${humanSize(bytes)}\n`);
+    return 0;
+  },
+
+  async "network create"(cmd, io) {
+    const driver = str(cmd.flags.driver) ?? "bridge";
+    if (driver !== "bridge") throw new BerthError("BERTH_UNSUPPORTED", `network driver "${driver}" is not supported: berth has bridge networks only`, { driver });
+    const subnets = list(cmd.flags.subnet);
+    const gateways = list(cmd.flags.gateway);
+    const network = await Network.create({
+      name: cmd.args[0]!,
+      ...(subnets[0] ? { subnet: subnets[0] } : {}),
+      ...(gateways[0] ? { gateway: gateways[0] } : {}),
+      internal: cmd.flags.internal === true,
+      labels: labelList(cmd.flags.label),
+    });
+    io.stdout(`${network.id}\n`);
+    return 0;
+  },
+  async "network ls"(cmd, io) {
+    const networks = await Promise.all((await Network.list()).map((n) => n.inspect()));
+    io.stdout(
+      renderNetworks(
+        networks.map((n) => ({ id: n.Id, name: n.Name, driver: n.Driver, scope: n.Scope, internal: n.Internal, ipv6: false, labels: n.Labels, created: new Date(n.Created) })),
+        { quiet: cmd.flags.quiet === true, noTrunc: cmd.flags["no-trunc"] === true, ...(str(cmd.flags.format) ? { format: str(cmd.flags.format)! } : {}) },
+      ),
+    );
+    return 0;
+  },
+  async "network inspect"(cmd, io) {
+    const out: unknown[] = [];
+    const code = await each(cmd.args, io, async (name) => void out.push(await (await Network.get(name)).inspect()));
+    printInspect(io, out, str(cmd.flags.format));
+    return code;
+  },
+  async "network rm"(cmd, io) {
+    return each(cmd.args, io, async (name) => {
+      try {
+        await (await Network.get(name)).remove();
+      } catch (error) {
+        if (cmd.flags.force === true && hasErrorCode(error, "BERTH_NETWORK_NOT_FOUND")) return;
+        throw error;
+      }
+      io.stdout(`${name}\n`);
+    });
+  },
+  async "network connect"(cmd) {
+    const [net, ref] = cmd.args as [string, string];
+    const container = await Container.get(ref);
+    await (await Network.get(net)).connect(container.id, {
+      ...(list(cmd.flags.alias).length > 0 ? { aliases: list(cmd.flags.alias) } : {}),
+      ...(str(cmd.flags.ip) ? { ipv4Address: str(cmd.flags.ip)! } : {}),
+    });
+    return 0;
+  },
+  async "network disconnect"(cmd) {
+    const [net, ref] = cmd.args as [string, string];
+    const container = await Container.get(ref);
+    await (await Network.get(net)).disconnect(container.id);
+    return 0;
+  },
+  async "network prune"(_cmd, io) {
+    const removed: string[] = [];
+    for (const n of await Network.list()) {
+      if (n.name === "bridge") continue;
+      const info = await n.inspect();
+      if (Object.keys(info.Containers).length > 0) continue;
+      await n.remove();
+      removed.push(n.name);
+    }
+    if (removed.length > 0) io.stdout(`Deleted Networks:\n${removed.map((n) => `${n}\n`).join("")}`);
+    return 0;
+  },
+
+  async info(cmd, io) {
+    const containers = await Container.list({ all: true });
+    const info = {
+      Containers: containers.length,
+      ContainersRunning: containers.filter((c) => c.State === "running").length,
+      ContainersPaused: containers.filter((c) => c.State === "paused").length,
+      ContainersStopped: containers.filter((c) => c.State === "exited" || c.State === "created").length,
+      Images: (await Image.list()).length,
+      Driver: "overlay",
+      OperatingSystem: process.platform,
+      Architecture: process.arch,
+      NCPU: (await import("node:os")).cpus().length,
+      MemTotal: (await import("node:os")).totalmem(),
+      DockerRootDir: (await import("../common/index.js")).stateRoot(io.env as NodeJS.ProcessEnv),
+    };
+    const format = str(cmd.flags.format);
+    if (format) io.stdout(renderTemplate(format, info));
+    else {
+      io.stdout(
+        `Server:\n Containers: ${info.Containers}\n  Running: ${info.ContainersRunning}\n  Paused: ${info.ContainersPaused}\n  Stopped: ${info.ContainersStopped}\n Images: ${info.Images}\n Storage Driver: ${info.Driver}\n Operating System: ${info.OperatingSystem}\n Architecture: ${info.Architecture}\n CPUs: ${info.NCPU}\n Total Memory: ${humanSize(info.MemTotal)}\n Berth Root Dir: ${info.DockerRootDir}\n`,
+      );
+    }
+    return 0;
+  },
+  async "system df"(cmd, io) {
+    const images = await Promise.all((await Image.list()).map((i) => i.inspect()));
+    const containers = await Container.list({ all: true });
+    const volumes = await Volume.list();
+    const rows = [
+      { Type: "Images", TotalCount: String(images.length), Active: String(new Set(containers.map((c) => c.ImageID)).size), Size: humanSize(images.reduce((a, i) => a + i.size, 0)), Reclaimable: "N/A" },
+      { Type: "Containers", TotalCount: String(containers.length), Active: String(containers.filter((c) => c.State === "running").length), Size: "N/A", Reclaimable: "N/A" },
+      { Type: "Local Volumes", TotalCount: String(volumes.length), Active: "N/A", Size: "N/A", Reclaimable: "N/A" },
+    ];
+    const kind: ListingFormat = { defaultTable: "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}", headers: { Type: "TYPE", TotalCount: "TOTAL", Active: "ACTIVE", Size: "SIZE", Reclaimable: "RECLAIMABLE" }, quietField: "Type" };
+    io.stdout(renderListing(rows, kind, str(cmd.flags.format) ? { format: str(cmd.flags.format)! } : {}));
+    return 0;
+  },
+  async "system prune"(cmd, io) {
+    const removed: string[] = [];
+    for (const c of await Container.list({ all: true, status: ["exited", "created"] })) {
+      await (await Container.get(c.Id)).remove({ volumes: false });
+      removed.push(c.Id);
+    }
+    if (removed.length > 0) io.stdout(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\n`);
+    await objectVerbs["network prune"]!(cmd, io);
+    if (cmd.flags.volumes === true) await objectVerbs["volume prune"]!(cmd, io);
+    const images = await Image.prune();
+    if (images.images.length > 0) io.stdout(`Deleted Images:\n${images.images.map((i) => `deleted: ${i}\n`).join("")}\n`);
+    io.stdout(`Total reclaimed space: ${humanSize(images.bytes)}\n`);
+    return 0;
+  },
+};
