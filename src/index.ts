@@ -29,3 +29,4 @@ export { loadComposeProject, startOrder, stopOrder, projectToYaml } from "./comp
 export type { LoadComposeOptions, ComposeProject, ComposeService, ComposePort, ComposeVolumeMount, ComposeServiceNetwork, ComposeDependency, ComposeHealthcheck, ComposeBuild, ComposeResources, ComposeNetwork, ComposeVolume } from "./compose/index.js";
 export { GenericContainer, GenericContainerBuilder, StartedTestContainer, StoppedTestContainer } from "./harness/index.js";
 export type { GenericContainerEnvironment, HealthCheck, ExecOptions, ContainerExecResult, StopContainerOptions, RestartContainerOptions, CommitContainerOptions, ContainerLogsOptions, PortToExpose, FileToCopy, DirectoryToCopy, ContentToCopy, ArchiveToCopy, BindMount, VolumeMountOptions, ResourcesQuota, LogConsumer } from "./harness/index.js";
+export { PostgreSqlContainer, StartedPostgreSqlContainer, RedisContainer, StartedRedisContainer } from "./modules/index.js";

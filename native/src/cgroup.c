@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1229,4 +1230,36 @@ int br_cgroup_destroy(struct br_cgroup *cg, bool force, br_error_t *err)
      * too; an empty cgroup directory costs nothing. */
   }
   return ret;
+}
+
+/* clone3's argument, declared here: <linux/sched.h> clashes with glibc's <sched.h>. */
+struct br_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+pid_t br_cgroup_clone(const struct br_cgroup *cg, unsigned long flags, bool *in_v2)
+{
+  const char *v2 = br_cgroup_v2_path(cg);
+  *in_v2 = false;
+  if (v2 != NULL) {
+    int cfd = open(v2, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cfd >= 0) {
+      struct br_clone_args a = {.flags = (uint64_t)flags | CLONE_INTO_CGROUP,
+                                .exit_signal = SIGCHLD,
+                                .cgroup = (uint64_t)cfd};
+      pid_t pid = syscall(SYS_clone3, &a, sizeof(a));
+      if (pid == 0)
+        return 0; /* the child's copy of cfd is close-on-exec */
+      close(cfd);
+      if (pid > 0) {
+        *in_v2 = true;
+        return pid;
+      }
+    }
+  }
+  return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }

@@ -46,6 +46,15 @@ int br_cgroup_load(const char *serialized, struct br_cgroup **out, br_error_t *e
 /* Moves `pid` into the container's cgroups (used by `exec`). */
 int br_cgroup_enter(struct br_cgroup *cg, pid_t pid, br_error_t *err);
 
+/* fork() (with `flags`, clone(2)'s namespace flags) straight into the handle's cgroup2
+ * directory (clone3 with CLONE_INTO_CGROUP, Linux 5.7): being born there costs nothing, where
+ * moving the process in afterwards is a migration that waits for an RCU grace period. Falls
+ * back to a plain clone on older kernels, with no handle or no v2 directory, or when the
+ * directory cannot take the process; *in_v2 says which happened (the caller then moves the
+ * process with br_cgroup_enter_v1(cg, pid, *in_v2, ...)). Returns 0 in the child, the pid
+ * in the parent, -1 with errno on failure. */
+pid_t br_cgroup_clone(const struct br_cgroup *cg, unsigned long flags, bool *in_v2);
+
 /* The pids currently in the cgroup (for `kill --all`, `delete --force`, `ps`). Caller frees. */
 int br_cgroup_pids(struct br_cgroup *cg, pid_t **pids, size_t *n, br_error_t *err);
 

@@ -152,7 +152,8 @@ static __attribute__((noreturn)) void child_main(struct br_container *c)
     /* A session keyring of its own, so keys are not shared with the host's session. */
     syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, c->id);
   }
-  if (br_linux_set_hostname(c, &err) < 0 || br_process_oom_score(c->process, &err) < 0)
+  if (br_linux_set_hostname(c, &err) < 0 || br_linux_loopback(c, &err) < 0 ||
+      br_process_oom_score(c->process, &err) < 0)
     goto fail;
   if (br_linux_setup_rootfs(c, child_hooks_and_sysctl, &err) < 0)
     goto fail;
@@ -425,42 +426,6 @@ static int prepare(const struct br_global *g, const struct br_create_opts *o,
   return 0;
 }
 
-/* clone3's argument, declared here: <linux/sched.h> clashes with glibc's <sched.h>. */
-struct br_clone_args {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
-      set_tid_size, cgroup;
-};
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
-/* Clones the container's process straight into its cgroup2 directory (CLONE_INTO_CGROUP,
- * Linux 5.7): being born there costs nothing, where moving it in afterwards is a migration
- * that waits for an RCU grace period. Falls back to a plain clone (the caller then moves
- * the process) on older kernels or when the directory cannot take it. */
-static pid_t clone_into_cgroup(struct br_container *c, bool *in_v2)
-{
-  const char *v2 = br_cgroup_v2_path(c->cgroup);
-  *in_v2 = false;
-  if (v2 != NULL) {
-    int cfd = open(v2, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (cfd >= 0) {
-      struct br_clone_args a = {.flags = (uint64_t)c->clone_flags | CLONE_INTO_CGROUP,
-                                .exit_signal = SIGCHLD,
-                                .cgroup = (uint64_t)cfd};
-      pid_t pid = syscall(SYS_clone3, &a, sizeof(a));
-      if (pid == 0)
-        return 0; /* the child's copy of cfd is closed with the others before exec */
-      close(cfd);
-      if (pid > 0) {
-        *in_v2 = true;
-        return pid;
-      }
-    }
-  }
-  return syscall(SYS_clone, (unsigned long)(c->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
-}
-
 /* Clones the container and drives it until it waits for `start`. */
 static int spawn(struct br_container *c, char *created, br_error_t *err)
 {
@@ -488,7 +453,7 @@ static int spawn(struct br_container *c, char *created, br_error_t *err)
   if (create_cgroup(c, err) < 0)
     return -1;
   br_now(created);
-  pid = clone_into_cgroup(c, &in_v2);
+  pid = br_cgroup_clone(c->cgroup, (unsigned long)c->clone_flags, &in_v2);
   if (pid < 0) {
     int e = errno;
     close(sv[0]);

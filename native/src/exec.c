@@ -200,6 +200,7 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
   cleanup_close int own_pidns = -1;
   size_t i;
   pid_t pid = -1;
+  bool in_v2 = false;
   sigset_t all;
 
   *exit_code = 1;
@@ -270,7 +271,8 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
   sigprocmask(SIG_BLOCK, &all, &x.mask);
   if (!o->detach)
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  pid = fork();
+  /* Born in the container's cgroup2 directory, as `create` makes the init: no migration. */
+  pid = br_cgroup_clone(cg, 0, &in_v2);
   if (pid < 0) {
     br_error_make(err, errno, "fork");
     goto out;
@@ -284,7 +286,7 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
   sv[1] = -1;
   if (own_pidns >= 0)
     setns(own_pidns, CLONE_NEWPID);
-  if (cg && br_cgroup_enter(cg, pid, err) < 0)
+  if (cg && br_cgroup_enter_v1(cg, pid, in_v2, err) < 0)
     goto out;
   br_sync_send(sv[0], BR_SYNC_GO, NULL);
   for (;;) {

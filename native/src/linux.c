@@ -6,7 +6,10 @@
 #include <linux/openat2.h>
 #include <sched.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -970,5 +973,31 @@ int br_linux_sysctl(struct br_container *c, br_error_t *err)
     if (br_write_file(path, v, strlen(v), err) < 0)
       return br_error_wrap(err, "config.json: linux.sysctl: \"%s\"", key);
   }
+  return 0;
+}
+
+int br_linux_loopback(struct br_container *c, br_error_t *err)
+{
+  const char *v = br_json_str(br_json_get(c->spec, "annotations"), "org.berth.loopback");
+  struct ifreq ifr = {0};
+  cleanup_close int fd = -1;
+  if (v == NULL || strcmp(v, "down") == 0)
+    return 0;
+  if (strcmp(v, "up") != 0)
+    return br_error_make(err, 0,
+                         "config.json: annotations: \"org.berth.loopback\" must be \"up\" or "
+                         "\"down\", not \"%s\"",
+                         v);
+  /* A namespace the container joins belongs to whoever made it: its links are theirs to set. */
+  if (!(c->clone_flags & CLONE_NEWNET))
+    return 0;
+  fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return br_error_make(err, errno, "bring `lo` up: socket");
+  strcpy(ifr.ifr_name, "lo");
+  /* A new namespace's lo has no flags but LOOPBACK: no read of the current ones is needed. */
+  ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+    return br_error_make(err, errno, "bring `lo` up");
   return 0;
 }

@@ -22,5 +22,8 @@ int br_linux_finish_rootfs(struct br_container *c, br_error_t *err);
 
 int br_linux_set_hostname(struct br_container *c, br_error_t *err);
 int br_linux_sysctl(struct br_container *c, br_error_t *err);
+/* In the child, in its network namespace: brings `lo` up when the runtime made that namespace
+ * and the annotation `org.berth.loopback` is "up" (a berth extension; runc leaves it down). */
+int br_linux_loopback(struct br_container *c, br_error_t *err);
 
 #endif

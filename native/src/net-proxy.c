@@ -84,7 +84,8 @@ struct udp_flow {
   struct listener *l;
   struct sockaddr_storage client;
   socklen_t client_len;
-  time_t last;
+  int64_t last; /* ms, CLOCK_MONOTONIC: in whole seconds, a flow made just before a second
+                 * boundary would be forgotten by the sweep right after it */
   struct udp_flow *next;
 };
 
@@ -109,6 +110,13 @@ static time_t now_s(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec;
+}
+
+static int64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int set_sockaddr(const struct net_addr *a, unsigned port, struct sockaddr_storage *ss,
@@ -559,7 +567,7 @@ static void udp_listener_event(struct proxy *px, struct listener *l)
     f = flow_get(px, l, &from, fromlen);
     if (f == NULL)
       continue;
-    f->last = now_s();
+    f->last = now_ms();
     /* ECONNREFUSED here reports an ICMP error for an earlier datagram: UDP carries on. */
     send(f->ep.fd, udp_buf, (size_t)n, MSG_DONTWAIT);
   }
@@ -574,7 +582,7 @@ static void udp_flow_event(struct udp_flow *f)
         continue;
       return;
     }
-    f->last = now_s();
+    f->last = now_ms();
     sendto(f->l->ep.fd, udp_buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&f->client,
            f->client_len);
   }
@@ -590,7 +598,7 @@ static void udp_sweep(struct proxy *px)
     struct udp_flow *f = px->flows[b];
     while (f) {
       struct udp_flow *next = f->next;
-      if (now - f->last >= (time_t)px->udp_timeout)
+      if (now_ms() - f->last >= (int64_t)px->udp_timeout * 1000)
         flow_free(px, f);
       f = next;
     }

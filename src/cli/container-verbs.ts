@@ -2,13 +2,15 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BerthError } from "../common/index.js";
 import { Container, type ContainerCreateOptions } from "../harness/container.js";
+import { Image } from "../harness/image.js";
+import { NetworkStore } from "../network/network-store.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
 import { parseMountFlag, parseTmpfsFlag } from "../volume/mount-spec.js";
 import { readDockerEnvFile } from "./docker-env-file.js";
 import { renderTemplate } from "./format.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
-import { renderPs, type ContainerSummary } from "./tables.js";
+import { renderPs, type ContainerSummary, type PortSummary } from "./tables.js";
 
 type Flags = Record<string, FlagValue>;
 
@@ -83,8 +85,10 @@ export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<Cont
   };
   if (f.tty === true) throw new BerthError("BERTH_UNSUPPORTED", "-t (a pseudo-terminal) is not supported by berth yet: run without -t", { flag: "tty" });
   if (f["publish-all"] === true) {
-    // -P publishes every exposed port to a free host port, which a bare container port asks for.
-    const exposed = list(f.expose);
+    // -P publishes every exposed port (the image's and --expose's) to a free host port, which a
+    // bare container port asks for. An image not pulled yet has none known here.
+    const info = await Image.get(image).then((i) => i.inspect()).catch(() => undefined);
+    const exposed = [...Object.keys(info?.config.config?.ExposedPorts ?? {}), ...list(f.expose)];
     options.ports = [...(options.ports ?? []), ...exposed];
   }
   delete options.engine;
@@ -92,6 +96,17 @@ export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<Cont
 }
 
 async function streamLogs(c: Container, io: CliIo, options: { follow?: boolean; tail?: number | "all"; since?: string; timestamps?: boolean } = {}): Promise<void> {
+  // The engine's follower does not keep Node alive (a library must not); the command must,
+  // or the process would exit mid-follow with nothing else pending.
+  const keepAlive = options.follow ? setInterval(() => {}, 1 << 30) : undefined;
+  try {
+    await printLogs(c, io, options);
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+async function printLogs(c: Container, io: CliIo, options: { follow?: boolean; tail?: number | "all"; since?: string; timestamps?: boolean }): Promise<void> {
   for await (const entry of c.logs({ follow: options.follow ?? false, ...(options.tail !== undefined ? { tail: options.tail } : {}), ...(options.since ? { since: options.since } : {}) })) {
     const text = options.timestamps ? `${entry.time} ${entry.log}` : entry.log;
     if (entry.stream === "stderr") io.stderr(text);
@@ -141,7 +156,32 @@ async function each(cmd: ParsedCommand, io: CliIo, action: (c: Container, ref: s
   return failed ? 1 : 0;
 }
 
-function toSummary(i: ContainerInspect): ContainerSummary {
+/**
+ * A container's published ports. The engine's inspect does not carry them yet (the
+ * engine↔network seam), so they are read from the network layer's record of the container.
+ */
+async function publishedPorts(id: string): Promise<PortSummary[]> {
+  const state = await new NetworkStore().readContainer(id).catch(() => undefined);
+  return (state?.proxy?.ports ?? []).map((p) => ({ ip: p.hostIp, privatePort: p.targetPort, publicPort: p.hostPort, type: p.proto }));
+}
+
+async function port(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const c = await Container.get(cmd.args[0]!);
+  const want = cmd.args[1];
+  const ports = await publishedPorts(c.id);
+  const [wantPort, wantProto = "tcp"] = want ? want.split("/") : [];
+  const shown = ports.filter((p) => !want || (String(p.privatePort) === wantPort && p.type === wantProto));
+  if (want && shown.length === 0) {
+    throw new BerthError("BERTH_INVALID_ARGUMENT", `no public port '${want}' published for ${cmd.args[0]}`, { container: cmd.args[0], port: want });
+  }
+  for (const p of shown) {
+    const host = p.ip?.includes(":") ? `[${p.ip}]` : p.ip;
+    io.stdout(want ? `${host}:${p.publicPort}\n` : `${p.privatePort}/${p.type} -> ${host}:${p.publicPort}\n`);
+  }
+  return 0;
+}
+
+function toSummary(i: ContainerInspect, ports: PortSummary[]): ContainerSummary {
   const date = (s: string) => (s && !s.startsWith("0001") ? new Date(s) : undefined);
   const startedAt = date(i.State.StartedAt);
   const finishedAt = date(i.State.FinishedAt);
@@ -157,7 +197,7 @@ function toSummary(i: ContainerInspect): ContainerSummary {
     ...(finishedAt ? { finishedAt } : {}),
     exitCode: i.State.ExitCode,
     ...(health === "starting" || health === "healthy" || health === "unhealthy" ? { health } : {}),
-    ports: [],
+    ports,
     labels: i.Config.Labels,
     networks: Object.keys(i.NetworkSettings.Networks),
   };
@@ -181,7 +221,7 @@ async function ps(cmd: ParsedCommand, io: CliIo): Promise<number> {
   for (const s of summaries) {
     const c = await Container.get(s.Id).catch(() => undefined);
     const info = await c?.inspect().catch(() => undefined);
-    if (info) rows.push(toSummary(info));
+    if (info) rows.push(toSummary(info, info.State.Status === "running" ? await publishedPorts(info.Id) : []));
   }
   io.stdout(renderPs(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
   return 0;
@@ -259,11 +299,7 @@ async function cp(cmd: ParsedCommand, io: CliIo): Promise<number> {
       for await (const chunk of archive) (io.stdoutBytes ?? ((b: Buffer) => io.stdout(b.toString("latin1"))))(chunk as Buffer);
       return 0;
     }
-    // A host destination gets the archive's contents extracted, as docker cp does.
-    const { extract } = await import("tar-fs");
-    const { mkdir } = await import("node:fs/promises");
-    await mkdir(dst, { recursive: true });
-    await pipeline(archive, extract(dst));
+    await extractTo(archive, dst);
     return 0;
   }
   const c = await Container.get(to!.ref);
@@ -276,11 +312,37 @@ async function cp(cmd: ParsedCommand, io: CliIo): Promise<number> {
   const { dirname, basename } = await import("node:path");
   const { stat } = await import("node:fs/promises");
   const st = await stat(src).catch((error: unknown) => {
-    throw new BerthError("BERTH_CLI_USAGE", `no such file or directory: ${src}`, { path: src }, { cause: error });
+    throw new BerthError("BERTH_CLI_USAGE", `no such file or directory: ${src}`, { path: src, cause: error });
   });
   void st;
-  await c.copyTo(to!.path, pack(dirname(src), { entries: [basename(src)] }));
+  await c.copyTo(to!.path, pack(dirname(src), { entries: [basename(src)] }) as unknown as Readable);
   return 0;
+}
+
+/**
+ * `docker cp`'s naming on the host: into an existing directory the source keeps its name;
+ * otherwise the source (file or directory) becomes `dst` itself.
+ */
+async function extractTo(archive: Readable, dst: string): Promise<void> {
+  const { extract } = await import("tar-fs");
+  const { stat } = await import("node:fs/promises");
+  const { dirname, basename } = await import("node:path");
+  const isDir = (await stat(dst).catch(() => undefined))?.isDirectory() === true;
+  if (dst.endsWith("/") && !isDir) throw new BerthError("BERTH_CLI_USAGE", `destination directory ${dst} does not exist`, { path: dst });
+  const target = isDir ? dst : dirname(dst);
+  const rename = isDir ? undefined : basename(dst);
+  await pipeline(
+    archive,
+    extract(target, {
+      map: (header) => {
+        if (rename) {
+          const slash = header.name.indexOf("/");
+          header.name = slash < 0 ? rename : `${rename}${header.name.slice(slash)}`;
+        }
+        return header;
+      },
+    }),
+  );
 }
 
 /** Container verbs by path; each returns the exit code. */
@@ -321,5 +383,6 @@ export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => P
   logs,
   exec,
   cp,
+  port,
 };
 

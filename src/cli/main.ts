@@ -20,6 +20,10 @@ export interface CliIo {
   stdoutBytes?: (bytes: Buffer) => void;
   /** The caller's stdin, for `exec -i`, `load`, `import -` and `cp -`. @default none */
   stdin?: Readable;
+  /** Whether stdout is a terminal (progress bars redraw in place there). @default false */
+  isTTY?: boolean;
+  /** The terminal's width. @default 200 */
+  columns?: number;
   env: Record<string, string | undefined>;
   cwd: string;
 }
@@ -171,6 +175,8 @@ if (invokedDirectly) {
     stderr: (t) => process.stderr.write(t),
     stdoutBytes: (b) => process.stdout.write(b),
     stdin: process.stdin,
+    isTTY: process.stdout.isTTY === true,
+    ...(process.stdout.columns ? { columns: process.stdout.columns } : {}),
     env: process.env,
     cwd: process.cwd(),
   });

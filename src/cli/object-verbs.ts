@@ -10,6 +10,7 @@ import { Volume } from "../volume/volume.js";
 import { renderListing, renderTemplate, type ListingFormat } from "./format.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
+import { ProgressDisplay } from "./progress.js";
 import { renderImages, renderNetworks, renderVolumes, truncateId, type ImageSummary } from "./tables.js";
 import { humanDuration, humanSize } from "./units.js";
 
@@ -103,18 +104,36 @@ export const objectVerbs: Record<string, Verb> = {
   },
   async pull(cmd, io) {
     const quiet = cmd.flags.quiet === true;
-    const image = await Image.pull(cmd.args[0]!, {
+    const ref = cmd.args[0]!;
+    const display = new ProgressDisplay({ write: (t) => io.stdout(t), isTTY: io.isTTY === true, ...(io.columns ? { columns: io.columns } : {}) });
+    let fetched = false;
+    const statuses = { waiting: "Waiting", downloading: "Downloading", done: "Pull complete", exists: "Already exists" } as const;
+    const { parseReference } = await import("../image/reference.js");
+    const parsed = parseReference(ref);
+    if (!quiet) display.message(`${parsed.digest ?? parsed.tag ?? "latest"}: Pulling from ${parsed.repository}`);
+    const image = await Image.pull(ref, {
       policy: "always",
       ...(str(cmd.flags.platform) ? { platform: str(cmd.flags.platform)! } : {}),
+      ...(quiet ? {} : { onProgress: (e) => (fetched ||= e.status === "downloading" || e.status === "done", display.update(truncateId(e.digest), statuses[e.status], e.status === "downloading" ? { current: e.current, total: e.total } : undefined)) }),
     });
-    if (!quiet) io.stdout(`Status: Downloaded image for ${cmd.args[0]}\n`);
-    io.stdout(`${image.reference ?? image.id}\n`);
+    if (!quiet) {
+      display.message(`Digest: ${(await image.inspect()).digest}`);
+      display.message(fetched ? `Status: Downloaded newer image for ${ref}` : `Status: Image is up to date for ${ref}`);
+    }
+    io.stdout(`${ref}\n`);
     return 0;
   },
   async push(cmd, io) {
-    const result = await (await Image.get(cmd.args[0]!)).push(cmd.args[0]);
-    if (cmd.flags.quiet !== true) io.stdout(`${result.reference}: digest: ${result.digest}\n`);
-    else io.stdout(`${result.reference}\n`);
+    const ref = cmd.args[0]!;
+    const quiet = cmd.flags.quiet === true;
+    const display = new ProgressDisplay({ write: (t) => io.stdout(t), isTTY: io.isTTY === true, ...(io.columns ? { columns: io.columns } : {}) });
+    if (!quiet) display.message(`The push refers to repository [${ref.replace(/:[^/:]*$/, "")}]`);
+    const result = await (await Image.get(ref)).push(ref, {
+      ...(quiet
+        ? {}
+        : { onProgress: (p) => display.update(truncateId(p.digest), p.total !== undefined && p.current >= p.total ? "Pushed" : "Pushing", { current: p.current, total: p.total ?? 0 }) }),
+    });
+    io.stdout(quiet ? `${result.reference}\n` : `${result.reference}: digest: ${result.digest}\n`);
     return 0;
   },
   async save(cmd, io) {
@@ -140,7 +159,10 @@ export const objectVerbs: Record<string, Verb> = {
   async load(cmd, io) {
     const input = str(cmd.flags.input);
     const images = await Image.importAll(input ?? stdinOf(io, "load without -i"));
+    const seen = new Set<string>();
     for (const image of images) {
+      if (seen.has(image.id)) continue;
+      seen.add(image.id);
       const info = await image.inspect();
       if (info.repoTags.length > 0) for (const t of info.repoTags) io.stdout(`Loaded image: ${t}\n`);
       else io.stdout(`Loaded image ID: ${info.id}\n`);
@@ -165,6 +187,95 @@ export const objectVerbs: Record<string, Verb> = {
       Comment: h.comment ?? "",
     }));
     io.stdout(renderListing(rows, historyFormat, { quiet: cmd.flags.quiet === true, ...(str(cmd.flags.format) ? { format: str(cmd.flags.format)! } : {}) }));
+    return 0;
+  },
+
+  async build(cmd, io) {
+    const f = cmd.flags;
+    const { isAbsolute, resolve } = await import("node:path");
+    const context = resolve(io.cwd, cmd.args[0]!);
+    if (cmd.args[0] === "-" || /^[a-z]+:\/\//.test(cmd.args[0]!)) {
+      throw new BerthError("BERTH_UNSUPPORTED", "berth build needs a local context directory (not - or a URL)", { context: cmd.args[0] });
+    }
+    const buildArgs: Record<string, string> = {};
+    for (const a of list(f["build-arg"])) {
+      const eq = a.indexOf("=");
+      // `--build-arg NAME` takes NAME's value from the caller's environment, as Docker does.
+      if (eq < 0) {
+        if (io.env[a] !== undefined) buildArgs[a] = io.env[a]!;
+      } else buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
+    }
+    const secrets: Record<string, { file: string } | { value: string }> = {};
+    for (const spec of list(f.secret)) {
+      const fields = Object.fromEntries(spec.split(",").map((kv) => [kv.slice(0, kv.indexOf("=") < 0 ? kv.length : kv.indexOf("=")), kv.includes("=") ? kv.slice(kv.indexOf("=") + 1) : ""]));
+      const id = fields.id;
+      if (!id) throw new BerthError("BERTH_CLI_USAGE", `invalid --secret "${spec}": expected id=NAME[,src=FILE|,env=VAR]`, { flag: "secret" });
+      const src = fields.src ?? fields.source;
+      if (src) secrets[id] = { file: resolve(io.cwd, src) };
+      else if (fields.env !== undefined || io.env[id] !== undefined) secrets[id] = { value: io.env[fields.env ?? id] ?? "" };
+      else throw new BerthError("BERTH_CLI_USAGE", `--secret id=${id} has no src= file and no environment variable ${id}`, { flag: "secret", id });
+    }
+    const progress = str(f.progress) ?? "auto";
+    const quiet = f.quiet === true || progress === "quiet";
+    const steps = new Map<string, number>();
+    const started = Date.now();
+    const file = str(f.file);
+    const tags = list(f.tag);
+    const image = await Image.fromDockerfile(context, {
+      ...(file ? { dockerfile: isAbsolute(file) ? file : resolve(io.cwd, file) } : {}),
+      buildArgs,
+      ...(str(f.target) ? { target: str(f.target)! } : {}),
+      noCache: f["no-cache"] === true,
+      labels: labelList(f.label),
+      secrets,
+      onProgress: (event) => {
+        if (quiet) return;
+        // Plain progress, as BuildKit's: one numbered vertex per step, its output prefixed.
+        const key = `${event.stage}:${event.line}`;
+        let n = steps.get(key);
+        if (n === undefined) {
+          n = steps.size + 1;
+          steps.set(key, n);
+        }
+        if (event.type === "output") io.stderr(`#${n} ${event.text.endsWith("\n") ? event.text : `${event.text}\n`}`);
+        else if (event.status === "running") io.stderr(`#${n} [${event.stageName ?? `stage-${event.stage}`}] ${event.instruction}\n`);
+        else if (event.status === "cached") io.stderr(`#${n} [${event.stageName ?? `stage-${event.stage}`}] ${event.instruction}\n#${n} CACHED\n\n`);
+        else io.stderr(`#${n} DONE ${((event.durationMs ?? 0) / 1000).toFixed(1)}s\n\n`);
+      },
+    }).build(tags[0]);
+    for (const t of tags.slice(1)) await image.tag(t);
+    if (quiet) io.stdout(`${image.id}\n`);
+    else {
+      io.stderr(`#${steps.size + 1} writing image ${image.id} done\n`);
+      for (const t of tags) io.stderr(`#${steps.size + 1} naming to ${t} done\n`);
+      io.stderr(`#${steps.size + 1} DONE ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    }
+    return 0;
+  },
+  async login(cmd, io) {
+    const f = cmd.flags;
+    const server = cmd.args[0] ?? "docker.io";
+    const username = str(f.username);
+    let password = str(f.password);
+    if (f["password-stdin"] === true) {
+      if (password) throw new BerthError("BERTH_CLI_USAGE", "--password and --password-stdin are mutually exclusive", { flag: "password-stdin" });
+      const chunks: Buffer[] = [];
+      for await (const chunk of stdinOf(io, "--password-stdin")) chunks.push(Buffer.from(chunk as Buffer));
+      password = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+    }
+    if (!username || !password) {
+      throw new BerthError("BERTH_CLI_USAGE", "berth login needs -u USERNAME and a password (-p or --password-stdin): it does not prompt", { registry: server });
+    }
+    const { RegistryClient } = await import("../registry/registry-client.js");
+    await new RegistryClient().login(server, { username, password });
+    io.stdout("Login Succeeded\n");
+    return 0;
+  },
+  async logout(cmd, io) {
+    const server = cmd.args[0] ?? "docker.io";
+    const { RegistryClient } = await import("../registry/registry-client.js");
+    const removed = await new RegistryClient().logout(server);
+    io.stdout(removed ? `Removing login credentials for ${server}\n` : `Not logged in to ${server}\n`);
     return 0;
   },
 

@@ -85,6 +85,8 @@ export const errorCodes = [
   "BERTH_REUSE_FAILED",
   "BERTH_TEARDOWN_FAILED",
   "BERTH_PORT_NOT_EXPOSED",
+  // modules (PostgreSqlContainer, RedisContainer)
+  "BERTH_MODULE_COMMAND_FAILED",
 ] as const;
 
 /** A stable error code; see {@link errorCodes}. */

@@ -91,6 +91,9 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       try {
         watcher = watch(path, () => wake?.());
         watcher.on("error", () => {});
+        // A follower waits for output, it is not work of its own: like a socket read, it must
+        // not keep Node alive after everything else is done (the container may run for hours).
+        watcher.unref();
       } catch {
         // Polling alone still works (some filesystems have no inotify).
       }
@@ -124,6 +127,7 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       if (!follow || exitedBeforeRead) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, pollInterval);
+        timer.unref();
         function done() {
           clearTimeout(timer);
           wake = undefined;

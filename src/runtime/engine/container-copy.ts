@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { chown, lchown, lstat, mkdir, link, rm, symlink, utimes } from "node:fs/promises";
+import { chown, lchown, lstat, mkdir, link, rm, stat, symlink, utimes } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -21,7 +21,7 @@ export async function packFromRoot(root: string, path: string, container: string
   const host = resolveInRoot(root, clean, { followLast });
   let st;
   try {
-    st = await lstat(host);
+    st = await statInRoot(root, host);
   } catch (error) {
     throw new BerthError("BERTH_INVALID_ARGUMENT", `Could not find the file ${path} in container ${container}`, { container, path, cause: error });
   }
@@ -41,7 +41,7 @@ export async function packFromRoot(root: string, path: string, container: string
  */
 export async function extractIntoRoot(root: string, path: string, archive: Readable, container: string): Promise<void> {
   const dest = resolveInRoot(root, cleanArchivePath(path), { followLast: true });
-  const st = await lstat(dest).catch(() => undefined);
+  const st = await statInRoot(root, dest).catch(() => undefined);
   if (!st) throw new BerthError("BERTH_INVALID_ARGUMENT", `Could not find the file ${path} in container ${container}`, { container, path });
   if (!st.isDirectory()) throw new BerthError("BERTH_INVALID_ARGUMENT", `extraction point ${path} is not a directory`, { container, path });
   const destRel = dest.slice(root.length) || "/";
@@ -105,4 +105,14 @@ export async function extractIntoRoot(root: string, path: string, archive: Reada
     throw new BerthError("BERTH_ARCHIVE_INVALID", `cannot copy into ${path} of container ${container}`, { container, path, cause: error });
   }
   for (const { target, mtime } of dirTimes.reverse()) await utimes(target, mtime, mtime).catch(() => {});
+}
+
+/**
+ * `lstat` of a path inside `root`, except `root` itself, which is followed: a running
+ * container's root is `/proc/<pid>/root`, a symlink (a magic one: followed, it leads into the
+ * container's mount namespace, not to the path it reads as). Every path below it stays
+ * resolved by `resolveInRoot`, which follows no symlink out of the root.
+ */
+function statInRoot(root: string, path: string) {
+  return path === root || path === `${root}/` ? stat(path) : lstat(path);
 }

@@ -1,7 +1,7 @@
 import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
 import { logger } from "../../common/logger.js";
@@ -45,7 +45,6 @@ import {
   type NetworkPreparation,
 } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
-import { createLoopbackNetns, deleteLoopbackNetns } from "./loopback-netns.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
 const log = logger("engine");
@@ -178,11 +177,8 @@ export class ContainerEngine {
       config,
       lowerDirs: [...layers.layerDirs].reverse(),
       mounts: [],
-      // A `none` container's namespace path is fixed at create (its bundle names it), so that an
-      // engine with another run root starts and releases the same one.
       network: {
         mode: network.name,
-        ...(network === noneNetwork ? { netnsPath: this.#noneNetns(id) } : {}),
         ...(network.config ? { config: network.config } : {}),
       },
       autoRemove: options.autoRemove ?? false,
@@ -227,8 +223,8 @@ export class ContainerEngine {
         // rewrites the bundle; the one written now has no network to join yet.
         const builtin = network === noneNetwork || network === hostNetwork;
         const prep: NetworkPreparation = builtin ? await network.prepare({ id, name, hostname: config.hostname }) : { mode: "none" };
-        // `none` joins the namespace made at start with its loopback up (see createLoopbackNetns).
-        const mode: NetworkMode = network === noneNetwork ? { mode: "path", netnsPath: record.network.netnsPath! } : networkMode(prep);
+        // `none` is a namespace the runtime makes, with `lo` brought up by it (buildContainerSpec).
+        const mode: NetworkMode = networkMode(prep);
         const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep);
         await this.runtime.writeBundle(join(dir, "bundle"), spec);
         // The overlay stays mounted until the container is reaped or removed: Docker makes the
@@ -283,11 +279,6 @@ export class ContainerEngine {
     return this.#networks[record.network.mode];
   }
 
-  /** Where a `none` container's namespace is pinned while it runs. */
-  #noneNetns(id: string): string {
-    return join(this.runRoot, "netns", id);
-  }
-
   #networkContainer(record: ContainerRecord): NetworkContainer {
     return {
       id: record.id,
@@ -304,12 +295,8 @@ export class ContainerEngine {
    * is done by the network layer's reconcile or by the next release.
    */
   async #releaseNetwork(record: ContainerRecord): Promise<void> {
-    if (!record.network.config && record.network.mode === "host") return;
-    if (!record.network.config && record.network.mode === "none") {
-      const path = record.network.netnsPath;
-      if (path) await deleteLoopbackNetns(path, record.name).catch((e: unknown) => log("netns removal of %s failed: %O", record.id.slice(0, 12), e));
-      return;
-    }
+    // Their namespace, if any, is the container's own: it goes with its last process.
+    if (!record.network.config && (record.network.mode === "host" || record.network.mode === "none")) return;
     const attachment = this.#attachmentOf(record);
     if (!attachment || attachment === noneNetwork || attachment === hostNetwork) {
       if (!attachment) log("no network driver for %s (%s): its network is released by a later reconcile", record.id.slice(0, 12), record.network.config?.driver ?? record.network.mode);
@@ -369,16 +356,8 @@ export class ContainerEngine {
         });
       }
       const bundle = join(this.store.dir(id), "bundle");
-      if (attachment === noneNetwork) {
-        prepared = true;
-        const path = (record.network.netnsPath ??= this.#noneNetns(id));
-        // A pin left by a start that died half-way holds no process now (we hold the lock).
-        await deleteLoopbackNetns(path, record.name);
-        await createLoopbackNetns(dirname(path), basename(path), record.name);
-      }
-      // The bundles of the built-in networks, written at create, stay valid (`none` joins the
-      // namespace just made, at the path its bundle names). Another network layer prepares (and
-      // may move) its namespace at each start.
+      // The bundles of the built-in networks, written at create, stay valid. Another network
+      // layer prepares (and may move) its namespace at each start.
       if (attachment !== noneNetwork && attachment !== hostNetwork) {
         const hostOptions = await this.#hostOptions(id);
         let hostsWritten = false;
@@ -409,6 +388,7 @@ export class ContainerEngine {
       await this.#runWithRetry(id, bundle, record.init, pidFile);
       record.status = "running";
       record.pid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
+      record.pidStartTime = processStart(record.pid);
       record.startedAt = startedAt;
       record.finishedAt = "0001-01-01T00:00:00Z";
       record.exitCode = 0;
@@ -424,6 +404,7 @@ export class ContainerEngine {
       const exitCode = isBerthError(error) && error.exitCode !== undefined ? error.exitCode : 128;
       record.status = "exited";
       record.pid = 0;
+      delete record.pidStartTime;
       record.exitCode = exitCode;
       record.error = error instanceof Error ? error.message : String(error);
       record.finishedAt = new Date().toISOString();
@@ -452,6 +433,7 @@ export class ContainerEngine {
     if (state && state.status !== "stopped" && state.pid > 0) {
       record.status = "running";
       record.pid = state.pid;
+      record.pidStartTime = processStart(state.pid);
       record.startedAt = state.started ?? new Date().toISOString();
       await this.store.write(record);
       return true;
@@ -490,8 +472,9 @@ export class ContainerEngine {
     await this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
       // One `state` serves the reap and the stop.
-      const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
+      const state = record.status === "running" ? await this.#stateOf(record) : undefined;
       if (!(await this.#reapLocked(record, state)) || record.status !== "running") return;
+      this.#refuseForeign(record, state, "stop");
       await this.#stopLocked(record, options, state);
     }, 10 * 60_000);
   }
@@ -526,7 +509,11 @@ export class ContainerEngine {
       // The stop inside a restart must not auto-remove the container it is about to start again.
       const autoRemove = record.autoRemove;
       record.autoRemove = false;
-      if (record.status === "running") await this.#stopLocked(record, options);
+      if (record.status === "running") {
+        const state = await this.#stateOf(record);
+        this.#refuseForeign(record, state, "restart");
+        await this.#stopLocked(record, options, state);
+      }
       record.autoRemove = autoRemove;
       await this.#startLocked(record);
     }, 10 * 60_000);
@@ -537,8 +524,10 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     await this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
-      await this.#reapLocked(record);
+      const state = record.status === "running" ? await this.#stateOf(record) : undefined;
+      await this.#reapLocked(record, state);
       if (record.status !== "running") throw notRunning(record);
+      this.#refuseForeign(record, state, "kill");
       await this.runtime.kill(id, signal).catch((error: unknown) => {
         if (hasErrorCode(error, "BERTH_CONTAINER_NOT_RUNNING")) throw notRunning(record);
         throw error;
@@ -560,8 +549,10 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     await this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
-      await this.#reapLocked(record);
+      const state = record.status === "running" ? await this.#stateOf(record) : undefined;
+      await this.#reapLocked(record, state);
       if (record.status !== "running") throw notRunning(record);
+      this.#refuseForeign(record, state, "change");
       await op(id);
     });
   }
@@ -576,7 +567,16 @@ export class ContainerEngine {
     const timeout = options.timeout ?? 300_000;
     const record = await this.#readOrThrow(id, ref);
     // A short-lived container has often exited by now: one `state` then beats a `wait` plus a `state`.
-    const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
+    const state = record.status === "running" ? await this.#stateOf(record) : undefined;
+    if (state && this.#foreign.has(state)) {
+      await waitForExit(record, timeout);
+      return this.store.locked(id, async () => {
+        const current = await this.store.read(id);
+        if (!current) return record.exitCode;
+        await this.#reapLocked(current);
+        return current.exitCode;
+      });
+    }
     // "stopped" with no exit code yet: the monitor has not recorded it; its `wait` will.
     if (record.status === "running" && state && (state.status !== "stopped" || state.exitCode === undefined)) {
       try {
@@ -619,7 +619,8 @@ export class ContainerEngine {
     const id = record.id;
     // Created and exited containers have no runtime state (start uses `run`, the reap deletes it).
     const mayHaveRuntimeState = record.status === "running" || record.status === "starting" || record.status === "removing";
-    const state = mayHaveRuntimeState ? await this.#runtimeState(id) : undefined;
+    const state = mayHaveRuntimeState ? await this.#stateOf(record) : undefined;
+    this.#refuseForeign(record, state, "remove");
     const active = state !== undefined && state.status !== "stopped";
     if (active && !options.force && record.status !== "creating" && record.status !== "starting" && record.status !== "removing") {
       throw new BerthError(
@@ -667,6 +668,34 @@ export class ContainerEngine {
 
   // ---------------------------------------------------------------- state
 
+  /** States made up by {@link ContainerEngine.#stateOf} for a container another runtime root runs. */
+  readonly #foreign = new WeakSet<OciState>();
+
+  /**
+   * The runtime's state of a started container; when the runtime has none but the recorded
+   * init still lives (same pid, same start time), a `running` state made up from the record:
+   * the container was started by an engine with another run root, whose runtime state this
+   * one cannot see, and it must not be taken for exited (reaped, its network released, its
+   * record deleted) while its process, monitor and cgroups run on.
+   */
+  async #stateOf(record: ContainerRecord): Promise<OciState | undefined> {
+    const state = await this.#runtimeState(record.id);
+    if (state || !isAlive(record)) return state;
+    const made: OciState = { ociVersion: "1.0.2", id: record.id, status: "running", pid: record.pid, bundle: join(this.store.dir(record.id), "bundle"), started: record.startedAt };
+    this.#foreign.add(made);
+    return made;
+  }
+
+  /** What this engine's runtime cannot do to a container another run root's runtime runs. */
+  #refuseForeign(record: ContainerRecord, state: OciState | undefined, verb: string): void {
+    if (!state || !this.#foreign.has(state)) return;
+    throw new BerthError(
+      "BERTH_CONTAINER_STATE",
+      `cannot ${verb} container ${record.name}: it runs (pid ${record.pid}) under another runtime root than this engine's (${this.runtime.root}): use an engine with the run root that started it`,
+      { container: record.name, pid: record.pid },
+    );
+  }
+
   async #runtimeState(id: string): Promise<OciState | undefined> {
     try {
       return await this.runtime.state(id);
@@ -683,7 +712,7 @@ export class ContainerEngine {
    */
   async #reapLocked(record: ContainerRecord, known?: OciState): Promise<boolean> {
     if (record.status !== "running") return true;
-    let state = known ?? (await this.#runtimeState(record.id));
+    let state = known ?? (await this.#stateOf(record));
     if (state && state.status !== "stopped") return true;
     if (state && state.exitCode === undefined && this.runtime.hasBerthExtensions) {
       // The process is gone but its monitor has not written the exit yet.
@@ -692,6 +721,7 @@ export class ContainerEngine {
     }
     record.status = "exited";
     record.pid = 0;
+    delete record.pidStartTime;
     record.exitCode = state?.exitCode ?? 137;
     record.oomKilled = state?.oomKilled ?? false;
     record.finishedAt = state?.finished ?? new Date().toISOString();
@@ -717,14 +747,14 @@ export class ContainerEngine {
   async inspect(ref: string): Promise<ContainerInspect> {
     const id = await this.store.resolve(ref);
     const record = await this.#current(id, ref);
-    const state = record.status === "running" ? await this.#runtimeState(id) : undefined;
+    const state = record.status === "running" ? await this.#stateOf(record) : undefined;
     return toInspect(record, state, this.store.dir(id), this.store.logPath(id));
   }
 
   async #current(id: string, ref: string): Promise<ContainerRecord> {
     const record = await this.#readOrThrow(id, ref);
     if (record.status !== "running") return record;
-    const state = await this.#runtimeState(id);
+    const state = await this.#stateOf(record);
     if (state && state.status !== "stopped") return record;
     return this.store.locked(id, async () => {
       const fresh = await this.#readOrThrow(id, ref);
@@ -741,6 +771,7 @@ export class ContainerEngine {
       let record = await this.store.read(id);
       if (!record) continue;
       let state = states.get(id);
+      if (record.status === "running" && !state && isAlive(record)) state = await this.#stateOf(record);
       if (record.status === "running" && (!state || state.status === "stopped")) {
         const reaped = await this.store
           .locked(id, async () => {
@@ -786,6 +817,8 @@ export class ContainerEngine {
               watch = setInterval(() => {
                 if (start === undefined || processStart(monitor) !== start) resolve();
               }, 100);
+              // As the reader's own timers: a follower alone does not keep Node alive.
+              watch.unref();
             })
           : Promise.resolve();
     }
@@ -1029,6 +1062,33 @@ function processStart(pid: number): string | undefined {
     return fields[0] === "Z" ? undefined : fields[19];
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether a running record's init still lives: its pid with the recorded start time. A record
+ * from before start times were kept falls back to the pid being in the container's cgroup.
+ */
+function isAlive(record: ContainerRecord): boolean {
+  if (record.status !== "running" || record.pid <= 0) return false;
+  const start = processStart(record.pid);
+  if (start === undefined) return false;
+  if (record.pidStartTime !== undefined) return start === record.pidStartTime;
+  try {
+    return readFileSync(`/proc/${record.pid}/cgroup`, "utf8").includes(record.id);
+  } catch {
+    return false;
+  }
+}
+
+/** Polls a container's init (one another runtime root runs, whose `wait` we cannot use) until it exits. */
+async function waitForExit(record: ContainerRecord, timeout: number): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (isAlive(record)) {
+    if (Date.now() >= deadline) {
+      throw new BerthError("BERTH_TIMEOUT", `container ${record.name} still runs after ${timeout} ms`, { container: record.name, timeout });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

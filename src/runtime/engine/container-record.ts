@@ -72,6 +72,12 @@ export interface ContainerRecord {
   resources: ResourceLimits;
   /** The pid of the container's init on the host, while it runs. */
   pid: number;
+  /**
+   * That pid's start time (field 22 of /proc/<pid>/stat, clock ticks after boot), so that an
+   * engine that cannot see the runtime's state (another run root) tells the container's live
+   * init from a dead one whose pid was reused. Absent in records written before it existed.
+   */
+  pidStartTime?: string;
   startedAt: string;
   finishedAt: string;
   exitCode: number;

@@ -2,10 +2,13 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import tar from "tar-stream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
 
@@ -44,6 +47,8 @@ async function namesIn(stream: Readable): Promise<Record<string, string>> {
   await done;
   return out;
 }
+
+const follower = fileURLToPath(new URL("./fixtures/follow-logs.ts", import.meta.url));
 
 describeAsRoot("container engine", () => {
   let ctx: EngineContext;
@@ -337,6 +342,55 @@ describeAsRoot("container engine", () => {
     expect(results.filter((r) => r.status === "fulfilled").length).toBeGreaterThanOrEqual(1);
     for (const r of results) if (r.status === "rejected") expect(hasErrorCode(r.reason, "BERTH_CONTAINER_NOT_FOUND")).toBe(true);
   });
+  it("copies a file to /x of a running container (was: /proc/<pid>/root is a symlink: not a directory)", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(id);
+    await engine.copyToContainer(id, "/", await tarOf({ x: "at the root" }));
+    expect((await engine.exec(id, ["cat", "/x"])).stdout).toBe("at the root");
+    expect(existsSync("/x")).toBe(false);
+    expect((await namesIn(await engine.copyFromContainer(id, "/x"))).x).toBe("at the root");
+    await engine.remove(id, { force: true });
+  });
+
+  it("an engine with another run root sees a running container as running and keeps it (was: reaped as dead)", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
+    await engine.start(id);
+    const pid = (await engine.inspect(id)).State.Pid;
+    const otherRun = join(ctx.root, "run-other");
+    const other = new ContainerEngine({ stateRoot: ctx.root, runRoot: otherRun, runtime: new OciRuntime({ root: join(otherRun, "runtime"), timeout: 20_000 }) });
+    try {
+      expect((await other.inspect(id)).State).toMatchObject({ Status: "running", Running: true, Pid: pid });
+      expect((await other.list()).map((c) => c.Id)).toContain(id);
+      // Its runtime cannot act on the container: it says so instead of deleting the record.
+      expect((await rejection(other.remove(id, { force: true }))).code).toBe("BERTH_CONTAINER_STATE");
+      expect((await rejection(other.stop(id))).code).toBe("BERTH_CONTAINER_STATE");
+      expect((await rejection(other.kill(id))).code).toBe("BERTH_CONTAINER_STATE");
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      expect((await engine.inspect(id)).State.Status).toBe("running");
+      await engine.stop(id, { timeout: 0 });
+      expect((await other.inspect(id)).State.Status).toBe("exited");
+    } finally {
+      other.dispose();
+    }
+    await engine.remove(id);
+  });
+
+  it("a log follower does not keep Node alive while the container runs (was: follow timers not unref'd)", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "echo first; exec sleep 300"] });
+    await engine.start(id);
+    await expect.poll(async () => (await logLines(engine, id)).length, { timeout: 10_000 }).toBe(1);
+    // The guard: a follower that kept Node alive would hold the child until the container stops.
+    const child = await execa(process.execPath, ["--import", "tsx", follower, ctx.root, join(ctx.root, "run", "runtime"), id], { timeout: 30_000, reject: false });
+    expect(child.timedOut).toBe(false);
+    expect(child.exitCode).toBe(0);
+    expect(child.stdout).toBe("first");
+    expect((await engine.inspect(id)).State.Status).toBe("running");
+    await engine.remove(id, { force: true });
+  });
+
   it("follows logs until the container exits; since and timestamps", async () => {
     const { engine } = ctx;
     const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done"] });

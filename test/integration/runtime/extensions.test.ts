@@ -233,6 +233,30 @@ describeAsRoot("berth-runtime extensions", () => {
       expect(result.exitCode).toBe(0);
       expect(result.stdout).not.toBe("cat\u0000/proc/1/cmdline\u0000");
     });
+
+    it("brings lo up in a new network namespace on org.berth.loopback: up (runc's down otherwise)", async () => {
+      const operstate = async (annotations?: Record<string, string>) => {
+        const spec = ctx.spec({ args: ["cat", "/sys/class/net/lo/operstate", "/sys/class/net/lo/flags"] }, (s) => {
+          if (annotations) s.annotations = annotations;
+        });
+        const result = await ctx.runtime.run(ctx.id(), await ctx.bundle(spec));
+        expect(result.exitCode).toBe(0);
+        return result.stdout.trim().split("\n");
+      };
+      // `unknown` is what an up loopback reports; IFF_UP is bit 0 of the flags.
+      const [state, flags] = await operstate({ "org.berth.loopback": "up" });
+      expect(state).toBe("unknown");
+      expect(Number.parseInt(flags!, 16) & 1).toBe(1);
+      expect((await operstate())[0]).toBe("down");
+      expect((await operstate({ "org.berth.loopback": "down" }))[0]).toBe("down");
+    });
+
+    it("refuses an org.berth.loopback value other than up or down, running nothing", async () => {
+      const spec = ctx.spec({ args: ["true"] }, (s) => {
+        s.annotations = { "org.berth.loopback": "yes" };
+      });
+      await expect(ctx.runtime.run(ctx.id(), await ctx.bundle(spec))).rejects.toThrow(/org\.berth\.loopback/);
+    });
   });
 
   describe.each(runtimes.filter((r) => r !== "berth-runtime"))("%s (without berth's extensions)", (name) => {

@@ -34,6 +34,25 @@ describeAsRoot("OCI runtime limits, user namespaces, terminal", () => {
       expect(result.exitCode).toBe(137);
     });
 
+    it("puts an exec'd process in every cgroup of its container (the v2 one it is born in, the limited v1 ones)", async () => {
+      const id = ctx.id();
+      const spec = ctx.spec({ args: ["sleep", "300"] }, (s) => {
+        s.linux!.resources = { ...s.linux!.resources, pids: { limit: 50 }, memory: { limit: 64 * 1024 * 1024 } };
+      });
+      await ctx.runtime.run(id, await ctx.bundle(spec), { detach: true });
+      const { pid } = await ctx.runtime.state(id);
+      const init = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").sort();
+      // Read from the host, by pid: inside, a cgroup namespace would show both as `/`.
+      const result = await ctx.runtime.exec(id, ["sh", "-c", "echo $$; exec sleep 5"], { detach: true, pidFile: join(ctx.dir, `${id}.exec.pid`) });
+      expect(result.exitCode).toBe(0);
+      const execPid = Number(readFileSync(join(ctx.dir, `${id}.exec.pid`), "utf8"));
+      expect(readFileSync(`/proc/${execPid}/cgroup`, "utf8").trim().split("\n").sort()).toEqual(init);
+      expect(init.some((line) => line.startsWith("0::") && line.includes(id))).toBe(true);
+      await ctx.runtime.kill(id, "KILL", { all: true });
+      await ctx.runtime.wait(id, { timeout: 10_000 });
+      await ctx.runtime.delete(id);
+    });
+
     it("contains a fork bomb with pids.max=20 and stays killable", async () => {
       const id = ctx.id();
       // A bounded bomb: an unbounded one would take the machine down if the limit failed.

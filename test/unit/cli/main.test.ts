@@ -44,10 +44,10 @@ describe("berth (in-process)", () => {
     expect(r.stderr).toBe("berth: unknown flag: --foo\nSee 'berth run --help'.\n");
   });
 
-  it("verbs that need the engine say so in one line, exit 125", async () => {
-    const r = await berth(["ps", "-a"]);
+  it("verbs not wired yet say so in one line, exit 125", async () => {
+    const r = await berth(["compose", "up"]);
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe("berth: 'berth ps' is not available yet: it arrives with the engine\n");
+    expect(r.stderr).toBe("berth: 'berth compose up' is not available yet: it arrives with the engine\n");
   });
 
   it("compose config prints the normalised YAML", async () => {

@@ -1,0 +1,100 @@
+import { GenericContainer, type GenericContainerEnvironment } from "../harness/generic-container.js";
+import { StartedTestContainer } from "../harness/started-container.js";
+import { Wait } from "../harness/wait/wait.js";
+import { adoptStarted, execOrThrow } from "./started-module.js";
+
+const redisPort = 6379;
+
+/**
+ * A Redis server for tests, on an image that behaves as the official `redis` one
+ * (`redis-server` as its command, data in `/data`). Ready when it logs "Ready to accept
+ * connections".
+ *
+ * @example
+ * ```ts
+ * await using redis = await new RedisContainer("redis:7").withPassword("secret").start();
+ * const client = createClient({ url: redis.getConnectionUrl() });
+ * ```
+ */
+export class RedisContainer extends GenericContainer {
+  #password: string | undefined;
+  #persistence: { dir: string | undefined } | undefined;
+
+  /**
+   * @param image an image that behaves as the official one (`berth-fixtures/redis:7` in berth's tests)
+   * @default image "redis:7"
+   * @param environment the engine, network manager and reaper to use
+   */
+  constructor(image: ConstructorParameters<typeof GenericContainer>[0] = "redis:7", environment: GenericContainerEnvironment = {}) {
+    super(image, environment);
+    this.withExposedPorts(redisPort).withWaitStrategy(Wait.forLogMessage("Ready to accept connections")).withStartupTimeout(60_000);
+  }
+
+  /** Requires this password (`--requirepass`). @default none: no authentication */
+  withPassword(password: string): this {
+    this.#password = password;
+    return this;
+  }
+
+  /**
+   * Writes an append-only file and snapshots every second with a change (`--appendonly yes
+   * --save "1 1"`) into `/data`, bound to the host directory `dir` when given, so a new
+   * container on the same directory finds the data.
+   * @param dir @default the image's anonymous `/data` volume
+   */
+  withPersistence(dir?: string): this {
+    this.#persistence = { dir };
+    return this;
+  }
+
+  protected override async beforeContainerCreated(): Promise<void> {
+    const command = ["redis-server"];
+    if (this.#persistence) {
+      command.push("--appendonly", "yes", "--save", "1 1");
+      if (this.#persistence.dir) this.withBindMounts([{ source: this.#persistence.dir, target: "/data", mode: "rw" }]);
+    }
+    if (this.#password !== undefined) command.push("--requirepass", this.#password);
+    // A command the user set wins, as in testcontainers: the module's options then only
+    // affect the getters.
+    if (!this.options.cmd) this.withCommand(command);
+  }
+
+  /** Starts the server and waits until it accepts connections. */
+  override async start(): Promise<StartedRedisContainer> {
+    const started = await super.start();
+    return adoptStarted(started, StartedRedisContainer.prototype, { password: this.#password } as Partial<StartedRedisContainer>);
+  }
+}
+
+/** A running {@link RedisContainer}. */
+export class StartedRedisContainer extends StartedTestContainer {
+  /** @internal set by {@link RedisContainer.start} */
+  declare password: string | undefined;
+
+  /** The host port Redis is published on. */
+  getPort(): number {
+    return this.getMappedPort(redisPort);
+  }
+
+  /** The password, when one was set. */
+  getPassword(): string | undefined {
+    return this.password;
+  }
+
+  /** `redis://[:password@]localhost:port`, for node-redis, ioredis… */
+  getConnectionUrl(): string {
+    const auth = this.password === undefined ? "" : `:${encodeURIComponent(this.password)}@`;
+    return `redis://${auth}${this.getHost()}:${this.getPort()}`;
+  }
+
+  /**
+   * Runs `redis-cli <command> <args…>` in the container (authenticated when a password is
+   * set) and returns its output. A failing `redis-cli` is `BERTH_MODULE_COMMAND_FAILED`; a
+   * Redis error reply is output, as redis-cli prints it.
+   * @param args @default []
+   */
+  async executeCliCmd(command: string, args: readonly string[] = []): Promise<string> {
+    // The password goes through the environment (REDISCLI_AUTH), not argv, where ps shows it.
+    return execOrThrow(this, ["redis-cli", command, ...args], `redis-cli ${command}`, this.password === undefined ? undefined : { REDISCLI_AUTH: this.password });
+  }
+}
