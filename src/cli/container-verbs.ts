@@ -19,6 +19,21 @@ const list = (v: FlagValue | undefined): string[] => (Array.isArray(v) ? v : [])
 const num = (v: FlagValue | undefined): number | undefined => (typeof v === "number" ? v : undefined);
 const map = (v: FlagValue | undefined): Record<string, string | null> => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
 
+/**
+ * Flags berth parses (they are Docker's) but cannot honour yet: given, they fail in one line
+ * rather than being silently ignored.
+ */
+export function refuse(cmd: ParsedCommand, names: readonly string[]): void {
+  for (const name of names) {
+    const v = cmd.flags[name];
+    const given = v !== undefined && v !== false && v !== "" && !(Array.isArray(v) && v.length === 0) && !(typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0);
+    const isDefault = cmd.verb?.flags.find((f) => f.name === name)?.default === v;
+    if (given && !isDefault) {
+      throw new BerthError("BERTH_UNSUPPORTED", `berth ${cmd.path.join(" ")} does not support --${name} yet`, { command: cmd.path.join(" "), flag: name });
+    }
+  }
+}
+
 /** `-e` entries as the engine takes them: a bare `NAME` is looked up in the caller's environment. */
 function envEntries(v: FlagValue | undefined): string[] {
   return Object.entries(map(v)).map(([k, val]) => (val === null ? k : `${k}=${val}`));
@@ -27,6 +42,11 @@ function envEntries(v: FlagValue | undefined): string[] {
 /** `run`/`create` flags as {@link Container.create} options: the CLI adds nothing the API lacks. */
 export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<ContainerCreateOptions> {
   const f = cmd.flags;
+  refuse(cmd, ["attach", "detach-keys", "restart"]);
+  const platform = str(f.platform);
+  if (platform && platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
+    throw new BerthError("BERTH_UNSUPPORTED", `--platform ${platform}: berth runs only the host's platform`, { flag: "platform", platform });
+  }
   const [image, ...cmdArgs] = cmd.args;
   if (!image) throw new BerthError("BERTH_CLI_USAGE", `"berth ${cmd.path.join(" ")}" requires at least 1 argument`, { command: cmd.path.join(" ") });
   const env: Record<string, string> = {};
@@ -54,7 +74,6 @@ export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<Cont
   if (num(f["pids-limit"]) !== undefined && num(f["pids-limit"]) !== 0) resources.pidsLimit = num(f["pids-limit"])!;
   const entrypoint = typeof f.entrypoint === "string" ? f.entrypoint : undefined;
   const options: ContainerCreateOptions = {
-    engine: undefined,
     image,
     pull,
     ...(cmdArgs.length > 0 ? { cmd: cmdArgs } : {}),
@@ -91,11 +110,18 @@ export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<Cont
     const exposed = [...Object.keys(info?.config.config?.ExposedPorts ?? {}), ...list(f.expose)];
     options.ports = [...(options.ports ?? []), ...exposed];
   }
-  delete options.engine;
   return options;
 }
 
-async function streamLogs(c: Container, io: CliIo, options: { follow?: boolean; tail?: number | "all"; since?: string; timestamps?: boolean } = {}): Promise<void> {
+interface LogFlags {
+  follow?: boolean;
+  tail?: number | "all";
+  since?: string;
+  until?: string;
+  timestamps?: boolean;
+}
+
+async function streamLogs(c: Container, io: CliIo, options: LogFlags = {}): Promise<void> {
   // The engine's follower does not keep Node alive (a library must not); the command must,
   // or the process would exit mid-follow with nothing else pending.
   const keepAlive = options.follow ? setInterval(() => {}, 1 << 30) : undefined;
@@ -106,8 +132,14 @@ async function streamLogs(c: Container, io: CliIo, options: { follow?: boolean; 
   }
 }
 
-async function printLogs(c: Container, io: CliIo, options: { follow?: boolean; tail?: number | "all"; since?: string; timestamps?: boolean }): Promise<void> {
-  for await (const entry of c.logs({ follow: options.follow ?? false, ...(options.tail !== undefined ? { tail: options.tail } : {}), ...(options.since ? { since: options.since } : {}) })) {
+async function printLogs(c: Container, io: CliIo, options: LogFlags): Promise<void> {
+  const read = {
+    follow: options.follow ?? false,
+    ...(options.tail !== undefined ? { tail: options.tail } : {}),
+    ...(options.since ? { since: options.since } : {}),
+    ...(options.until ? { until: options.until } : {}),
+  };
+  for await (const entry of c.logs(read)) {
     const text = options.timestamps ? `${entry.time} ${entry.log}` : entry.log;
     if (entry.stream === "stderr") io.stderr(text);
     else io.stdout(text);
@@ -132,12 +164,21 @@ async function run(cmd: ParsedCommand, io: CliIo): Promise<number> {
     io.stdout(`${c.id}\n`);
     return 0;
   }
-  await streamLogs(c, io, { follow: true });
-  return c.wait({ timeout: 24 * 3600 * 1000 }).catch((error: unknown) => {
-    // --rm may remove the container as soon as it exits; its code went with the record.
-    if ((error as { code?: string }).code === "BERTH_CONTAINER_NOT_FOUND") return 0;
-    throw error;
-  });
+  // As docker run's --sig-proxy: SIGINT and SIGTERM go to the container, whose exit ends the run.
+  const forward = (signal: NodeJS.Signals) => void c.kill(signal).catch(() => {});
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  try {
+    await streamLogs(c, io, { follow: true });
+    return await c.wait({ timeout: 24 * 3600 * 1000 }).catch((error: unknown) => {
+      // --rm may remove the container as soon as it exits; its code went with the record.
+      if ((error as { code?: string }).code === "BERTH_CONTAINER_NOT_FOUND") return 0;
+      throw error;
+    });
+  } finally {
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
+  }
 }
 
 async function each(cmd: ParsedCommand, io: CliIo, action: (c: Container, ref: string) => Promise<void>, echo = true): Promise<number> {
@@ -215,8 +256,11 @@ async function ps(cmd: ParsedCommand, io: CliIo): Promise<number> {
     }
     (filters[key] ??= []).push(spec.slice(eq + 1));
   }
-  const all = f.all === true || filters.status !== undefined;
-  const summaries = await Container.list({ all, ...filters });
+  refuse(cmd, ["size"]);
+  const last = f.latest === true ? 1 : (num(f.last) ?? -1);
+  const all = f.all === true || filters.status !== undefined || last > 0;
+  let summaries = await Container.list({ all, ...filters });
+  if (last > 0) summaries = [...summaries].sort((a, b) => b.Created - a.Created).slice(0, last);
   const rows: ContainerSummary[] = [];
   for (const s of summaries) {
     const c = await Container.get(s.Id).catch(() => undefined);
@@ -254,7 +298,8 @@ async function logs(cmd: ParsedCommand, io: CliIo): Promise<number> {
     if (!Number.isInteger(tail)) throw new BerthError("BERTH_CLI_USAGE", `invalid --tail value "${tailFlag}": expected a number or "all"`, { flag: "tail" });
     if (tail < 0) tail = "all";
   }
-  await streamLogs(c, io, { follow: f.follow === true, tail, ...(str(f.since) ? { since: str(f.since)! } : {}), timestamps: f.timestamps === true });
+  refuse(cmd, ["details"]);
+  await streamLogs(c, io, { follow: f.follow === true, tail, ...(str(f.since) ? { since: str(f.since)! } : {}), ...(str(f.until) ? { until: str(f.until)! } : {}), timestamps: f.timestamps === true });
   return 0;
 }
 
@@ -262,9 +307,15 @@ async function exec(cmd: ParsedCommand, io: CliIo): Promise<number> {
   const f = cmd.flags;
   const [ref, ...argv] = cmd.args;
   if (f.tty === true) throw new BerthError("BERTH_UNSUPPORTED", "-t (a pseudo-terminal) is not supported by berth yet: run without -t", { flag: "tty" });
+  refuse(cmd, ["privileged", "detach-keys"]);
   const c = await Container.get(ref!);
+  const fileEnv: string[] = [];
+  for (const file of list(f["env-file"])) fileEnv.push(...Object.entries(await readDockerEnvFile(file, io.env)).map(([k, v]) => `${k}=${v}`));
+  // A bare `-e NAME` takes the caller's value, or is left out when the caller has none.
+  const flagEnv = envEntries(f.env).flatMap((e) => (e.includes("=") ? [e] : io.env[e] !== undefined ? [`${e}=${io.env[e]}`] : []));
+  const env = [...fileEnv, ...flagEnv];
   const options = {
-    ...(envEntries(f.env).length > 0 ? { env: envEntries(f.env).map((e) => (e.includes("=") ? e : `${e}=${io.env[e] ?? ""}`)) } : {}),
+    ...(env.length > 0 ? { env } : {}),
     ...(str(f.user) ? { user: str(f.user)! } : {}),
     ...(str(f.workdir) ? { workingDir: str(f.workdir)! } : {}),
   };
@@ -283,6 +334,7 @@ async function exec(cmd: ParsedCommand, io: CliIo): Promise<number> {
 }
 
 async function cp(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  refuse(cmd, ["archive", "follow-link"]);
   const [src, dst] = cmd.args as [string, string];
   const split = (s: string) => {
     const m = /^([^/:.][^:/]*):(.*)$/.exec(s);
@@ -345,6 +397,43 @@ async function extractTo(archive: Readable, dst: string): Promise<void> {
   );
 }
 
+/**
+ * `top`, as Docker does it: the host's `ps` (with the given options, `-ef` by default), its rows
+ * kept when their PID is one of the container's — the processes in its pid namespace.
+ */
+async function top(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const [ref, ...psArgs] = cmd.args;
+  const info = await (await Container.get(ref!)).inspect();
+  if (!info.State.Running || info.State.Pid <= 0) {
+    throw new BerthError("BERTH_CONTAINER_NOT_RUNNING", `container ${ref} is not running`, { container: ref });
+  }
+  const { readdir, readlink } = await import("node:fs/promises");
+  const ns = await readlink(`/proc/${info.State.Pid}/ns/pid`);
+  const pids = new Set<string>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    if ((await readlink(`/proc/${entry}/ns/pid`).catch(() => "")) === ns) pids.add(entry);
+  }
+  const { execa } = await import("execa");
+  const ps = await execa("ps", psArgs.length > 0 ? psArgs : ["-ef"], { reject: false, timeout: 30_000 });
+  if (ps.exitCode !== 0) {
+    throw new BerthError("BERTH_INVALID_ARGUMENT", `ps ${psArgs.join(" ")} failed: ${String(ps.stderr).split("\n")[0]}`, { container: ref, args: psArgs });
+  }
+  const [header = "", ...rows] = String(ps.stdout).split("\n");
+  const column = header.trim().split(/\s+/).indexOf("PID");
+  if (column < 0) throw new BerthError("BERTH_INVALID_ARGUMENT", `ps ${psArgs.join(" ")} prints no PID column`, { container: ref, args: psArgs });
+  const kept = rows.filter((row) => pids.has(row.trim().split(/\s+/)[column] ?? ""));
+  io.stdout(`${[header, ...kept].join("\n")}\n`);
+  return 0;
+}
+
+function stopOptions(cmd: ParsedCommand): { timeout?: number; signal?: string } {
+  return {
+    ...(num(cmd.flags.timeout) !== undefined ? { timeout: num(cmd.flags.timeout)! } : {}),
+    ...(str(cmd.flags.signal) ? { signal: str(cmd.flags.signal)! } : {}),
+  };
+}
+
 /** Container verbs by path; each returns the exit code. */
 export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => Promise<number>> = {
   run,
@@ -354,6 +443,7 @@ export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => P
     return 0;
   },
   start: async (cmd, io) => {
+    refuse(cmd, ["interactive", "detach-keys"]);
     if (cmd.flags.attach === true) {
       const c = await Container.get(cmd.args[0]!);
       await c.start();
@@ -362,8 +452,8 @@ export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => P
     }
     return each(cmd, io, (c) => c.start());
   },
-  stop: (cmd, io) => each(cmd, io, (c) => c.stop(num(cmd.flags.timeout) !== undefined ? { timeout: num(cmd.flags.timeout)! } : {})),
-  restart: (cmd, io) => each(cmd, io, (c) => c.restart(num(cmd.flags.timeout) !== undefined ? { timeout: num(cmd.flags.timeout)! } : {})),
+  stop: (cmd, io) => each(cmd, io, (c) => c.stop(stopOptions(cmd))),
+  restart: (cmd, io) => each(cmd, io, (c) => c.restart(stopOptions(cmd))),
   kill: (cmd, io) => each(cmd, io, (c) => c.kill(str(cmd.flags.signal) ?? "SIGKILL")),
   rm: (cmd, io) => each(cmd, io, (c) => c.remove({ force: cmd.flags.force === true, volumes: cmd.flags.volumes === true })),
   pause: (cmd, io) => each(cmd, io, (c) => c.pause()),
@@ -384,5 +474,18 @@ export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => P
   exec,
   cp,
   port,
+  top,
+  commit: async (cmd, io) => {
+    // --change needs Dockerfile instructions turned into config: not yet; --pause is what the engine does anyway.
+    refuse(cmd, ["change"]);
+    const c = await Container.get(cmd.args[0]!);
+    const id = await c.commit({
+      ...(cmd.args[1] ? { tag: cmd.args[1] } : {}),
+      ...(str(cmd.flags.message) ? { comment: str(cmd.flags.message)! } : {}),
+      ...(str(cmd.flags.author) ? { author: str(cmd.flags.author)! } : {}),
+    });
+    io.stdout(`${id}\n`);
+    return 0;
+  },
 };
 

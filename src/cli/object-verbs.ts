@@ -10,6 +10,7 @@ import { Volume } from "../volume/volume.js";
 import { renderListing, renderTemplate, type ListingFormat } from "./format.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
+import { refuse } from "./container-verbs.js";
 import { ProgressDisplay } from "./progress.js";
 import { renderImages, renderNetworks, renderVolumes, truncateId, type ImageSummary } from "./tables.js";
 import { humanDuration, humanSize } from "./units.js";
@@ -85,6 +86,7 @@ function stdinOf(io: CliIo, what: string): Readable {
 export const objectVerbs: Record<string, Verb> = {
   async images(cmd, io) {
     const f = cmd.flags;
+    refuse(cmd, ["all", "digests", "filter"]);
     const rows = await imageSummaries(cmd.args[0]);
     io.stdout(renderImages(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
     return 0;
@@ -170,6 +172,7 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async import(cmd, io) {
+    refuse(cmd, ["change", "message", "platform"]);
     const [file, reference] = cmd.args as [string, string | undefined];
     const image = await Image.fromRootfs(file === "-" ? stdinOf(io, "import -") : file, reference ? { tag: reference } : {});
     io.stdout(`${image.id}\n`);
@@ -292,7 +295,16 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async "volume ls"(cmd, io) {
-    const volumes = await Promise.all((await Volume.list()).map((v) => v.inspect()));
+    const filters: { name?: string[]; label?: string[]; dangling?: boolean; driver?: string } = {};
+    for (const spec of list(cmd.flags.filter)) {
+      const eq = spec.indexOf("=");
+      const [key, value] = eq < 0 ? [spec, ""] : [spec.slice(0, eq), spec.slice(eq + 1)];
+      if (key === "name" || key === "label") (filters[key] ??= []).push(value);
+      else if (key === "dangling" && (value === "true" || value === "false" || value === "1" || value === "0")) filters.dangling = value === "true" || value === "1";
+      else if (key === "driver") filters.driver = value;
+      else throw new BerthError("BERTH_CLI_USAGE", `invalid filter '${spec}': volume ls filters by name, label, dangling=true|false or driver`, { filter: spec });
+    }
+    const volumes = await Promise.all((await Volume.list(filters)).map((v) => v.inspect()));
     io.stdout(
       renderVolumes(
         volumes.map((v) => ({ name: v.Name, driver: v.Driver, mountpoint: v.Mountpoint, labels: v.Labels })),
@@ -314,6 +326,7 @@ export const objectVerbs: Record<string, Verb> = {
     });
   },
   async "volume prune"(cmd, io) {
+    refuse(cmd, ["filter"]);
     const result = await Volume.prune({ all: cmd.flags.all === true });
     const removed = result.volumesDeleted;
     if (removed.length > 0) io.stdout(`Deleted Volumes:\n${removed.map((v) => `${v}\n`).join("")}\n`);
@@ -323,6 +336,7 @@ export const objectVerbs: Record<string, Verb> = {
   },
 
   async "network create"(cmd, io) {
+    refuse(cmd, ["ipv6", "ip-range", "opt"]);
     const driver = str(cmd.flags.driver) ?? "bridge";
     if (driver !== "bridge") throw new BerthError("BERTH_UNSUPPORTED", `network driver "${driver}" is not supported: berth has bridge networks only`, { driver });
     const subnets = list(cmd.flags.subnet);
@@ -338,6 +352,7 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async "network ls"(cmd, io) {
+    refuse(cmd, ["filter"]);
     const networks = await Promise.all((await Network.list()).map((n) => n.inspect()));
     io.stdout(
       renderNetworks(
@@ -379,7 +394,8 @@ export const objectVerbs: Record<string, Verb> = {
     await (await Network.get(net)).disconnect(container.id);
     return 0;
   },
-  async "network prune"(_cmd, io) {
+  async "network prune"(cmd, io) {
+    refuse(cmd, ["filter"]);
     const removed: string[] = [];
     for (const n of await Network.list()) {
       if (n.name === "bridge") continue;
@@ -430,6 +446,7 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async "system prune"(cmd, io) {
+    refuse(cmd, ["all", "filter"]);
     const removed: string[] = [];
     for (const c of await Container.list({ all: true, status: ["exited", "created"] })) {
       await (await Container.get(c.Id)).remove({ volumes: false });

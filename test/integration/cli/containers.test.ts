@@ -23,6 +23,25 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
     expect(ps.stdout).toMatch(/^fg Exited \(3\) .* ago\n$/);
   });
 
+  it("run in the foreground passes SIGTERM on to the container", async () => {
+    const child = execa(process.execPath, [world.cli, "run", "--rm", "busybox:test", "sh", "-c", 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done'], {
+      env: world.env,
+      reject: false,
+      timeout: 60_000,
+      stdin: "ignore",
+      stripFinalNewline: false,
+    });
+    await new Promise<void>((resolve) => {
+      child.stdout!.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("ready")) resolve();
+      });
+    });
+    child.kill("SIGTERM");
+    const r = await child;
+    expect(r.exitCode).toBe(7);
+    expect(r.stdout).toBe("ready\ngot-term\n");
+  });
+
   it("run --rm leaves no container behind", async () => {
     const r = await berth(["run", "--rm", "--name", "gone", "busybox:test", "echo", "hello"]);
     expect(r).toMatchObject({ code: 0, stdout: "hello\n" });
@@ -85,7 +104,7 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
     expect((await berth(["rm", "-f", id])).code).toBe(0);
   });
 
-  it("run -d, ps (filters, -q, --no-trunc, --format), logs, inspect, exec", async () => {
+  it("run -d, ps (filters, -q, --no-trunc, --format, -n, -l), logs, inspect, exec, top", async () => {
     const run = await berth(["run", "-d", "--name", "web", "-l", "app=cli", "-e", "FOO=bar", "busybox:test", "sh", "-c", "echo one; echo two; echo three >&2; sleep 120"]);
     expect(run.code).toBe(0);
     const id = run.stdout.trim();
@@ -98,6 +117,9 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
     expect((await berth(["ps", "-q", "--filter", "label=app=other"])).stdout).toBe("");
     expect((await berth(["ps", "--format", "{{.Names}}\t{{.Label \"app\"}}", "--filter", "label=app"])).stdout).toBe("web\tcli\n");
     expect((await berth(["ps", "--filter", "bogus=1"])).code).toBe(125);
+    expect((await berth(["ps", "-l", "-q", "--no-trunc"])).stdout).toBe(`${id}\n`);
+    expect((await berth(["ps", "-n", "1", "-q", "--no-trunc"])).stdout).toBe(`${id}\n`);
+    expect(await berth(["ps", "-s"])).toEqual({ code: 125, stdout: "", stderr: "berth: berth ps does not support --size yet\n" });
 
     await expect.poll(async () => (await berth(["logs", "web"])).stdout, { timeout: 10_000 }).toBe("one\ntwo\n");
     expect((await berth(["logs", "web"])).stderr).toBe("three\n");
@@ -116,10 +138,16 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
 
     const ex = await berth(["exec", "-e", "A=1", "-w", "/tmp", "-u", "1000", "web", "sh", "-c", 'echo "$FOO $A"; pwd; id -u; exit 5']);
     expect(ex).toEqual({ code: 5, stdout: "bar 1\n/tmp\n1000\n", stderr: "" });
+    await writeFile(join(world.root, "exec.env"), "FROM_FILE=yes\n");
+    expect((await berth(["exec", "--env-file", "exec.env", "web", "sh", "-c", "echo $FROM_FILE"])).stdout).toBe("yes\n");
     const piped = await berth(["exec", "-i", "web", "sh", "-c", "tr a-z A-Z"], { input: "piped in\n" });
     expect(piped.stdout).toBe("PIPED IN\n");
     expect((await berth(["exec", "-d", "web", "sh", "-c", "echo bg > /tmp/bg"])).code).toBe(0);
     await expect.poll(async () => (await berth(["exec", "web", "cat", "/tmp/bg"])).stdout, { timeout: 10_000 }).toBe("bg\n");
+    const top = await berth(["top", "web"]);
+    expect(top.stdout.split("\n")[0]).toMatch(/^UID +PID +PPID +C +STIME +TTY +TIME +CMD$/);
+    expect(top.stdout).toContain("sleep 120");
+    expect(top.stdout).not.toContain("vitest");
     const notFound = await berth(["exec", "web", "nope"]);
     expect(notFound.code).toBe(127);
   });
@@ -151,11 +179,12 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
     const busy = await berth(["rm", "sleeper"]);
     expect(busy.code).toBe(1);
     expect(busy.stderr.split("\n")).toHaveLength(2);
-    expect((await berth(["stop", "-t", "1", "sleeper"])).stdout).toBe("sleeper\n");
+    expect((await berth(["stop", "-s", "KILL", "sleeper"])).stdout).toBe("sleeper\n");
+    expect((await berth(["inspect", "--format", "{{.State.ExitCode}}", "sleeper"])).stdout).toBe("137\n");
     expect((await berth(["rm", "-v", "sleeper", "nosuch"]))).toEqual({ code: 1, stdout: "sleeper\n", stderr: "berth: No such container: nosuch\n" });
   });
 
-  it("cp both ways, with - for a tar stream", async () => {
+  it("cp both ways, with - for a tar stream; commit", async () => {
     await berth(["run", "-d", "--name", "files", "busybox:test", "sleep", "120"]);
     const host = join(world.root, "cp");
     await mkdir(host);
@@ -174,6 +203,9 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
     const missing = await berth(["cp", "files:/no/such", host]);
     expect(missing.code).toBe(125);
     expect(missing.stderr).toMatch(/^berth: Could not find the file \/no\/such in container files/);
+    const committed = await berth(["commit", "-m", "with a.txt", "files", "committed:1"]);
+    expect(committed.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect((await berth(["run", "--rm", "committed:1", "cat", "/tmp/a.txt"])).stdout).toBe("alpha\n");
     await berth(["rm", "-f", "files"]);
   });
 

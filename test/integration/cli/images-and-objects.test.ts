@@ -30,6 +30,7 @@ describeAsRoot("berth image, build, volume, network and system verbs (the CLI as
     const gone = await berth(["rmi", "my/bb:1"]);
     expect(gone.code).toBe(1);
     expect(gone.stderr.split("\n")).toHaveLength(2);
+    expect(await berth(["images", "--digests"])).toEqual({ code: 125, stdout: "", stderr: "berth: berth images does not support --digests yet\n" });
     const tagMissing = await berth(["tag", "nosuch:1", "x:1"]);
     expect(tagMissing.code).toBe(125);
     expect(tagMissing.stderr.split("\n")).toHaveLength(2);
@@ -97,6 +98,9 @@ describeAsRoot("berth image, build, volume, network and system verbs (the CLI as
     expect(await berth(["volume", "create", "--label", "k=v", "cli-v1"])).toEqual({ code: 0, stdout: "cli-v1\n", stderr: "" });
     expect((await berth(["volume", "ls"])).stdout).toMatch(/^DRIVER +VOLUME NAME\nlocal +cli-v1\n$/);
     expect((await berth(["volume", "ls", "-q"])).stdout).toBe("cli-v1\n");
+    expect((await berth(["volume", "ls", "-q", "--filter", "label=k=v"])).stdout).toBe("cli-v1\n");
+    expect((await berth(["volume", "ls", "-q", "--filter", "name=other"])).stdout).toBe("");
+    expect((await berth(["volume", "ls", "--filter", "colour=red"])).code).toBe(125);
     const inspect = JSON.parse((await berth(["volume", "inspect", "cli-v1"])).stdout) as { Name: string; Labels: Record<string, string> }[];
     expect(inspect).toMatchObject([{ Name: "cli-v1", Driver: "local", Labels: { k: "v" } }]);
     expect((await berth(["volume", "inspect", "--format", "{{.Name}} {{.Driver}}", "cli-v1"])).stdout).toBe("cli-v1 local\n");

@@ -7,6 +7,7 @@ import { NetworkManager } from "../../../src/network/network-manager.js";
 import { NetworkStore } from "../../../src/network/network-store.js";
 import { Network } from "../../../src/network/network.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
+import { testSubnet } from "../network/net-fixture.js";
 import { createEngineContext, type EngineContext } from "./engine-context.js";
 
 describeAsRoot("Container (the public facade of the engine)", () => {
@@ -60,7 +61,8 @@ describeAsRoot("Container (the public facade of the engine)", () => {
   });
 
   it("networkMode names a user network, with aliases and published ports", async () => {
-    const net = await Network.create({ name: "facade-net", subnet: "10.231.7.0/24", manager: manager() });
+    // A random subnet: a fixed one collides with this test running in another checkout or process.
+    const net = await Network.create({ name: "facade-net", subnet: testSubnet().subnet, manager: manager() });
     try {
       await using db = await Container.run({ engine: ctx.engine, image: "busybox:test", cmd: ["sleep", "300"], networkMode: "facade-net", networkAliases: ["db"] });
       await using app = await Container.run({ engine: ctx.engine, image: "busybox:test", cmd: ["sleep", "300"], networkMode: "facade-net", ports: ["0:80"] });
