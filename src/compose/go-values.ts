@@ -3,36 +3,15 @@
  * byte sizes. Parsers return undefined on bad input so callers can name the field.
  */
 
-const durationUnits: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  "µs": 1e3,
-  "μs": 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
+import { parseDuration } from "../common/duration.js";
 
-/** Parses a Go duration (`1m30s`, `500ms`, `1.5h`) into nanoseconds. */
+/** Parses a Go duration (`1m30s`, `500ms`, `1.5h`) into nanoseconds; undefined when invalid. */
 export function parseGoDuration(text: string): number | undefined {
-  let s = text.trim();
-  let sign = 1;
-  if (s.startsWith("-") || s.startsWith("+")) {
-    if (s[0] === "-") sign = -1;
-    s = s.slice(1);
+  try {
+    return parseDuration(text);
+  } catch {
+    return undefined;
   }
-  if (s === "0") return 0;
-  if (s === "") return undefined;
-  let total = 0;
-  const re = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
-  while (s.length > 0) {
-    const m = re.exec(s);
-    if (!m) return undefined;
-    total += Number(m[1]) * durationUnits[m[2]!]!;
-    s = s.slice(m[0].length);
-  }
-  return sign * Math.round(total);
 }
 
 /** Formats nanoseconds as Go's `Duration.String()` (`1m30s`, `1h0m0s`, `500ms`, `0s`). */
