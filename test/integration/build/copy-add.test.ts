@@ -9,6 +9,7 @@ import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { runIn as runInEngine, removeAllContainers } from "./build-test-engine.js";
 
 describeAsRoot("COPY and ADD layers", () => {
   let root: string;
@@ -37,25 +38,12 @@ describeAsRoot("COPY and ADD layers", () => {
   });
 
   afterAll(async () => {
-    engine?.dispose();
-    for (const c of (await engine?.list({ all: true })) ?? []) await engine.remove(c.Id, { force: true, volumes: true });
+    await removeAllContainers(engine);
     if (root) await removeTempDir(root);
     if (context) await removeTempDir(context);
   });
 
-  async function runIn(image: string, script: string): Promise<string> {
-    const id = await engine.create({ image, entrypoint: "", cmd: ["sh", "-c", script] });
-    try {
-      await engine.start(id);
-      const code = await engine.wait(id, { timeout: 30_000 });
-      let out = "";
-      for await (const e of engine.logs(id)) out += e.log;
-      expect(code, out).toBe(0);
-      return out;
-    } finally {
-      await engine.remove(id, { force: true });
-    }
-  }
+  const runIn = (image: string, script: string): Promise<string> => runInEngine(engine, image, script);
 
   it("follows Docker's destination rules, unpacks local archives with ADD and copies from a scratch stage and an image", async () => {
     await writeFile(

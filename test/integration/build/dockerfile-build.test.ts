@@ -12,6 +12,7 @@ import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { runIn as runInEngine, removeAllContainers } from "./build-test-engine.js";
 
 const fixtures = join(import.meta.dirname, "../../fixtures/build");
 const child = fileURLToPath(new URL("./build-child.ts", import.meta.url));
@@ -58,20 +59,7 @@ describeAsRoot("Image.fromDockerfile on busybox", () => {
     };
   }
 
-  /** Runs `script` in a container of `image` and returns its output. */
-  async function runIn(image: string, script: string): Promise<string> {
-    const id = await engine.create({ image, entrypoint: "", cmd: ["sh", "-c", script], user: "0" });
-    try {
-      await engine.start(id);
-      const code = await engine.wait(id, { timeout: 30_000 });
-      let out = "";
-      for await (const e of engine.logs(id)) out += e.log;
-      expect(code, out).toBe(0);
-      return out;
-    } finally {
-      await engine.remove(id, { force: true });
-    }
-  }
+  const runIn = (image: string, script: string): Promise<string> => runInEngine(engine, image, script, { user: "0" });
 
   it("builds a multi-stage Dockerfile: COPY --from, RUN layers with whiteouts, --chown/--chmod and the config", async () => {
     const context = join(work, "multistage");
