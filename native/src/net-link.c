@@ -36,19 +36,6 @@ static int read_mtu(const char *name)
   return atoi(buf);
 }
 
-static int set_link_up(int nl, int ifindex)
-{
-  struct br_nl_msg m;
-  struct ifinfomsg *ifi;
-  br_nl_msg_init(&m, RTM_NEWLINK, 0);
-  ifi = br_nl_msg_put_hdr(&m, sizeof(*ifi));
-  ifi->ifi_family = AF_UNSPEC;
-  ifi->ifi_index = ifindex;
-  ifi->ifi_flags = IFF_UP;
-  ifi->ifi_change = IFF_UP;
-  return br_nl_transact(nl, &m);
-}
-
 static int delete_link(int nl, const char *name)
 {
   struct br_nl_msg m;
@@ -180,7 +167,7 @@ int br_cmd_bridge_ensure(int argc, char **argv)
       return net_fail(&err);
     }
   }
-  r = set_link_up(nl, (int)ifindex);
+  r = br_nl_link_up(nl, (int)ifindex);
   if (r < 0) {
     br_error_make(&err, -r, "ensure bridge `%s`: bring it up", name);
     return net_fail(&err);
@@ -360,7 +347,7 @@ int net_veth_configure(struct net_veth *v, int nnl, br_error_t *err)
     if (r < 0)
       return br_error_make(err, -r, "add address `%s` to `%s`", v->addr_str[i], v->ifname);
   }
-  r = set_link_up(nnl, (int)idx);
+  r = br_nl_link_up(nnl, (int)idx);
   if (r < 0)
     return br_error_make(err, -r, "bring `%s` up", v->ifname);
   for (int i = 0; i < v->ngws; i++) {

@@ -1,6 +1,7 @@
 #include "net-netlink.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -130,4 +131,17 @@ int br_nl_transact(int fd, struct br_nl_msg *m)
         return 0;
     }
   }
+}
+
+int br_nl_link_up(int nl, int ifindex)
+{
+  struct br_nl_msg m;
+  struct ifinfomsg *ifi;
+  br_nl_msg_init(&m, RTM_NEWLINK, 0);
+  ifi = br_nl_msg_put_hdr(&m, sizeof(*ifi));
+  ifi->ifi_family = AF_UNSPEC;
+  ifi->ifi_index = ifindex;
+  ifi->ifi_flags = IFF_UP;
+  ifi->ifi_change = IFF_UP;
+  return br_nl_transact(nl, &m);
 }

@@ -31,4 +31,7 @@ int br_nl_open(void);
 /* Sends m with NLM_F_ACK and waits (at most 5 s) for its ACK: 0, or the kernel's -errno. */
 int br_nl_transact(int fd, struct br_nl_msg *m);
 
+/* Sets IFF_UP on link `ifindex` in the namespace `nl` is bound to; br_nl_transact's result. */
+int br_nl_link_up(int nl, int ifindex);
+
 #endif

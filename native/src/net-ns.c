@@ -60,19 +60,6 @@ static int ensure_shared_dir(const char *dir, br_error_t *err)
   return 0;
 }
 
-static int link_up(int nl, int ifindex)
-{
-  struct br_nl_msg m;
-  struct ifinfomsg *ifi;
-  br_nl_msg_init(&m, RTM_NEWLINK, 0);
-  ifi = br_nl_msg_put_hdr(&m, sizeof(*ifi));
-  ifi->ifi_family = AF_UNSPEC;
-  ifi->ifi_index = ifindex;
-  ifi->ifi_flags = IFF_UP;
-  ifi->ifi_change = IFF_UP;
-  return br_nl_transact(nl, &m);
-}
-
 /* Runs in this (single-threaded, short-lived) process: after unshare() the process itself is
  * in the new namespace, so /proc/self/ns/net is the file to pin. With v, the namespace is
  * also attached to a bridge, and the container's whole network setup costs one spawn. */
@@ -92,7 +79,7 @@ static int create_pinned_netns(const char *path, struct net_veth *v, br_error_t 
     br_error_make(err, -nl, "open netlink socket");
     goto undo;
   }
-  r = link_up(nl, 1); /* lo is always ifindex 1 in a new namespace */
+  r = br_nl_link_up(nl, 1); /* lo is always ifindex 1 in a new namespace */
   if (r < 0) {
     br_error_make(err, -r, "bring `lo` up");
     goto undo;
