@@ -4,7 +4,7 @@
 // the persistent (path, inode, size, mtime, ctime) → digest cache (a rebuild).
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FileHashCache, hashCopySources, resolveCopySources } from "../src/build/context-hash.js";
@@ -34,6 +34,7 @@ export default async function contextHashBench(): Promise<void> {
     }
     console.log(`  context: ${directories * filesPerDirectory} files, ${((directories * filesPerDirectory * fileSize) / 1e6).toFixed(0)} MB (page cache warm)`);
 
+    console.log(`  load average: ${loadavg().map((l) => l.toFixed(2)).join(" ")} (${cpus().length} CPUs)`);
     const walk: number[] = [];
     for (let i = 0; i < rounds; i++) walk.push(await time(() => walkContext(ctx, [])));
     console.log(`  walk the context:                    ${summary(walk)}`);

@@ -4,12 +4,21 @@
 // sequential run/remove cycles and what they leave behind.
 // Targets: create+start+exit ≤ 15 ms median, stop+remove ≤ 15 ms, 50 running within 2 s,
 // ≤ 2 MB per idle container outside its own processes, nothing left after 500 cycles.
+// Also the network setup as the engine does it (issue 5, ≤ 5 ms): the start of a container
+// on the default bridge minus that of one on `none`, alternating. Every section prints the
+// load average, as the figures mean little on a busy host.
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { loadavg } from "node:os";
 import { Image } from "../src/harness/image.js";
+import { BridgeAttachment } from "../src/network/bridge-attachment.js";
+import { NetworkManager } from "../src/network/network-manager.js";
+import { NetworkStore } from "../src/network/network-store.js";
+import { Network } from "../src/network/network.js";
 import { ContainerEngine } from "../src/runtime/engine/index.js";
 import { OciRuntime, resolveRuntime } from "../src/runtime/oci-runtime.js";
 import { defaultSpec } from "../src/runtime/default-spec.js";
@@ -44,7 +53,7 @@ export default async function engineBench(): Promise<void> {
         removeExited.push(rm);
       }
     }
-    console.log(`create + start + exit (busybox true), ${runs} runs`);
+    console.log(`create + start + exit (busybox true), ${runs} runs; load ${load()}`);
     console.log(`  berth engine     ${summary(runSamples)}   (target ≤ 15 ms median)`);
     console.log(`  remove (exited)  ${summary(removeExited)}`);
     const runc = searchRunc();
@@ -105,7 +114,35 @@ export default async function engineBench(): Promise<void> {
         }),
       );
     }
-    console.log(`stop + remove of a running container  ${summary(stopRemove)}   (target ≤ 15 ms median)`);
+    console.log(`stop + remove of a running container  ${summary(stopRemove)}   (target ≤ 15 ms median); load ${load()}`);
+
+    // 2b. Network setup as the engine does it: start on a bridge minus start on `none`. A
+    // user-defined bridge with a subnet of its own, not berth0: this bench's state root is its
+    // own, and its address allocations must not collide with those of the host's berth0. A
+    // user network costs a little more than berth0 (names between containers).
+    {
+      const netStore = new NetworkStore({ stateRoot: join(root, "net"), runRoot: join(root, "run", "net") });
+      const manager = new NetworkManager({ store: netStore });
+      const [a, b] = randomBytes(2);
+      const net = await Network.create({ name: "engine-bench", subnet: `10.${150 + (a! % 50)}.${b}.0/24`, manager });
+      const onBridge: number[] = [];
+      const onNone: number[] = [];
+      for (let i = -2; i < runs; i++) {
+        for (const bridge of [true, false]) {
+          const id = await engine.create({ image: "busybox:bench", cmd: ["sleep", "300"], ...(bridge ? { network: new BridgeAttachment({ manager, networks: [{ network: net }] }) } : {}) });
+          const ms = await time(() => engine.start(id));
+          if (i >= 0) (bridge ? onBridge : onNone).push(ms);
+          await engine.remove(id, { force: true });
+        }
+      }
+      const diff = median(onBridge) - median(onNone);
+      await net.remove();
+      spawnSync("umount", [netStore.netnsDir], { stdio: "ignore" });
+      console.log(`network setup per container (engine start on a bridge minus on none), ${runs} runs each, alternating; load ${load()}`);
+      console.log(`  start on bridge  ${summary(onBridge)}`);
+      console.log(`  start on none    ${summary(onNone)}`);
+      console.log(`  difference of medians ${diff.toFixed(1)} ms   (target ≤ 5 ms)`);
+    }
 
     // 3. 50 containers started at once.
     const ids = await Promise.all(Array.from({ length: concurrent }, () => engine.create({ image: "busybox:bench", cmd: ["sleep", "300"] })));
@@ -122,7 +159,7 @@ export default async function engineBench(): Promise<void> {
       rss += kb(`/proc/${monitor}/status`, /^VmRSS:\s+(\d+)/m);
       pss += kb(`/proc/${monitor}/smaps_rollup`, /^Pss:\s+(\d+)/m);
     }
-    console.log(`${concurrent} containers started concurrently: ${started.toFixed(0)} ms until all started, ${running} running   (target ≤ 2000 ms)`);
+    console.log(`${concurrent} containers started concurrently: ${started.toFixed(0)} ms until all started, ${running} running   (target ≤ 2000 ms); load ${load()}`);
     if (monitors) {
       console.log(`  per idle container outside its processes (its monitor): RSS ${(rss / monitors / 1024).toFixed(2)} MB, PSS ${(pss / monitors / 1024).toFixed(2)} MB   (target ≤ 2 MB)`);
     }
@@ -145,7 +182,7 @@ export default async function engineBench(): Promise<void> {
     const left = readdirSync(join(root, "containers")).filter((e) => e !== "names.json" && e !== ".locks");
     const runtimeLeft = existsSync(engine.runtime.root) ? readdirSync(engine.runtime.root).filter((e) => prefixes.has(e)) : [];
     console.log(
-      `${cycles} sequential run/remove cycles: ${(total / 1000).toFixed(1)} s (${(total / cycles).toFixed(1)} ms each); left behind: ${leaks.length} mounts/cgroups/processes, ${left.length} container dirs, ${runtimeLeft.length} runtime states`,
+      `${cycles} sequential run/remove cycles: ${(total / 1000).toFixed(1)} s (${(total / cycles).toFixed(1)} ms each); left behind: ${leaks.length} mounts/cgroups/processes, ${left.length} container dirs, ${runtimeLeft.length} runtime states; load ${load()}`,
     );
     for (const leak of [...leaks, ...left, ...runtimeLeft].slice(0, 10)) console.log(`    ${leak}`);
   } finally {
@@ -153,6 +190,17 @@ export default async function engineBench(): Promise<void> {
     for (const c of await engine.list({ all: true }).catch(() => [])) await engine.remove(c.Id, { force: true, volumes: true }).catch(() => {});
     await rm(root, { recursive: true, force: true });
   }
+}
+
+function load(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+}
+
+function median(samples: readonly number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 function searchRunc(): string | undefined {

@@ -11,6 +11,8 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { benchPeer, net, netHelper, uniqueNetwork } from "../test/integration/network-native/net-native.js";
+import { NativeNet } from "../src/network/native-net.js";
+import { runtimeServer } from "../src/runtime/runtime-server.js";
 import { quantile, summary } from "./stats.js";
 
 const setupRuns = Number(process.env.BENCH_RUNS ?? 40);
@@ -33,6 +35,7 @@ export default async function networkBench(): Promise<void> {
   try {
     await net("bridge-ensure", "--name", n.bridge, "--addr", `${n.gateway}/24`);
     setupBench(helper, dir, n);
+    await servedSetupBench(helper, dir, n);
 
     const ns = (await net("netns-create", "--name", "srv", "--dir", dir)).path as string;
     await net("veth-attach", "--netns", ns, "--bridge", n.bridge, "--addr", `${n.base}.2/24`, "--gateway", n.gateway);
@@ -92,6 +95,36 @@ export default async function networkBench(): Promise<void> {
  * setups is measured before its teardown, because deleted namespaces are freed by kernel
  * workers that would otherwise compete with the next setup for this machine's two cores.
  * There is no peer to compare with, only the 5 ms budget. */
+/** The same setup as the network layer runs it: NativeNet, through berth-runtime's co-process. */
+async function servedSetupBench(helper: string, dir: string, n: ReturnType<typeof uniqueNetwork>): Promise<void> {
+  const native = new NativeNet({ binary: helper });
+  const batch = Math.min(setupRuns, 200);
+  const setup: number[] = [];
+  const teardown: number[] = [];
+  const noop: number[] = [];
+  for (let i = -3; i < batch; i++) {
+    const name = `s${i + 3}`;
+    const start = process.hrtime.bigint();
+    await native.netnsCreate(name, dir, { bridge: n.bridge, addrs: [`${n.base}.${100 + ((i + 3) % 100)}/24`], gateways: [n.gateway] });
+    const made = Number(process.hrtime.bigint() - start) / 1e6;
+    const del = process.hrtime.bigint();
+    await native.netnsDelete(join(dir, name));
+    const deleted = Number(process.hrtime.bigint() - del) / 1e6;
+    const nop = process.hrtime.bigint();
+    await native.netnsDelete(join(dir, "absent"));
+    if (i >= 0) {
+      setup.push(made);
+      teardown.push(deleted);
+      noop.push(Number(process.hrtime.bigint() - nop) / 1e6);
+    }
+  }
+  const served = runtimeServer(helper)?.available ? "berth-runtime serve" : "spawned: the helper has no serve";
+  console.log(`the same through NativeNet (${served}), ${batch} runs; load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(`  netns-create --bridge …        ${summary(setup)}  (target ≤ 5 ms median)`);
+  console.log(`  netns-delete                   ${summary(teardown)}`);
+  console.log(`  a no-op command                ${summary(noop)}`);
+}
+
 function setupBench(helper: string, dir: string, n: ReturnType<typeof uniqueNetwork>): void {
   const run = (args: string[]) => {
     const result = spawnSync(helper, args, { stdio: "pipe" });

@@ -6,11 +6,12 @@
 // Targets (issue 3): berth ≤ 0.6× skopeo+umoci; pull of a present image ≤ 50 ms.
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { homedir, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { Image } from "../src/harness/image.js";
 import { busyboxRootfs } from "../test/fixtures/busybox.js";
+import { nativeUnpacker } from "../src/image/native-unpacker.js";
 import { startRegistry } from "../test/helpers/registry-server.js";
 import { quantile, summary, time } from "./stats.js";
 
@@ -51,6 +52,9 @@ export default async function pullBench(): Promise<void> {
   const compressed = info.layers.reduce((a, l) => a + l.size, 0);
   console.log(`image: ${label}: ${(compressed / 1e6).toFixed(0)} MB compressed, ${(info.size / 1e6).toFixed(0)} MB unpacked, ${info.layers.length} layer(s)`);
 
+  const unpacker = await nativeUnpacker();
+  console.log(`extractor: ${unpacker ? `native (${unpacker} unpack)` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`);
+  console.log(`load average before: ${loadAverage()}`);
   await removeStaleWorkDirs();
   const registry = await startRegistry({ mode: "plain" });
   const work = join(tmpdir(), `berth-bench-pull-${process.pid}`);
@@ -87,6 +91,7 @@ export default async function pullBench(): Promise<void> {
     for (let i = 0; i < 30; i++) present.push(await time(() => Image.pull(ref, { root })));
     const median = quantile(present, 0.5);
     console.log(`pull of a present image: ${summary(present)}  (target ≤ 50 ms: ${median <= 50 ? "met" : "NOT met"})`);
+    console.log(`load average after: ${loadAverage()} (2 cores shared with other work: compare ratios, not times)`);
   } finally {
     await registry.stop();
     await rm(work, { recursive: true, force: true });
@@ -104,4 +109,10 @@ async function removeStaleWorkDirs(): Promise<void> {
       await rm(join(tmpdir(), name), { recursive: true, force: true });
     }
   }
+}
+
+function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 }

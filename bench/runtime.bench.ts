@@ -52,9 +52,12 @@ export default async function runtimeBench(): Promise<void> {
       console.log(`  ratio berth-runtime/runc (median): ${ratio.toFixed(2)}× (target ≤ 0.50×)`);
     }
 
-    console.log(`\ndriver (OciRuntime) from Node, ${runs} runs each`);
-    for (const runtime of runtimes) {
+    console.log(`\ndriver (OciRuntime) from Node, ${runs} runs each; berth-runtime through its co-process (serve), and spawned per command`);
+    const drivers = [...runtimes];
+    if (runtimes.some((r) => r.kind === "berth-runtime")) drivers.push(new OciRuntime({ runtime: "berth-runtime", root: join(dir, "root-berth-spawned"), serve: false }));
+    for (const runtime of drivers) {
       if (broken.has(runtime.binary)) continue;
+      const name = runtime.kind === "berth-runtime" ? (runtime.server ? "berth (serve)" : "berth (spawn)") : runtime.kind;
       const scenarios: [string, (id: string) => Promise<unknown>][] = [
         [
           "create+start+wait+delete",
@@ -65,7 +68,8 @@ export default async function runtimeBench(): Promise<void> {
             await runtime.delete(id);
           },
         ],
-        ["run (foreground, 1 spawn)", (id) => runtime.run(id, bundle)],
+        ["run (foreground, 1 command)", (id) => runtime.run(id, bundle)],
+        ["a no-op command (list)", () => runtime.list()],
       ];
       if (runtime.hasBerthExtensions) {
         scenarios.push([
@@ -85,9 +89,9 @@ export default async function runtimeBench(): Promise<void> {
             if (i >= 0) samples.push(ms);
           }
           const target = runtime.kind === "berth-runtime" && label.startsWith("create") ? " (target ≤ 15 ms)" : "";
-          console.log(`  ${runtime.kind.padEnd(14)} ${label.padEnd(36)} ${summary(samples)}${target}`);
+          console.log(`  ${name.padEnd(14)} ${label.padEnd(36)} ${summary(samples)}${target}`);
         } catch (error) {
-          console.log(`  ${runtime.kind} ${label}: failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+          console.log(`  ${name} ${label}: failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
         }
       }
     }

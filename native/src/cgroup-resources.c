@@ -92,6 +92,77 @@ static int no_controller(const char *field, const char *ctrl, br_error_t *err)
                        field, ctrl);
 }
 
+/* When a spec number is a setting rather than "leave the kernel's default". */
+enum when { POSITIVE, NONZERO, PERCENT };
+
+/* One spec number written as it is to one cgroup file. */
+struct num_file {
+  const char *key; /* the member of the controller's object */
+  const char *file;
+  enum when when;
+};
+
+static bool wanted(const struct num *n, enum when when)
+{
+  if (!n->set)
+    return false;
+  switch (when) {
+  case POSITIVE:
+    return n->v > 0;
+  case PERCENT:
+    return n->v >= 0 && n->v <= 100;
+  default:
+    return n->v != 0;
+  }
+}
+
+/* Writes each member of `obj` that `files` lists and is set, in the table's order (the order
+ * the kernel needs: a v1 period before its quota, a memory limit before memsw). On v2 a
+ * negative value is written as "max". */
+static int write_nums(const char *dir, struct json_object *obj, const char *F,
+                      const struct num_file *files, size_t n, bool v2, br_error_t *err)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct num v;
+    char field[96];
+    if (get_num(obj, files[i].key, F, &v, err) < 0)
+      return -1;
+    if (!wanted(&v, files[i].when))
+      continue;
+    snprintf(field, sizeof(field), "%s.%s", F, files[i].key);
+    if ((v2 ? write_v2_limit : write_i64)(dir, files[i].file, v.v, field, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* The spec's swap is the limit of memory + swap (v1's memsw), never below the memory limit. */
+static int check_swap(const char *field, const struct num *swap, const struct num *limit,
+                      br_error_t *err)
+{
+  if (limit->set && limit->v > 0 && swap->v > 0 && swap->v < limit->v)
+    return br_error_make(err, 0,
+                         "%s: %" PRId64 " is below memory.limit %" PRId64
+                         " (swap is the limit of memory + swap)",
+                         field, swap->v, limit->v);
+  return 0;
+}
+
+static const struct num_file memory_v1_limit[] = {{"limit", "memory.limit_in_bytes", NONZERO}};
+static const struct num_file memory_v1_rest[] = {
+    {"reservation", "memory.soft_limit_in_bytes", NONZERO},
+    {"swappiness", "memory.swappiness", PERCENT},
+};
+static const struct num_file memory_v2_limit[] = {{"limit", "memory.max", NONZERO}};
+static const struct num_file memory_v2_rest[] = {{"reservation", "memory.low", NONZERO}};
+static const struct num_file cpu_v1[] = {
+    {"shares", "cpu.shares", POSITIVE},
+    {"period", "cpu.cfs_period_us", POSITIVE},
+    {"quota", "cpu.cfs_quota_us", NONZERO},
+    {"realtimePeriod", "cpu.rt_period_us", POSITIVE},
+    {"realtimeRuntime", "cpu.rt_runtime_us", NONZERO},
+};
+
 static int apply_memory(struct br_cgroup *cg, struct json_object *mem, br_error_t *err)
 {
   const char *F = "linux.resources.memory";
@@ -114,72 +185,42 @@ static int apply_memory(struct br_cgroup *cg, struct json_object *mem, br_error_
     return no_controller(F, "memory", err);
   v2 = dir == br_cg_v2_dir(cg);
 
+  /* A fresh cgroup has no limit and an unlimited memsw, so the limit goes first: the kernel
+   * refuses a memsw below the memory limit. */
+  if (write_nums(dir, mem, F, v2 ? memory_v2_limit : memory_v1_limit, 1, v2, err) < 0)
+    return -1;
+  snprintf(field, sizeof(field), "%s.swap", F);
   if (!v2) {
-    /* A fresh cgroup has no limit and an unlimited memsw, so the limit goes first: the
-     * kernel refuses a memsw below the memory limit. */
-    snprintf(field, sizeof(field), "%s.limit", F);
-    if (limit.set && limit.v != 0 &&
-        write_i64(dir, "memory.limit_in_bytes", limit.v, field, err) < 0)
-      return -1;
     /* Without swap accounting (swapaccount=0, or no swap) memsw files do not exist and
      * there is no swap to limit: Docker drops the setting with a warning, as does this. */
-    if (swap.set && swap.v != 0 && br_cg_has_file(dir, "memory.memsw.limit_in_bytes")) {
-      snprintf(field, sizeof(field), "%s.swap", F);
-      if (limit.set && limit.v > 0 && swap.v > 0 && swap.v < limit.v)
-        return br_error_make(err, 0,
-                             "%s: %" PRId64 " is below memory.limit %" PRId64
-                             " (swap is the limit of memory + swap)",
-                             field, swap.v, limit.v);
-      if (write_i64(dir, "memory.memsw.limit_in_bytes", swap.v, field, err) < 0)
-        return -1;
-    }
-    if (reservation.set && reservation.v != 0) {
-      snprintf(field, sizeof(field), "%s.reservation", F);
-      if (write_i64(dir, "memory.soft_limit_in_bytes", reservation.v, field, err) < 0)
-        return -1;
-    }
-    if (swappiness.set && swappiness.v >= 0 && swappiness.v <= 100) {
-      snprintf(field, sizeof(field), "%s.swappiness", F);
-      if (write_i64(dir, "memory.swappiness", swappiness.v, field, err) < 0)
-        return -1;
-    }
-    if (oomv != NULL && json_object_get_boolean(oomv)) {
-      snprintf(field, sizeof(field), "%s.disableOOMKiller", F);
-      if (write_field(dir, "memory.oom_control", "1", field, err) < 0)
-        return -1;
-    }
+    if (swap.set && swap.v != 0 && br_cg_has_file(dir, "memory.memsw.limit_in_bytes") &&
+        (check_swap(field, &swap, &limit, err) < 0 ||
+         write_i64(dir, "memory.memsw.limit_in_bytes", swap.v, field, err) < 0))
+      return -1;
+    if (write_nums(dir, mem, F, memory_v1_rest, BR_ARRAY_SIZE(memory_v1_rest), false, err) < 0)
+      return -1;
+    snprintf(field, sizeof(field), "%s.disableOOMKiller", F);
+    if (oomv != NULL && json_object_get_boolean(oomv) &&
+        write_field(dir, "memory.oom_control", "1", field, err) < 0)
+      return -1;
     return 0;
   }
 
   /* v2 has no swappiness and no switch for the OOM killer: ignored, as runc does. */
-  if (limit.set && limit.v != 0) {
-    snprintf(field, sizeof(field), "%s.limit", F);
-    if (write_v2_limit(dir, "memory.max", limit.v, field, err) < 0)
-      return -1;
-  }
   if (swap.set && swap.v != 0 && br_cg_has_file(dir, "memory.swap.max")) {
     int64_t v2swap = -1;
-    snprintf(field, sizeof(field), "%s.swap", F);
-    /* The spec's swap is memory + swap (v1's memsw); v2 limits swap alone. */
+    /* v2 limits swap alone. */
     if (swap.v > 0) {
       if (!limit.set || limit.v <= 0)
         return br_error_make(err, 0, "%s: a swap limit needs memory.limit on cgroup v2", field);
-      if (swap.v < limit.v)
-        return br_error_make(err, 0,
-                             "%s: %" PRId64 " is below memory.limit %" PRId64
-                             " (swap is the limit of memory + swap)",
-                             field, swap.v, limit.v);
+      if (check_swap(field, &swap, &limit, err) < 0)
+        return -1;
       v2swap = swap.v - limit.v;
     }
     if (write_v2_limit(dir, "memory.swap.max", v2swap, field, err) < 0)
       return -1;
   }
-  if (reservation.set && reservation.v != 0) {
-    snprintf(field, sizeof(field), "%s.reservation", F);
-    if (write_v2_limit(dir, "memory.low", reservation.v, field, err) < 0)
-      return -1;
-  }
-  return 0;
+  return write_nums(dir, mem, F, memory_v2_rest, BR_ARRAY_SIZE(memory_v2_rest), true, err);
 }
 
 static int apply_cpu(struct br_cgroup *cg, struct json_object *cpu, br_error_t *err)
@@ -205,32 +246,10 @@ static int apply_cpu(struct br_cgroup *cg, struct json_object *cpu, br_error_t *
     if (dir == NULL)
       return no_controller(F, "cpu", err);
     if (dir != br_cg_v2_dir(cg)) {
-      if (shares.set && shares.v > 0) {
-        snprintf(field, sizeof(field), "%s.shares", F);
-        if (write_i64(dir, "cpu.shares", shares.v, field, err) < 0)
-          return -1;
-      }
-      /* Period before quota: the kernel checks the quota against the current period. */
-      if (period.set && period.v > 0) {
-        snprintf(field, sizeof(field), "%s.period", F);
-        if (write_i64(dir, "cpu.cfs_period_us", period.v, field, err) < 0)
-          return -1;
-      }
-      if (quota.set && quota.v != 0) {
-        snprintf(field, sizeof(field), "%s.quota", F);
-        if (write_i64(dir, "cpu.cfs_quota_us", quota.v, field, err) < 0)
-          return -1;
-      }
-      if (rt_period.set && rt_period.v > 0) {
-        snprintf(field, sizeof(field), "%s.realtimePeriod", F);
-        if (write_i64(dir, "cpu.rt_period_us", rt_period.v, field, err) < 0)
-          return -1;
-      }
-      if (rt_runtime.set && rt_runtime.v != 0) {
-        snprintf(field, sizeof(field), "%s.realtimeRuntime", F);
-        if (write_i64(dir, "cpu.rt_runtime_us", rt_runtime.v, field, err) < 0)
-          return -1;
-      }
+      /* Period before quota (the table's order): the kernel checks the quota against the
+       * current period. */
+      if (write_nums(dir, cpu, F, cpu_v1, BR_ARRAY_SIZE(cpu_v1), false, err) < 0)
+        return -1;
     } else {
       if (shares.set && shares.v > 0) {
         /* The conversion every runtime uses: shares 2..262144 onto weight 1..10000. */
@@ -261,17 +280,18 @@ static int apply_cpu(struct br_cgroup *cg, struct json_object *cpu, br_error_t *
 
   if ((cpus && json_object_get_string_len(cpus) > 0) ||
       (mems && json_object_get_string_len(mems) > 0)) {
+    struct json_object *set[2] = {cpus, mems};
+    static const char *const key[2] = {"cpus", "mems"};
     sdir = br_cg_dir_for(cg, "cpuset");
     if (sdir == NULL)
       return no_controller(F, "cpuset", err);
-    if (cpus && json_object_get_string_len(cpus) > 0) {
-      snprintf(field, sizeof(field), "%s.cpus", F);
-      if (write_field(sdir, "cpuset.cpus", json_object_get_string(cpus), field, err) < 0)
-        return -1;
-    }
-    if (mems && json_object_get_string_len(mems) > 0) {
-      snprintf(field, sizeof(field), "%s.mems", F);
-      if (write_field(sdir, "cpuset.mems", json_object_get_string(mems), field, err) < 0)
+    for (int i = 0; i < 2; i++) {
+      char file[32];
+      if (set[i] == NULL || json_object_get_string_len(set[i]) == 0)
+        continue;
+      snprintf(field, sizeof(field), "%s.%s", F, key[i]);
+      snprintf(file, sizeof(file), "cpuset.%s", key[i]);
+      if (write_field(sdir, file, json_object_get_string(set[i]), field, err) < 0)
         return -1;
     }
   }
@@ -673,39 +693,25 @@ static int apply_devices(struct br_cgroup *cg, struct json_object *list, br_erro
   if (dir == NULL || dir == br_cg_v2_dir(cg))
     return 0;
   for (size_t i = 0; i < json_object_array_length(list); i++) {
-    struct json_object *d = json_object_array_get_idx(list, i), *allow, *typev, *accessv;
-    struct num major, minor;
-    char field[96], entry[96], maj[24], min[24];
-    const char *type = "a", *access = "rwm";
-    snprintf(field, sizeof(field), "linux.resources.devices[%zu]", i);
-    if (!json_object_is_type(d, json_type_object))
-      return br_error_make(err, 0, "%s: expected object, got %s", field, type_word(d));
-    if (member(d, "allow", json_type_boolean, field, &allow, err) < 0 ||
-        member(d, "type", json_type_string, field, &typev, err) < 0 ||
-        member(d, "access", json_type_string, field, &accessv, err) < 0 ||
-        get_num(d, "major", field, &major, err) < 0 || get_num(d, "minor", field, &minor, err) < 0)
+    struct dev_rule r;
+    char field[96], entry[96], maj[24] = "*", min[24] = "*", acc[4];
+    size_t k = 0;
+    if (parse_rule(json_object_array_get_idx(list, i), i, &r, err) < 0)
       return -1;
-    if (allow == NULL)
-      return br_error_make(err, 0, "%s.allow: missing", field);
-    if (typev)
-      type = json_object_get_string(typev);
-    if (accessv && json_object_get_string_len(accessv) > 0)
-      access = json_object_get_string(accessv);
-    if (strlen(type) != 1 || strchr("abc", type[0]) == NULL)
-      return br_error_make(err, 0, "%s.type: unknown device type \"%s\" (a, b or c)", field, type);
-    if (strspn(access, "rwm") != strlen(access))
-      return br_error_make(err, 0, "%s.access: \"%s\" is not a subset of \"rwm\"", field, access);
-    if (major.set && major.v >= 0)
-      snprintf(maj, sizeof(maj), "%" PRId64, major.v);
-    else
-      strcpy(maj, "*");
-    if (minor.set && minor.v >= 0)
-      snprintf(min, sizeof(min), "%" PRId64, minor.v);
-    else
-      strcpy(min, "*");
-    snprintf(entry, sizeof(entry), "%s %s:%s %s", type, maj, min, access);
-    if (write_field(dir, json_object_get_boolean(allow) ? "devices.allow" : "devices.deny", entry,
-                    field, err) < 0)
+    snprintf(field, sizeof(field), "linux.resources.devices[%zu]", i);
+    if (r.major >= 0)
+      snprintf(maj, sizeof(maj), "%" PRId64, r.major);
+    if (r.minor >= 0)
+      snprintf(min, sizeof(min), "%" PRId64, r.minor);
+    if (r.acc & BPF_DEVCG_ACC_READ)
+      acc[k++] = 'r';
+    if (r.acc & BPF_DEVCG_ACC_WRITE)
+      acc[k++] = 'w';
+    if (r.acc & BPF_DEVCG_ACC_MKNOD)
+      acc[k++] = 'm';
+    acc[k] = '\0';
+    snprintf(entry, sizeof(entry), "%c %s:%s %s", r.type, maj, min, acc);
+    if (write_field(dir, r.allow ? "devices.allow" : "devices.deny", entry, field, err) < 0)
       return -1;
   }
   for (size_t i = 0; i < BR_ARRAY_SIZE(default_devices); i++) {

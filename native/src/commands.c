@@ -282,9 +282,28 @@ int br_cmd_ps(const struct br_global *g, const char *id, bool json, br_error_t *
   return 0;
 }
 
-static bool print_exit(const char *path)
+/* With `state`, the whole state document (what `state` prints once stopped) instead of the
+ * exit code: the engine records the end from it, and saves a `state` command after the wait. */
+static bool print_exit(const struct br_global *g, const char *id, const char *path, bool state)
 {
-  struct json_object *ex = json_object_from_file(path);
+  struct json_object *ex;
+  if (state) {
+    cleanup_state struct br_state *st = NULL;
+    br_error_t err = NULL;
+    struct json_object *doc;
+    if (access(path, F_OK) < 0)
+      return false;
+    if (br_state_load(g->root, id, &st, &err) < 0) {
+      br_error_release(&err);
+      return false;
+    }
+    doc = br_state_document(st);
+    printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(doc);
+    return true;
+  }
+  ex = json_object_from_file(path);
   if (ex == NULL)
     return false;
   printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
@@ -296,7 +315,8 @@ static bool print_exit(const char *path)
  * no inotify (closing an inotify instance waits for an SRCU grace period, milliseconds). A
  * container without a monitor (a foreground `run --keep` elsewhere) is waited for through
  * its own pidfd. */
-int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, br_error_t *err)
+int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, bool state,
+                br_error_t *err)
 {
   cleanup_state struct br_state *st = NULL;
   cleanup_close int fd = -1;
@@ -307,7 +327,7 @@ int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, br_
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
   snprintf(path, sizeof(path), "%s/exit.json", st->dir);
-  if (print_exit(path))
+  if (print_exit(g, id, path, state))
     return 0;
   if (st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))
     fd = br_pidfd_open(st->monitor_pid);
@@ -328,7 +348,7 @@ int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, br_
     }
   }
   /* The process the pidfd named (or that was already gone) has exited. */
-  if (print_exit(path))
+  if (print_exit(g, id, path, state))
     return 0;
   if (access(st->dir, F_OK) < 0)
     return br_error_make(err, 0, "container `%s` was deleted while waiting", id);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "cgroup-internal.h"
 #include "cgroup.h"
 #include "hooks.h"
 #include "init.h"
@@ -316,8 +317,15 @@ static int create_cgroup(struct br_container *c, br_error_t *err)
   int r = mounts_cgroupfs(c)
               ? br_cgroup_create(c->id, c->linux_obj, 0, c->rootless, &c->cgroup, &e)
               : br_cgroup_create_lean(c->id, c->linux_obj, c->rootless, &c->cgroup, &e);
-  if (r == 0)
+  if (r == 0) {
+    /* Rootless without delegation no directory could be made: no cgroup is recorded, so
+     * `kill --all` signals the init (whose pid namespace dies with it) instead of an empty set. */
+    if (c->rootless && c->cgroup && c->cgroup->n == 0) {
+      br_cgroup_free(c->cgroup);
+      c->cgroup = NULL;
+    }
     return 0;
+  }
   if (e == NULL)
     return br_error_make(err, 0, "config.json: linux.resources: cgroup creation failed");
   /* Until cgroup.c lands its stub answers ENOSYS: a container that asked for no limits runs
@@ -444,6 +452,16 @@ static int spawn(struct br_container *c, char *created, br_error_t *err)
     c->stdio[1] = out[1];
     c->stdio[2] = errp[1];
   }
+  /* Rootless with a user namespace to join (the rootless network's): the namespaces cloned
+   * below must be owned by it, and only root in it may make them, so the parent enters it
+   * first; the child then has nothing left to join there (join_type 0). */
+  for (i = 0; i < c->n_join && geteuid() != 0; i++)
+    if (c->join_type[i] == CLONE_NEWUSER) {
+      if (setns(c->join_fd[i], CLONE_NEWUSER) < 0 || setresgid(0, 0, 0) < 0 ||
+          setresuid(0, 0, 0) < 0)
+        return br_error_make(err, errno, "join the user namespace");
+      c->join_type[i] = 0;
+    }
   for (i = 0; i < c->n_join; i++)
     if (c->join_type[i] == CLONE_NEWPID) {
       own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);

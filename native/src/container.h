@@ -77,6 +77,11 @@ struct br_create_opts {
   bool detach;
   bool run;
   bool keep; /* run: keep the container (stopped) instead of deleting it */
+  /* The monitor's attach endpoint (attach.h): `attach` opens it, `open_stdin` gives the
+   * container a stdin its clients write, `attach_wait` starts a `run` once one attached. */
+  bool attach;
+  bool open_stdin;
+  bool attach_wait;
 };
 
 int br_container_create(const struct br_global *g, const struct br_create_opts *o, int *exit_code,

@@ -47,6 +47,7 @@ struct exec_ctx {
   int sync_fd;
   int preserve_fds;
   bool setgroups_ok;
+  bool userns_joined; /* rootless: the parent entered the user namespace already */
   sigset_t mask;
 };
 
@@ -136,6 +137,27 @@ static struct json_object *build_process(struct json_object *base, const struct 
   return p;
 }
 
+/* The last "ROWS COLS" line of what the control fd (see br_exec_opts) has, waiting at most
+ * `timeout_ms`; false when none came. Lines are short and written whole; several queued
+ * (a resize right after the start) come in one read, and only the latest size matters. */
+static bool read_size(int fd, int timeout_ms, unsigned *rows, unsigned *cols)
+{
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  char buf[4096], *line, *save = NULL;
+  bool found = false;
+  ssize_t n;
+  if (poll(&p, 1, timeout_ms) <= 0)
+    return false;
+  n = read(fd, buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return false;
+  buf[n] = '\0';
+  for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+    if (sscanf(line, "%u %u", rows, cols) == 2)
+      found = true;
+  return found;
+}
+
 static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
 {
   br_error_t err = NULL;
@@ -145,7 +167,7 @@ static __attribute__((noreturn)) void exec_child(struct exec_ctx *x)
   if (t != BR_SYNC_GO)
     _exit(1);
   for (i = 0; i < x->n; i++) {
-    if (x->types[i] == CLONE_NEWPID)
+    if (x->types[i] == CLONE_NEWPID || (x->types[i] == CLONE_NEWUSER && x->userns_joined))
       continue;
     if (setns(x->fds[i], x->types[i]) < 0) {
       br_error_make(&err, errno, "join the container's namespace (type %#x)", x->types[i]);
@@ -215,6 +237,16 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
   x.process = build_process(br_json_get(spec, "process"), o, err);
   if (x.process == NULL)
     goto out;
+  if (o->tty && o->control_fd > 2 && !o->console_socket && !o->detach) {
+    unsigned rows, cols;
+    /* The first size is the process's own from its start (`stty size` at once sees it). */
+    if (read_size(o->control_fd, 2000, &rows, &cols)) {
+      struct json_object *size = json_object_new_object();
+      json_object_object_add(size, "height", json_object_new_int(rows));
+      json_object_object_add(size, "width", json_object_new_int(cols));
+      json_object_object_add(x.process, "consoleSize", size);
+    }
+  }
   {
     static char cache[4096];
     snprintf(cache, sizeof(cache), "%s/.seccomp-cache", g->root);
@@ -259,6 +291,16 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
     br_error_make(err, errno, "socketpair");
     goto out;
   }
+  /* Rootless: joining a pid namespace needs CAP_SYS_ADMIN over it, which an unprivileged
+   * caller has only inside the container's user namespace (its owner's): enter that first. */
+  for (i = 0; i < (size_t)x.n && geteuid() != 0; i++)
+    if (x.types[i] == CLONE_NEWUSER) {
+      if (setns(x.fds[i], CLONE_NEWUSER) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+        br_error_make(err, errno, "join the container's user namespace");
+        goto out;
+      }
+      x.userns_joined = true;
+    }
   for (i = 0; i < (size_t)x.n; i++)
     if (x.types[i] == CLONE_NEWPID) {
       own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
@@ -336,16 +378,25 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
       br_terminal_copy_size(master);
       br_terminal_raw();
     }
+    int control = master >= 0 && o->control_fd > 2 ? o->control_fd : -1;
     for (;;) {
-      struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
+      struct pollfd p[4] = {{.fd = sfd, .events = POLLIN},
                             {.fd = master, .events = POLLIN},
-                            {.fd = in_open ? 0 : -1, .events = POLLIN}};
+                            {.fd = in_open ? 0 : -1, .events = POLLIN},
+                            {.fd = control, .events = POLLIN}};
       char buf[8192];
       ssize_t n;
       int status;
       pid_t w;
-      if (poll(p, master >= 0 ? 3 : 1, -1) < 0 && errno != EINTR)
+      if (poll(p, master >= 0 ? 4 : 1, -1) < 0 && errno != EINTR)
         break;
+      if (control >= 0 && (p[3].revents & (POLLIN | POLLHUP))) {
+        unsigned rows, cols;
+        if (read_size(control, 0, &rows, &cols))
+          br_terminal_set_size(master, rows, cols);
+        else if (p[3].revents & POLLHUP)
+          control = -1;
+      }
       if (p[0].revents & POLLIN) {
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo == SIGCHLD ||
@@ -377,6 +428,14 @@ int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *ex
         }
       if (pid < 0)
         break;
+    }
+    /* What the process wrote just before it exited is still in the pty. */
+    if (master >= 0) {
+      char buf[8192];
+      ssize_t n;
+      fcntl(master, F_SETFL, O_NONBLOCK);
+      while ((n = read(master, buf, sizeof(buf))) > 0)
+        br_write_all(1, buf, n);
     }
     br_terminal_restore();
   }

@@ -6,16 +6,15 @@
 #include <linux/openat2.h>
 #include <sched.h>
 #include <string.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
+#include "net-netlink.h"
+#include "rootless.h"
 #include "spec.h"
 #include "utils.h"
 
@@ -65,7 +64,7 @@ int br_linux_join_namespaces(struct br_container *c, br_error_t *err)
   for (i = 0; i < c->n_join; i++) {
     /* The pid namespace is entered by the parent before clone (setns on it only affects
      * children). */
-    if (c->join_type[i] == CLONE_NEWPID)
+    if (c->join_type[i] == CLONE_NEWPID || c->join_type[i] == 0)
       continue;
     if (setns(c->join_fd[i], c->join_type[i]) < 0)
       return br_error_make(err, errno, "join namespace (type %#x)", c->join_type[i]);
@@ -806,6 +805,9 @@ int br_linux_setup_rootfs(struct br_container *c,
   }
   if (mount(NULL, "/", NULL, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, NULL) < 0)
     return br_error_make(err, errno, "set propagation of /");
+  /* Rootless: the overlay can only be mounted here, inside the container's namespaces. */
+  if (br_rootless_mount_overlay(c, err) < 0)
+    return -1;
   if (stat(c->rootfs, &st) < 0)
     return br_error_make(err, errno, "config.json: root.path: `%s`", c->rootfs);
   if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -979,8 +981,8 @@ int br_linux_sysctl(struct br_container *c, br_error_t *err)
 int br_linux_loopback(struct br_container *c, br_error_t *err)
 {
   const char *v = br_json_str(br_json_get(c->spec, "annotations"), "org.berth.loopback");
-  struct ifreq ifr = {0};
   cleanup_close int fd = -1;
+  int r;
   if (v == NULL || strcmp(v, "down") == 0)
     return 0;
   if (strcmp(v, "up") != 0)
@@ -991,13 +993,12 @@ int br_linux_loopback(struct br_container *c, br_error_t *err)
   /* A namespace the container joins belongs to whoever made it: its links are theirs to set. */
   if (!(c->clone_flags & CLONE_NEWNET))
     return 0;
-  fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  /* The same netlink request as netns-create's (net-netlink.c): one way to bring `lo` up. */
+  fd = br_nl_open();
   if (fd < 0)
-    return br_error_make(err, errno, "bring `lo` up: socket");
-  strcpy(ifr.ifr_name, "lo");
-  /* A new namespace's lo has no flags but LOOPBACK: no read of the current ones is needed. */
-  ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
-  if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-    return br_error_make(err, errno, "bring `lo` up");
+    return br_error_make(err, -fd, "bring `lo` up: open netlink socket");
+  r = br_nl_link_up(fd, 1); /* lo is always ifindex 1 in a new namespace */
+  if (r < 0)
+    return br_error_make(err, -r, "bring `lo` up");
   return 0;
 }

@@ -17,6 +17,8 @@
 #include "error.h"
 #include "log.h"
 #include "net-commands.h"
+#include "unpack.h"
+#include "serve.h"
 #include "utils.h"
 
 #define BR_VERSION "0.1.0"
@@ -125,7 +127,7 @@ static void usage(FILE *f)
   fputs("usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
         "commands: spec create start run state kill delete list pause resume exec ps wait\n"
         "          netns-create netns-delete bridge-ensure bridge-delete veth-attach\n"
-        "          veth-detach port-proxy nat-ensure nat-remove\n",
+        "          veth-detach port-proxy nat-ensure nat-remove mount-overlay umount serve\n",
         f);
 }
 
@@ -133,11 +135,19 @@ static const struct {
   const char *name;
   int (*fn)(int, char **);
 } net_commands[] = {
-    {"netns-create", br_cmd_netns_create},   {"netns-delete", br_cmd_netns_delete},
-    {"bridge-ensure", br_cmd_bridge_ensure}, {"bridge-delete", br_cmd_bridge_delete},
-    {"veth-attach", br_cmd_veth_attach},     {"veth-detach", br_cmd_veth_detach},
-    {"port-proxy", br_cmd_port_proxy},       {"nat-ensure", br_cmd_nat_ensure},
+    {"netns-create", br_cmd_netns_create},
+    {"netns-delete", br_cmd_netns_delete},
+    {"bridge-ensure", br_cmd_bridge_ensure},
+    {"bridge-delete", br_cmd_bridge_delete},
+    {"veth-attach", br_cmd_veth_attach},
+    {"veth-detach", br_cmd_veth_detach},
+    {"port-proxy", br_cmd_port_proxy},
+    {"nat-ensure", br_cmd_nat_ensure},
     {"nat-remove", br_cmd_nat_remove},
+    {"mount-overlay", br_cmd_mount_overlay},
+    {"umount", br_cmd_umount},
+    /* Not a network command, but the same argc/argv contract (src/image/native-unpacker.ts). */
+    {"unpack", br_cmd_unpack},
 };
 
 static int run_command(struct br_global *g, const char *cmd, int argc, char **argv, int *code,
@@ -162,6 +172,9 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
                                {"init", 0, OPT_FLAG, &o.init},
                                {"no-subreaper", 0, OPT_FLAG, &no_subreaper},
                                {"keep", 0, OPT_FLAG, &o.keep},
+                               {"attach", 0, OPT_FLAG, &o.attach},
+                               {"stdin", 0, OPT_FLAG, &o.open_stdin},
+                               {"attach-wait", 0, OPT_FLAG, &o.attach_wait},
                                {"preserve-fds", 0, OPT_STR, &preserve},
                                {NULL, 0, 0, NULL}};
     if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
@@ -179,9 +192,10 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     return 0;
   }
   if (strcmp(cmd, "exec") == 0) {
-    struct br_exec_opts o = {0};
+    struct br_exec_opts o = {.control_fd = -1};
     struct str_list env = {0};
     const char *preserve = NULL, *apparmor = NULL, *label = NULL, *process_label = NULL;
+    const char *control = NULL;
     bool no_subreaper = false, ignore_paused = false;
     const struct opt opts[] = {{"process", 'p', OPT_STR, &o.process_file},
                                {"tty", 't', OPT_FLAG, &o.tty},
@@ -198,6 +212,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
                                {"label", 0, OPT_STR, &label},
                                {"no-subreaper", 0, OPT_FLAG, &no_subreaper},
                                {"ignore-paused", 0, OPT_FLAG, &ignore_paused},
+                               {"control-fd", 0, OPT_STR, &control},
                                {NULL, 0, 0, NULL}};
     int r;
     if (parse_args(argc, argv, opts, &pos, &npos, true, err) < 0 ||
@@ -206,6 +221,8 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     o.id = pos[0];
     if (preserve)
       o.preserve_fds = atoi(preserve);
+    if (control)
+      o.control_fd = atoi(control);
     o.argv = pos + 1;
     o.argc = npos - 1;
     o.env = env.v;
@@ -285,7 +302,9 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
   } else if (strcmp(cmd, "wait") == 0) {
     const char *timeout = NULL;
     double t = 0;
-    const struct opt opts[] = {{"timeout", 0, OPT_STR, &timeout}, {NULL, 0, 0, NULL}};
+    bool state = false;
+    const struct opt opts[] = {
+        {"timeout", 0, OPT_STR, &timeout}, {"state", 0, OPT_FLAG, &state}, {NULL, 0, 0, NULL}};
     if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
         need_id(pos, npos, cmd, err) < 0)
       return -1;
@@ -297,7 +316,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
       if (*end != '\0' || t < 0)
         return br_error_make(err, 0, "wait: invalid --timeout `%s`", timeout);
     }
-    if (br_cmd_wait(g, pos[0], t, err) < 0)
+    if (br_cmd_wait(g, pos[0], t, state, err) < 0)
       return -1;
   } else if (strcmp(cmd, "_probe-exe") == 0) {
     /* Test hook for the CVE-2019-5736 guard: can this process write its own binary? */
@@ -311,7 +330,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
   return 0;
 }
 
-int main(int argc, char **argv)
+int br_main(int argc, char **argv)
 {
   struct br_global g = {.root = "/run/berth-runtime"};
   const char *log_format = "text";
@@ -410,4 +429,12 @@ int main(int argc, char **argv)
   }
   fflush(stdout);
   return code;
+}
+
+int main(int argc, char **argv)
+{
+  /* serve takes no global flags: it forks children that run br_main with their own. */
+  if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+    return br_cmd_serve(argc, argv);
+  return br_main(argc, argv);
 }

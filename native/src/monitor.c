@@ -21,7 +21,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "attach.h"
 #include "cgroup.h"
+#include "health.h"
 #include "hooks.h"
 #include "log.h"
 #include "spec.h"
@@ -32,6 +34,8 @@
 #define LOG_MAX_LINE 16384
 #define LOG_PARTIAL_MS 50
 #define DRAIN_IDLE_MS 250
+/* How long a `run --attach-wait` waits for its client before starting anyway. */
+#define ATTACH_WAIT_MS 10000
 
 struct stream {
   const char *name;
@@ -40,6 +44,17 @@ struct stream {
   size_t len;
   struct timespec since; /* when the pending partial line started waiting */
 };
+
+/* The container's attach endpoint, when asked for (`--attach`, `--stdin`). */
+static struct br_attach *attach;
+
+/* Output goes to the attached clients as it is read, not line by line as the log takes it. */
+static void tap(const struct stream *s, size_t n)
+{
+  if (attach)
+    br_attach_output(attach, strcmp(s->name, "stderr") == 0 ? BR_ATTACH_STDERR : BR_ATTACH_STDOUT,
+                     s->buf + s->len, n);
+}
 
 static long ms_since(const struct timespec *t)
 {
@@ -94,6 +109,7 @@ static bool read_stream(int logfd, struct stream *s)
     s->fd = -1;
     return false;
   }
+  tap(s, n);
   s->len += n;
   flush_lines(logfd, s, false);
   return true;
@@ -111,6 +127,7 @@ static void drain(int logfd, struct stream *s)
       continue;
     if (n <= 0)
       break; /* EAGAIN: empty for now; EOF; or an error */
+    tap(s, n);
     s->len += n;
     flush_lines(logfd, s, false);
   }
@@ -147,6 +164,7 @@ static int monitor_loop(struct br_container *c, int report_fd)
   int status = 0;
   bool exited = false;
   struct timespec exit_time = {0};
+  struct br_health *health = br_health_load(c);
 
   if (c->log_path) {
     logfd = open(c->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -160,11 +178,15 @@ static int monitor_loop(struct br_container *c, int report_fd)
   sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
   for (;;) {
-    struct pollfd p[3] = {{.fd = exited ? -1 : sfd, .events = POLLIN},
-                          {.fd = out.fd, .events = POLLIN},
-                          {.fd = err.fd, .events = POLLIN}};
-    int timeout = -1, i, r;
+    struct pollfd p[4 + BR_ATTACH_MAX_FDS] = {{.fd = exited ? -1 : sfd, .events = POLLIN},
+                                              {.fd = out.fd, .events = POLLIN},
+                                              {.fd = err.fd, .events = POLLIN},
+                                              {.fd = br_health_fd(health), .events = POLLIN}};
+    size_t na = attach ? br_attach_poll_fill(attach, p + 4) : 0;
+    int timeout = br_health_timeout(health), i, r;
     pid_t w;
+    if (attach && br_attach_output_blocked(attach))
+      p[1].fd = p[2].fd = -1;
     for (i = 0; i < 2; i++)
       if (ss[i]->fd >= 0 && ss[i]->len > 0) {
         long left = LOG_PARTIAL_MS - ms_since(&ss[i]->since);
@@ -180,9 +202,11 @@ static int monitor_loop(struct br_container *c, int report_fd)
       if (timeout < 0 || left < timeout)
         timeout = left;
     }
-    r = poll(p, 3, timeout);
+    r = poll(p, 4 + na, timeout);
     if (r < 0 && errno != EINTR)
       break;
+    if (attach && r > 0)
+      br_attach_poll_handle(attach, p + 4, na);
     if (p[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof(si)) == sizeof(si))
@@ -194,7 +218,14 @@ static int monitor_loop(struct br_container *c, int report_fd)
         status = r;
         exited = true;
         clock_gettime(CLOCK_MONOTONIC, &exit_time);
+      } else {
+        br_health_reaped(health, w, r);
       }
+    if (exited) {
+      br_health_finish(health);
+      health = NULL;
+    }
+    br_health_step(health);
     for (i = 0; i < 2; i++) {
       if (ss[i]->fd < 0)
         continue;
@@ -216,6 +247,10 @@ static int monitor_loop(struct br_container *c, int report_fd)
       close(ss[i]->fd);
     }
   record_exit(c, status);
+  if (attach) {
+    br_attach_close(attach, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    attach = NULL;
+  }
   if (report_fd >= 0) {
     char buf[32];
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -248,15 +283,34 @@ static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
                                                    const struct br_create_opts *o, int rep)
 {
   struct br_container c;
+  struct br_create_opts co = *o;
+  struct br_attach_io io = {.in_w = -1, .out_r = -1, .err_r = -1, .console = -1, .root_fd = -1};
+  bool attaching = o->attach || o->open_stdin || o->attach_wait;
   br_error_t e = NULL;
   int null;
 
   setsid();
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-  if (br_container_create_child_side(g, o, &c, &e) < 0)
+  if (attaching) {
+    memset(&c, 0, sizeof(c));
+    c.sync_fd = c.fifo_fd = -1;
+    c.stdio[0] = c.stdio[1] = c.stdio[2] = -1;
+    if (br_attach_prepare(g->root, o->bundle, o->open_stdin, &io, &co.console_socket, &e) < 0)
+      goto fail;
+    /* The monitor holds the container's stdio itself (attach.h) and writes the log from it. */
+    co.log_path = NULL;
+  }
+  if (br_container_create_child_side(g, &co, &c, &e) < 0)
     goto fail;
+  if (attaching) {
+    if (br_attach_finish(&io, c.state_dir, &c.stdio[1], &c.stdio[2], &attach, &e) < 0)
+      goto fail;
+    c.log_path = o->log_path;
+  }
   if (o->run) {
     int t;
+    if (o->attach_wait)
+      br_attach_wait_client(attach, ATTACH_WAIT_MS);
     if (br_container_do_start(c.state_dir, c.pid, &e) < 0)
       goto fail;
     if (br_hooks_count(c.spec, "poststart")) {
@@ -301,6 +355,7 @@ static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
 fail:
   report(rep, "E %d %s container `%s`: %s", e ? e->status : 0, o->run ? "run" : "create", o->id,
          e && e->msg ? e->msg : "unknown error");
+  br_attach_abandon(&io);
   br_container_cleanup(&c);
   _exit(1);
 }

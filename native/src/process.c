@@ -18,56 +18,83 @@
 #include "spec.h"
 #include "utils.h"
 
-static const char *cap_names[] = {
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
+/* Every capability, named once: its number comes from the kernel's header, so the table
+ * cannot drift from it, and the one table answers name -> number and number -> name. */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+#ifndef CAP_CHECKPOINT_RESTORE
+#define CAP_CHECKPOINT_RESTORE 40
+#endif
+#define CAP(n)                                                                                     \
+  {                                                                                                \
+    "CAP_" #n, CAP_##n                                                                             \
+  }
+static const struct {
+  const char *name;
+  int value;
+} caps[] = {
+    CAP(CHOWN),
+    CAP(DAC_OVERRIDE),
+    CAP(DAC_READ_SEARCH),
+    CAP(FOWNER),
+    CAP(FSETID),
+    CAP(KILL),
+    CAP(SETGID),
+    CAP(SETUID),
+    CAP(SETPCAP),
+    CAP(LINUX_IMMUTABLE),
+    CAP(NET_BIND_SERVICE),
+    CAP(NET_BROADCAST),
+    CAP(NET_ADMIN),
+    CAP(NET_RAW),
+    CAP(IPC_LOCK),
+    CAP(IPC_OWNER),
+    CAP(SYS_MODULE),
+    CAP(SYS_RAWIO),
+    CAP(SYS_CHROOT),
+    CAP(SYS_PTRACE),
+    CAP(SYS_PACCT),
+    CAP(SYS_ADMIN),
+    CAP(SYS_BOOT),
+    CAP(SYS_NICE),
+    CAP(SYS_RESOURCE),
+    CAP(SYS_TIME),
+    CAP(SYS_TTY_CONFIG),
+    CAP(MKNOD),
+    CAP(LEASE),
+    CAP(AUDIT_WRITE),
+    CAP(AUDIT_CONTROL),
+    CAP(SETFCAP),
+    CAP(MAC_OVERRIDE),
+    CAP(MAC_ADMIN),
+    CAP(SYSLOG),
+    CAP(WAKE_ALARM),
+    CAP(BLOCK_SUSPEND),
+    CAP(AUDIT_READ),
+    CAP(PERFMON),
+    CAP(BPF),
+    CAP(CHECKPOINT_RESTORE),
 };
+#undef CAP
+
+static const char *cap_name(int c)
+{
+  for (size_t i = 0; i < BR_ARRAY_SIZE(caps); i++)
+    if (caps[i].value == c)
+      return caps[i].name;
+  return "?";
+}
 
 int br_cap_from_name(const char *name)
 {
   size_t i;
-  for (i = 0; name && i < BR_ARRAY_SIZE(cap_names); i++)
-    if (strcmp(name, cap_names[i]) == 0)
-      return i;
+  for (i = 0; name && i < BR_ARRAY_SIZE(caps); i++)
+    if (strcmp(name, caps[i].name) == 0)
+      return caps[i].value;
   return -1;
 }
 
@@ -89,7 +116,7 @@ static int last_cap(void)
       return last;
     }
   }
-  last = BR_ARRAY_SIZE(cap_names) - 1;
+  last = CAP_CHECKPOINT_RESTORE;
   return last;
 }
 
@@ -127,8 +154,7 @@ static int drop_bounding(struct json_object *process, br_error_t *err)
     return -1;
   for (c = 0; c <= last; c++)
     if (!(bnd & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-      return br_error_make(err, errno, "drop capability %s from the bounding set",
-                           c < (int)BR_ARRAY_SIZE(cap_names) ? cap_names[c] : "?");
+      return br_error_make(err, errno, "drop capability %s from the bounding set", cap_name(c));
   return 0;
 }
 
@@ -157,7 +183,7 @@ static int apply_caps(struct json_object *process, br_error_t *err)
       /* An ambient capability must also be permitted and inheritable; runc ignores those
        * that are not. */
       if (errno != EPERM)
-        return br_error_make(err, errno, "raise ambient capability %s", cap_names[c]);
+        return br_error_make(err, errno, "raise ambient capability %s", cap_name(c));
     }
   return 0;
 }

@@ -99,6 +99,52 @@ static pid_t spawn_in(struct br_cgroup *cg, void (*fn)(void))
 
 static void parent_of_three(void);
 
+/* Creates a cgroup from a `linux` object (NULL: none) for a fresh id; checked. */
+static int create(const char *json, pid_t pid, struct br_cgroup **cg)
+{
+  br_error_t err = NULL;
+  struct json_object *lin = json ? parse(json) : NULL;
+  int ret = br_cgroup_create(new_id(), lin, pid, false, cg, &err);
+  if (lin)
+    json_object_put(lin);
+  CHECK_OK(ret, err);
+  br_error_release(&err);
+  return ret;
+}
+
+/* Polls until the cgroup holds `want` processes (5 s at most); the most it saw. */
+static size_t wait_pids(struct br_cgroup *cg, size_t want)
+{
+  size_t max = 0;
+  for (int i = 0; i < 5000 && max < want; i++) {
+    pid_t *pids = NULL;
+    size_t n = 0;
+    if (br_cgroup_pids(cg, &pids, &n, NULL) == 0) {
+      if (n > max)
+        max = n;
+      free(pids);
+    }
+    usleep(1000);
+  }
+  return max;
+}
+
+/* Destroys the cgroup and checks that none of its directories is left. */
+static void destroy_and_check_gone(struct br_cgroup *cg, bool force)
+{
+  br_error_t err = NULL;
+  char *paths[16];
+  size_t n = cg->n < 16 ? cg->n : 16;
+  for (size_t i = 0; i < n; i++)
+    paths[i] = strdup(cg->dirs[i].path);
+  CHECK_OK(br_cgroup_destroy(cg, force, &err), err);
+  br_error_release(&err);
+  for (size_t i = 0; i < n; i++) {
+    CHECK(!exists(paths[i]), "%s still exists", paths[i]);
+    free(paths[i]);
+  }
+}
+
 static void sleeper(void)
 {
   for (;;)
@@ -137,22 +183,18 @@ static void test_default_path_joins_every_hierarchy_and_destroy_removes_all(void
 {
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  const char *id = new_id();
   pid_t child = spawn(sleeper);
-  int ret = br_cgroup_create(id, NULL, child, false, &cg, &err);
-  CHECK_OK(ret, err);
+  int ret = create(NULL, child, &cg);
   if (ret < 0) {
     kill(child, SIGKILL);
     reap(child);
     return;
   }
-  char *paths[16];
   size_t n = cg->n;
   CHECK(cg->mode == BR_CG_HYBRID || cg->mode == BR_CG_V1 || cg->mode == BR_CG_V2, "mode");
-  for (size_t i = 0; i < n && i < 16; i++) {
-    paths[i] = strdup(cg->dirs[i].path);
+  for (size_t i = 0; i < n; i++) {
     CHECK(in_cgroup(child, cg->dirs[i].path), "pid %d not in %s", child, cg->dirs[i].path);
-    CHECK(strstr(cg->dirs[i].path, id) != NULL, "%s", cg->dirs[i].path);
+    CHECK(strstr(cg->dirs[i].path, idbuf) != NULL, "%s", cg->dirs[i].path);
   }
   if (cg->mode == BR_CG_HYBRID) {
     static const char *const must[] = {"memory",  "cpu",     "cpuacct", "cpuset",      "pids",
@@ -174,12 +216,7 @@ static void test_default_path_joins_every_hierarchy_and_destroy_removes_all(void
     }
     CHECK(br_cg_v2_dir(cg) != NULL, "hybrid host but no v2 directory");
   }
-  ret = br_cgroup_destroy(cg, true, &err);
-  CHECK_OK(ret, err);
-  for (size_t i = 0; i < n && i < 16; i++) {
-    CHECK(!exists(paths[i]), "%s still exists", paths[i]);
-    free(paths[i]);
-  }
+  destroy_and_check_gone(cg, true);
   int st = reap(child);
   CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
   /* Idempotent: everything is gone already. */
@@ -191,27 +228,48 @@ static void test_limits_are_written_to_the_right_files(void)
 {
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  struct json_object *lin = parse(
+  /* Controller, file, the value the spec below puts there. */
+  static const struct {
+    const char *ctrl, *file, *want;
+  } v1[] =
+      {
+          {"memory", "memory.limit_in_bytes", "67108864"},
+          {"memory", "memory.soft_limit_in_bytes", "33554432"},
+          {"cpu", "cpu.shares", "512"},
+          {"cpu", "cpu.cfs_quota_us", "50000"},
+          {"cpu", "cpu.cfs_period_us", "100000"},
+          {"devices", "devices.list", "c 10:200 rw"},
+      },
+    v2[] =
+        {
+            {"memory", "memory.max", "67108864"},
+            {"cpu", "cpu.max", "50000 100000"},
+        },
+    both[] = {
+        {"cpuset", "cpuset.cpus", "0"},
+        {"cpuset", "cpuset.mems", "0"},
+        {"pids", "pids.max", "32"},
+    };
+  int ret = create(
       "{\"resources\":{\"memory\":{\"limit\":67108864,\"reservation\":33554432,\"swap\":67108864},"
       "\"cpu\":{\"shares\":512,\"quota\":50000,\"period\":100000,\"cpus\":\"0\",\"mems\":\"0\"},"
       "\"pids\":{\"limit\":32},\"blockIO\":{\"weight\":300},"
       "\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
-      "\"major\":10,\"minor\":200,\"access\":\"rw\"}]}}");
-  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
-  CHECK_OK(ret, err);
-  json_object_put(lin);
+      "\"major\":10,\"minor\":200,\"access\":\"rw\"}]}}",
+      0, &cg);
   if (ret < 0)
     return;
-  const char *mem = dir(cg, "memory"), *cpu = dir(cg, "cpu"), *cs = dir(cg, "cpuset");
-  if (mem != br_cg_v2_dir(cg)) {
-    CHECK(file_is(mem, "memory.limit_in_bytes", "67108864"), "memory limit");
-    CHECK(file_is(mem, "memory.soft_limit_in_bytes", "33554432"), "reservation");
+  const char *mem = dir(cg, "memory");
+  bool is_v2 = mem == br_cg_v2_dir(cg);
+  for (size_t i = 0; !is_v2 && i < sizeof(v1) / sizeof(v1[0]); i++)
+    CHECK(file_is(dir(cg, v1[i].ctrl), v1[i].file, v1[i].want), "%s", v1[i].file);
+  for (size_t i = 0; is_v2 && i < sizeof(v2) / sizeof(v2[0]); i++)
+    CHECK(file_is(dir(cg, v2[i].ctrl), v2[i].file, v2[i].want), "%s", v2[i].file);
+  for (size_t i = 0; i < sizeof(both) / sizeof(both[0]); i++)
+    CHECK(file_is(dir(cg, both[i].ctrl), both[i].file, both[i].want), "%s", both[i].file);
+  if (!is_v2) {
     if (br_cg_has_file(mem, "memory.memsw.limit_in_bytes"))
       CHECK(file_is(mem, "memory.memsw.limit_in_bytes", "67108864"), "swap");
-    CHECK(file_is(cpu, "cpu.shares", "512"), "shares");
-    CHECK(file_is(cpu, "cpu.cfs_quota_us", "50000"), "quota");
-    CHECK(file_is(cpu, "cpu.cfs_period_us", "100000"), "period");
-    CHECK(file_is(dir(cg, "devices"), "devices.list", "c 10:200 rw"), "devices (first entry)");
     char list[4096];
     br_cg_read(dir(cg, "devices"), "devices.list", list, sizeof(list), NULL);
     CHECK(strstr(list, "c 1:3 rwm") && strstr(list, "c 136:* rwm") && !strstr(list, "a *:*"),
@@ -221,13 +279,7 @@ static void test_limits_are_written_to_the_right_files(void)
       CHECK(file_is(blk, "blkio.weight", "300"), "blkio weight");
     else if (br_cg_has_file(blk, "blkio.bfq.weight"))
       CHECK(file_is(blk, "blkio.bfq.weight", "300"), "blkio bfq weight");
-  } else {
-    CHECK(file_is(mem, "memory.max", "67108864"), "memory.max");
-    CHECK(file_is(cpu, "cpu.max", "50000 100000"), "cpu.max");
   }
-  CHECK(file_is(cs, "cpuset.cpus", "0"), "cpus");
-  CHECK(file_is(cs, "cpuset.mems", "0"), "mems");
-  CHECK(file_is(dir(cg, "pids"), "pids.max", "32"), "pids.max");
   CHECK_OK(br_cgroup_destroy(cg, false, &err), err);
   br_cgroup_free(cg);
 }
@@ -380,30 +432,11 @@ static void test_memory_limit_oom_kills_and_is_reported(void)
 {
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  struct json_object *lin =
-      parse("{\"resources\":{\"memory\":{\"limit\":33554432,\"swap\":33554432}}}");
-  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
-  json_object_put(lin);
-  CHECK_OK(ret, err);
-  if (ret < 0)
+  if (create("{\"resources\":{\"memory\":{\"limit\":33554432,\"swap\":33554432}}}", 0, &cg) < 0)
     return;
   CHECK(br_cgroup_oom_killed(cg, &err) == 0, "OOM before anything ran");
-  /* The child joins before it allocates: a pipe holds it until it is in. */
-  int go[2];
-  if (pipe(go) < 0)
-    return;
-  pid_t child = fork();
-  if (child == 0) {
-    char c;
-    close(go[1]);
-    if (read(go[0], &c, 1) != 1)
-      _exit(4);
-    hog();
-  }
-  close(go[0]);
-  CHECK_OK(br_cgroup_enter(cg, child, &err), err);
-  (void)write(go[1], "g", 1);
-  close(go[1]);
+  /* The child joins before it allocates. */
+  pid_t child = spawn_in(cg, hog);
   int st = reap(child);
   CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
   CHECK(br_cgroup_oom_killed(cg, &err) == 1, "OOM kill not reported");
@@ -421,50 +454,14 @@ static void fork_bomb(void)
 
 static void test_pids_limit_contains_a_fork_bomb_and_destroy_kills_it(void)
 {
-  br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  struct json_object *lin = parse("{\"resources\":{\"pids\":{\"limit\":24}}}");
-  int ret = br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
-  json_object_put(lin);
-  CHECK_OK(ret, err);
-  if (ret < 0)
+  if (create("{\"resources\":{\"pids\":{\"limit\":24}}}", 0, &cg) < 0)
     return;
-  int go[2];
-  if (pipe(go) < 0)
-    return;
-  pid_t child = fork();
-  if (child == 0) {
-    char c;
-    close(go[1]);
-    if (read(go[0], &c, 1) != 1)
-      _exit(4);
-    fork_bomb();
-  }
-  close(go[0]);
-  CHECK_OK(br_cgroup_enter(cg, child, &err), err);
-  (void)write(go[1], "g", 1);
-  close(go[1]);
+  pid_t child = spawn_in(cg, fork_bomb);
   /* Wait until the bomb has hit the ceiling. */
-  pid_t *pids = NULL;
-  size_t n = 0, max = 0;
-  for (int i = 0; i < 5000 && max < 24; i++) {
-    if (br_cgroup_pids(cg, &pids, &n, &err) == 0) {
-      if (n > max)
-        max = n;
-      free(pids);
-    }
-    usleep(1000);
-  }
+  size_t max = wait_pids(cg, 24);
   CHECK(max == 24, "the bomb reached %zu processes, limit 24", max);
-  char *paths[16];
-  size_t nd = cg->n;
-  for (size_t i = 0; i < nd && i < 16; i++)
-    paths[i] = strdup(cg->dirs[i].path);
-  CHECK_OK(br_cgroup_destroy(cg, true, &err), err);
-  for (size_t i = 0; i < nd && i < 16; i++) {
-    CHECK(!exists(paths[i]), "%s left", paths[i]);
-    free(paths[i]);
-  }
+  destroy_and_check_gone(cg, true);
   int st = reap(child);
   CHECK(st != -1 && WIFSIGNALED(st), "bomb status %#x", st);
   br_cgroup_free(cg);
@@ -482,34 +479,11 @@ static void test_kill_signals_every_process_and_freeze_thaws(void)
 {
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  int ret = br_cgroup_create(new_id(), NULL, 0, false, &cg, &err);
-  CHECK_OK(ret, err);
-  if (ret < 0)
+  if (create(NULL, 0, &cg) < 0)
     return;
-  int go[2];
-  if (pipe(go) < 0)
-    return;
-  pid_t child = fork();
-  if (child == 0) {
-    char c;
-    close(go[1]);
-    if (read(go[0], &c, 1) != 1)
-      _exit(4);
-    parent_of_three();
-  }
-  close(go[0]);
-  CHECK_OK(br_cgroup_enter(cg, child, &err), err);
-  (void)write(go[1], "g", 1);
-  close(go[1]);
+  pid_t child = spawn_in(cg, parent_of_three);
   pid_t *pids = NULL;
-  size_t n = 0;
-  for (int i = 0; i < 5000 && n < 4; i++) {
-    free(pids);
-    pids = NULL;
-    br_cgroup_pids(cg, &pids, &n, &err);
-    usleep(1000);
-  }
-  free(pids);
+  size_t n = wait_pids(cg, 4);
   CHECK(n == 4, "%zu processes, want 4", n);
 
   CHECK_OK(br_cgroup_freeze(cg, true, &err), err);
@@ -637,44 +611,54 @@ static void v2_hugetlb_and_unified_limits(void)
   br_error_release(&err);
 }
 
-static void test_pure_v2_host(void)
+/* Runs `body` in a child with a mount namespace of its own in which the hierarchies
+ * `unmount` names (under /sys/fs/cgroup, NULL-terminated) are gone: the hybrid host seen as a
+ * pure v1 or pure v2 one. */
+static void in_view(const char *what, const char *const *unmount, void (*body)(void))
 {
-  if (!exists("/sys/fs/cgroup/unified/cgroup.procs") || !exists("/sys/fs/cgroup/memory")) {
-    printf("skipped (not a hybrid host, so no v2-only view can be made)\n");
-    return;
-  }
   fflush(stdout);
   pid_t pid = fork();
   if (pid == 0) {
-    static const char *const v1[] = {"cpu",     "cpuacct", "cpuset",     "memory",
-                                     "devices", "freezer", "blkio",      "pids",
-                                     "systemd", "net_cls", "perf_event", "hugetlb",
-                                     "rdma",    "misc",    "net_prio",   "net_cls,net_prio"};
-    char path[128];
     br_test_failures = br_test_passes = 0;
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
       _exit(99);
-    for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
-      snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", v1[i]);
+    for (; *unmount; unmount++) {
+      char path[128];
+      snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", *unmount);
       (void)umount2(path, MNT_DETACH);
     }
-    RUN(v2_lifecycle);
-    RUN(v2_missing_controller_is_an_error_naming_the_field);
-    RUN(v2_hugetlb_and_unified_limits);
+    body();
     fflush(stdout);
     _exit(br_test_failures > 98 ? 98 : br_test_failures);
   }
   int st = reap(pid);
-  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2 view: status %#x", st);
+  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s view: status %#x", what, st);
+}
+
+static void v2_view(void)
+{
+  RUN(v2_lifecycle);
+  RUN(v2_missing_controller_is_an_error_naming_the_field);
+  RUN(v2_hugetlb_and_unified_limits);
+}
+
+static void test_pure_v2_host(void)
+{
+  static const char *const v1[] = {
+      "cpu",   "cpuacct", "cpuset",   "memory",           "devices",    "freezer",
+      "blkio", "pids",    "systemd",  "net_cls",          "perf_event", "hugetlb",
+      "rdma",  "misc",    "net_prio", "net_cls,net_prio", NULL};
+  if (!exists("/sys/fs/cgroup/unified/cgroup.procs") || !exists("/sys/fs/cgroup/memory")) {
+    printf("skipped (not a hybrid host, so no v2-only view can be made)\n");
+    return;
+  }
+  in_view("v2", v1, v2_view);
 }
 
 static void v1_mode_and_kill_without_cgroup_kill(void)
 {
-  br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  int ret = br_cgroup_create(new_id(), NULL, 0, false, &cg, &err);
-  CHECK_OK(ret, err);
-  if (ret < 0)
+  if (create(NULL, 0, &cg) < 0)
     return;
   CHECK(cg->mode == BR_CG_V1 && br_cg_v2_dir(cg) == NULL, "mode %d", cg->mode);
   br_cgroup_destroy(cg, false, NULL);
@@ -683,25 +667,19 @@ static void v1_mode_and_kill_without_cgroup_kill(void)
   test_pids_limit_contains_a_fork_bomb_and_destroy_kills_it();
 }
 
+static void v1_view(void)
+{
+  RUN(v1_mode_and_kill_without_cgroup_kill);
+}
+
 static void test_pure_v1_host(void)
 {
+  static const char *const v2[] = {"unified", NULL};
   if (!exists("/sys/fs/cgroup/unified/cgroup.procs") || !exists("/sys/fs/cgroup/freezer")) {
     printf("skipped (not a hybrid host, so no v1-only view can be made)\n");
     return;
   }
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    br_test_failures = br_test_passes = 0;
-    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        umount2("/sys/fs/cgroup/unified", MNT_DETACH) < 0)
-      _exit(99);
-    RUN(v1_mode_and_kill_without_cgroup_kill);
-    fflush(stdout);
-    _exit(br_test_failures > 98 ? 98 : br_test_failures);
-  }
-  int st = reap(pid);
-  CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "v1 view: status %#x", st);
+  in_view("v1", v2, v1_view);
 }
 
 static void test_rootless_without_delegation(void)

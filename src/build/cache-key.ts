@@ -9,7 +9,9 @@ import type { CopyStep, RunStep, WorkdirStep } from "./stage-evaluator.js";
  * - `v`: the key format version (bumped whenever the document changes meaning);
  * - `parent`: the previous filesystem step's key in the stage, or the base image's digest
  *   (`scratch` for none). Metadata instructions (LABEL, EXPOSE, CMD...) are not parents, as in
- *   BuildKit: they change a later step's key only through what that step runs with;
+ *   BuildKit: they change a later step's key only through what that step runs with. A
+ *   `COPY --link` has no parent: the executor passes `link <uid>:<gid>` (the owner `--chown`
+ *   resolves to), so its hit survives a change of what is below it;
  * - RUN: the argv (shell already prepended), the full environment sorted by name (which holds
  *   the stage's ARG values and ENV), user, working directory, the declared ARGs with their
  *   values (Docker's rule: a RUN depends on every build arg declared in its stage), the mounts

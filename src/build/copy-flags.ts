@@ -114,9 +114,13 @@ export function isRemoteSource(source: string): boolean {
   return /^https?:\/\//i.test(source) || isGitSource(source);
 }
 
-/** Whether an ADD source is a git repository address. */
+/**
+ * Whether an ADD source is a git repository address, as BuildKit tells them from local paths:
+ * `git@host:path`, `git://` and `ssh://` addresses, and HTTP(S) URLs whose path ends in `.git`
+ * (a fragment `#ref:subdir` may follow). A local `repo.git` is a file of the context.
+ */
 export function isGitSource(source: string): boolean {
-  return /^git@/.test(source) || /^git:\/\//.test(source) || /\.git(#.*)?$/.test(source) || /^https?:\/\/[^#]*\.git(#|$)/.test(source);
+  return /^git@[^:/]+:/.test(source) || /^(git|ssh):\/\//i.test(source) || /^https?:\/\/[^#?]*\.git\/?(#|$)/i.test(source);
 }
 
 /**

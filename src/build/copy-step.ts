@@ -7,7 +7,7 @@ import { createGunzip } from "node:zlib";
 import { execa } from "execa";
 import tar from "tar-stream";
 import { BerthError, cleanArchivePath } from "../common/index.js";
-import { applyChmod } from "./copy-flags.js";
+import { applyChmod, isRemoteSource } from "./copy-flags.js";
 import type { ResolvedSource } from "./context-hash.js";
 import type { RootfsView } from "./rootfs-view.js";
 import type { CopyStep } from "./stage-evaluator.js";
@@ -23,8 +23,17 @@ import type { CopyStep } from "./stage-evaluator.js";
 export interface CopyLayerInput {
   step: CopyStep;
   resolved: readonly ResolvedSource[];
-  /** The target stage's root filesystem before the step. */
+  /**
+   * The target stage's root filesystem before the step. For `--link` an empty view: the
+   * files are copied onto nothing, so the layer does not depend on what is below it.
+   */
   target: RootfsView;
+  /**
+   * The owner of what is written, when the caller has resolved `--chown` already (`--link`
+   * resolves names in the real target, then copies onto an empty one).
+   * @default resolved from `step.flags.chown` in `target`
+   */
+  owner?: { uid: number; gid: number };
 }
 
 interface Owner {
@@ -100,7 +109,7 @@ async function archiveKind(path: string): Promise<ArchiveKind | undefined> {
 /** Builds the layer tar of a COPY/ADD. */
 export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
   const { step, resolved, target } = input;
-  const owner = await resolveChown(step, target);
+  const owner = input.owner ?? (await resolveChown(step, target));
   const chmod = step.flags.chmod;
   const written = step.sources.length + step.inline.length;
   // Symlinks on the way to the destination are followed inside the image, as Docker does
@@ -142,6 +151,30 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
     });
   const rel = (abs: string) => abs.replace(/^\/+/, "");
 
+  // A path written below a directory that is a symlink in the image goes where the link
+  // leads, inside the image, as Docker writes through it (an archive of `bin/…` added to / on
+  // Debian lands in /usr/bin). Directories this layer creates are real, so only the image's
+  // links are followed; each directory is resolved once.
+  const resolvedDirs = new Map<string, string>();
+  const resolveDir = async (dir: string): Promise<string> => {
+    if (dir === "/" || emitted.has(dir)) return dir;
+    let r = resolvedDirs.get(dir);
+    if (r === undefined) {
+      r = await target.resolvePath(dir, true);
+      resolvedDirs.set(dir, r);
+    }
+    return r;
+  };
+  const place = async (absPath: string, isDirectory: boolean): Promise<string> => {
+    const placed = posix.join(await resolveDir(posix.dirname(absPath)), posix.basename(absPath));
+    if (!isDirectory || emitted.has(placed)) return placed;
+    // A directory written where the image has a link to a directory is merged into its target.
+    const st = await target.stat(placed);
+    if (!st?.isSymbolicLink()) return placed;
+    const through = await target.resolvePath(placed, true);
+    return (await target.stat(through))?.isDirectory() ? through : placed;
+  };
+
   // Every ancestor of what we write is in the layer: as it is in the image when it exists
   // (a directory entry in a layer replaces the lower one's mode and owner), else created
   // with the chown owner and 0755, as BuildKit's copy does.
@@ -164,7 +197,8 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
   };
   const modeOf = (st: Stats, isDir: boolean): number => (chmod && !st.isSymbolicLink() ? applyChmod(chmod, st.mode & 0o7777, isDir) : st.mode & 0o7777);
 
-  const writeEntry = async (absPath: string, st: Stats, hostPath: string): Promise<void> => {
+  const writeEntry = async (wanted: string, st: Stats, hostPath: string): Promise<void> => {
+    const absPath = await place(wanted, st.isDirectory());
     await ensureParents(absPath);
     const base = { name: rel(absPath), uid: owner.uid, gid: owner.gid, mtime: st.mtime };
     if (st.isDirectory()) {
@@ -211,11 +245,11 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
           e.resume();
           continue;
         }
-        const absPath = posix.join(destDir, name);
+        const absPath = await place(posix.join(destDir, name), h.type === "directory");
         await ensureParents(absPath);
         const o = step.flags.chown ? owner : { uid: h.uid ?? 0, gid: h.gid ?? 0 };
         const header: Partial<tar.Header> & { name: string } = { ...h, name: rel(absPath) + (h.type === "directory" ? "/" : ""), uid: o.uid, gid: o.gid };
-        if (h.type === "link" && h.linkname) header.linkname = rel(posix.join(destDir, cleanArchivePath(h.linkname)));
+        if (h.type === "link" && h.linkname) header.linkname = rel(await place(posix.join(destDir, cleanArchivePath(h.linkname)), false));
         if (h.type === "directory") emitted.add(absPath);
         const body = await readStream(e as unknown as Readable);
         await entry(header, h.type === "file" || h.type === "contiguous-file" ? body : undefined);
@@ -230,7 +264,9 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
   for (const r of resolved) {
     if (!r.isDirectory && r.entries.length === 1) {
       const e = r.entries[0]!;
-      if (step.keyword === "ADD" && step.flags.unpack !== false && e.stats.isFile()) {
+      // A downloaded URL is never unpacked unless `--unpack=true` asks for it, as in BuildKit.
+      const unpack = isRemoteSource(r.source) ? step.flags.unpack === true : step.flags.unpack !== false;
+      if (step.keyword === "ADD" && unpack && e.stats.isFile()) {
         const kind = await archiveKind(e.absolutePath);
         if (kind) {
           await extractArchive(e.absolutePath, kind);
@@ -259,7 +295,7 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
     for (const e of r.entries) await writeEntry(posix.join(destDir, e.path), e.stats, e.absolutePath);
   }
   for (const inline of step.inline) {
-    const to = dest.endsWith("/") || written > 1 ? posix.join(destDir, inline.name) : destDir;
+    const to = await place(dest.endsWith("/") || written > 1 ? posix.join(destDir, inline.name) : destDir, false);
     await ensureParents(to);
     const body = Buffer.from(inline.content);
     const mode = chmod ? applyChmod(chmod, 0o644, false) : 0o644;

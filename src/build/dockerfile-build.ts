@@ -1,25 +1,36 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix, resolve } from "node:path";
 import { execa } from "execa";
 import tar from "tar-stream";
-import { BerthError, logger, stateRoot } from "../common/index.js";
+import { BerthError, hasErrorCode, logger, stateRoot } from "../common/index.js";
 import type { ImageRecord, LayerRecord } from "../image/image-record.js";
 import type { Lease } from "../image/content-store.js";
 import { ImageStore } from "../image/image-store.js";
-import { chainIds, hostPlatform, type HistoryEntry as OciHistoryEntry, type ImageConfig } from "../image/oci.js";
+import {
+  chainIds,
+  hostPlatform,
+  parsePlatform as parseOciPlatform,
+  platformMatches,
+  formatPlatform as formatOciPlatform,
+  type HistoryEntry as OciHistoryEntry,
+  type ImageConfig,
+  type ImageManifest,
+} from "../image/oci.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import { BridgeAttachment } from "../network/bridge-attachment.js";
 import { ContainerEngine } from "../runtime/engine/container-engine.js";
-import { BuildCache } from "./build-cache.js";
-import { findStage, planBuild, type BuildPlan, type BuildStage } from "./build-plan.js";
+import { BuildCache, type BuildCacheRecord } from "./build-cache.js";
+import { findStage, parsePlatform, planBuild, type BuildPlan, type BuildStage } from "./build-plan.js";
 import { stepCacheKey } from "./cache-key.js";
 import { FileHashCache, hashCopySources, resolveCopySources, type ResolvedSource } from "./context-hash.js";
 import { isRemoteSource } from "./copy-flags.js";
-import { buildCopyLayer } from "./copy-step.js";
+import { buildCopyLayer, resolveChown } from "./copy-step.js";
 import { readDockerignore } from "./dockerignore.js";
+import { RemoteSources, type RemoteSource } from "./remote-source.js";
 import { commitBuiltImage, hasLayer, storeLayer, type BuiltLayer } from "./layer-writer.js";
+import { canExecute } from "./platform-support.js";
 import { RootfsView } from "./rootfs-view.js";
 import { runStep } from "./run-step.js";
 import { prepareRunMounts, type BuildSecret } from "./run-step-mounts.js";
@@ -71,6 +82,16 @@ export interface DockerfileBuildOptions {
    */
   target?: string;
   /**
+   * The platform to build for, `os/arch[/variant]` (`docker build --platform`): FROM pulls
+   * that platform's manifest of a multi-platform image, a scratch stage is of it, and
+   * TARGETPLATFORM/TARGETARCH... say it. A stage's `FROM --platform` overrides it. COPY-only
+   * stages build for any platform; a RUN needs this host to execute its binaries (the same
+   * architecture, or a registered binfmt emulator) and fails with
+   * `BERTH_BUILD_PLATFORM_UNSUPPORTED` otherwise.
+   * @default this machine's platform
+   */
+  platform?: string;
+  /**
    * Run every step again instead of reusing cached layers (the results still refresh the cache).
    * @default false
    */
@@ -114,15 +135,35 @@ export interface DockerfileBuildOptions {
    */
   secrets?: Readonly<Record<string, BuildSecret>>;
   /**
+   * Images whose layers serve as cache sources, as `docker build --cache-from` (BuildKit's
+   * inline cache): each is taken from the store or pulled, and a step whose cache key one of
+   * its layers was built with reuses that layer instead of running. berth records the keys in
+   * the manifest of every image it builds (annotation {@link cacheAnnotation}), which a push
+   * carries; the image ID does not change. An image that cannot be had is skipped.
+   * @default []
+   */
+  cacheFrom?: readonly string[];
+  /**
    * Pulls an image named by FROM or `--from` that is not in the store.
    * @default the engine's registry pull (`pull: "missing"` policy)
    */
-  pull?: (images: ImageStore, reference: string) => Promise<void>;
+  pull?: (images: ImageStore, reference: string, platform?: string) => Promise<void>;
 }
+
+/**
+ * The manifest annotation holding the cache key of each layer of a built image (a JSON array
+ * aligned with the layers; null for layers of the base image), read by `cacheFrom`.
+ */
+export const cacheAnnotation = "dev.berth.build.cache-keys.v1";
+
+/** The diff ID of a layer tar with no entry (1024 zero bytes). */
+const emptyLayerDiffId = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 /** What a finished stage gives the stages after it and the final image. */
 interface StageResult {
   layers: BuiltLayer[];
+  /** The cache key each layer was made with, aligned with `layers` (null for the base image's). */
+  keys: (string | null)[];
   /** The stage's config as the evaluator left it (ONBUILD of this stage kept). */
   config: ImageRunConfig;
   history: OciHistoryEntry[];
@@ -168,7 +209,11 @@ export class DockerfileBuilder {
     } catch (error) {
       throw new BerthError("BERTH_BUILD_SOURCE_NOT_FOUND", `cannot read the Dockerfile ${dockerfilePath}`, { path: dockerfilePath, cause: error });
     }
-    const plan = planBuild(text, { ...(this.options.buildArgs ? { buildArgs: this.options.buildArgs } : {}), ...(this.options.target ? { target: this.options.target } : {}) });
+    const plan = planBuild(text, {
+      ...(this.options.buildArgs ? { buildArgs: this.options.buildArgs } : {}),
+      ...(this.options.target ? { target: this.options.target } : {}),
+      ...(this.options.platform ? { platform: parsePlatform(this.options.platform) } : {}),
+    });
     const excludes = await readDockerignore(this.context, { dockerfile: dockerfileName });
     const engine = this.options.engine ?? new ContainerEngine({ stateRoot: this.#root });
     const ownsEngine = this.options.engine === undefined;
@@ -197,6 +242,9 @@ class BuildRun {
   readonly #intermediate = new Set<string>();
   readonly #cachedLayers: LayerRecord[] = [];
   #lease: Lease | undefined;
+  #cacheFromRecords: Promise<Map<string, BuildCacheRecord>> | undefined;
+  /** Each stage's platform (its base image's, or the requested one for scratch), for RUN. */
+  readonly #platforms = new Map<number, StageResult["platform"]>();
   cached = 0;
   executed = 0;
 
@@ -235,7 +283,7 @@ class BuildRun {
       history: result.history,
     };
     await this.#protectCached();
-    const record = await commitBuiltImage(this.images, result.layers, imageConfig, tag ? [tag] : []);
+    const record = await commitBuiltImage(this.images, result.layers, imageConfig, tag ? [tag] : [], { [cacheAnnotation]: JSON.stringify(result.keys) });
     return { id: record.id, record, tag, cached: this.cached, executed: this.executed };
   }
 
@@ -278,39 +326,66 @@ class BuildRun {
     }
   }
 
-  /** An image from the store, pulled when missing; its record and config. */
-  async image(reference: string): Promise<{ record: ImageRecord; config: ImageConfig }> {
-    let record = await this.images.find(reference);
+  /**
+   * An image from the store, pulled when missing; its record and config. A stored image of
+   * another platform than `platform` (the host's when none was asked for) is pulled again for
+   * it, as BuildKit resolves every image for the target platform. Only a platform the user
+   * asked for is strict: without one, a stored image that cannot be had for this host is still
+   * used, as the classic builder did.
+   */
+  async image(reference: string, platform?: string): Promise<{ record: ImageRecord; config: ImageConfig }> {
+    const wanted = platform === undefined ? hostPlatform() : parseOciPlatform(platform);
+    const readConfig = async (r: ImageRecord) => JSON.parse((await this.images.readBlob(r.id)).toString("utf8")) as ImageConfig;
+    const fits = (c: ImageConfig) =>
+      !c.architecture || platformMatches(wanted, { os: c.os ?? wanted.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) });
+    const stored = await this.images.find(reference);
+    const usable = stored && fits(await readConfig(stored)) ? stored : undefined;
+    let record = usable;
     if (!record) {
       const pull = this.options.pull;
+      const target = formatOciPlatform(wanted);
       try {
-        if (pull) await pull(this.images, reference);
+        if (pull) await pull(this.images, reference, target);
         else {
           const { pullImage } = await import("../registry/pull.js");
           const { RegistryClient } = await import("../registry/registry-client.js");
-          await pullImage(this.images, new RegistryClient(), reference);
+          // `always` when the tag is stored for another platform, which a `missing` pull would keep.
+          await pullImage(this.images, new RegistryClient(), reference, { platform: target, ...(stored ? { policy: "always" as const } : {}) });
         }
+        record = await this.images.find(reference);
       } catch (error) {
-        throw new BerthError("BERTH_IMAGE_NOT_FOUND", `image ${reference} is not in the store and could not be pulled`, { image: reference, cause: error });
+        if (stored && platform === undefined) log("image %s is stored for another platform and cannot be pulled for this one: %O", reference, error);
+        else if (hasErrorCode(error, "BERTH_PLATFORM_NOT_FOUND")) throw error;
+        else throw new BerthError("BERTH_IMAGE_NOT_FOUND", `image ${reference} is not in the store and could not be pulled`, { image: reference, cause: error });
       }
-      record = await this.images.find(reference);
+      record ??= platform === undefined ? stored : undefined;
       if (!record) throw new BerthError("BERTH_IMAGE_NOT_FOUND", `image ${reference} is not in the store`, { image: reference });
     }
-    const config = JSON.parse((await this.images.readBlob(record.id)).toString("utf8")) as ImageConfig;
+    const config = await readConfig(record);
+    if (platform !== undefined && !fits(config)) {
+      throw new BerthError("BERTH_PLATFORM_NOT_FOUND", `image ${reference} is for ${config.os}/${config.architecture}, not ${platform}`, { image: reference, platform });
+    }
     return { record, config };
+  }
+
+  /** The platform a stage asked for (`FROM --platform`, else the build's `platform`); undefined when neither did. */
+  requestedPlatform(stage: BuildStage): string | undefined {
+    return stage.platform ?? this.options.platform;
   }
 
   async #base(stage: BuildStage): Promise<StageResult> {
     const base = stage.base;
     if (base.kind === "scratch") {
-      const p = hostPlatform();
-      return { layers: [], config: {}, history: [], platform: { architecture: p.architecture, os: p.os }, author: undefined, key: "scratch", created: undefined };
+      const requested = this.requestedPlatform(stage);
+      const p = requested ? parseOciPlatform(requested) : hostPlatform();
+      return { layers: [], keys: [], config: {}, history: [], platform: { architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}) }, author: undefined, key: "scratch", created: undefined };
     }
     if (base.kind === "stage") return this.stage(base.index);
-    const { record, config } = await this.image(base.reference);
+    const { record, config } = await this.image(base.reference, this.requestedPlatform(stage));
     await this.#lease!.extend(record.layers.flatMap((l) => [l.digest, l.chainId]));
     return {
       layers: record.layers.map((layer, i) => ({ layer, unpackedSize: i === 0 ? record.unpackedSize : 0 })),
+      keys: record.layers.map(() => null),
       config: (config.config ?? {}) as ImageRunConfig,
       history: [...(config.history ?? [])],
       platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },
@@ -322,6 +397,7 @@ class BuildRun {
 
   async #buildStage(stage: BuildStage): Promise<StageResult> {
     const base = await this.#base(stage);
+    this.#platforms.set(stage.index, base.platform);
     const scratch = stage.base.kind === "scratch";
     const evaluated = evaluateStage(stage.instructions, {
       baseConfig: scratch ? undefined : base.config,
@@ -332,28 +408,37 @@ class BuildRun {
       escape: this.plan.parsed.directives.escape,
     });
     const layers = [...base.layers];
+    const keys = [...base.keys];
     let key = base.key;
     // History times come from when each layer was first made (kept in the cache record), and
     // metadata entries take the time of the layer before them: a rebuild that changes nothing
     // then gives the very same config, so the same image ID, as BuildKit's cached rebuilds do.
     let created = base.created;
     const createdOf = new Map<object, string>();
+    const emptySteps = new Set<object>();
     for (const step of evaluated.steps) {
       if (step.kind === "metadata") {
         if (step.history) createdOf.set(step.history, created ?? new Date(0).toISOString());
         continue;
       }
       const produced = await this.#filesystemStep(stage, step, layers, key);
-      layers.push(produced.built);
+      // A step that changed nothing (`RUN true`, WORKDIR of an existing directory, a wildcard
+      // COPY matching nothing) adds no layer and an `empty_layer` history entry, as BuildKit
+      // optimises empty diffs out. Its chain ID still keys the steps after it.
+      if (produced.built.layer.diffId === emptyLayerDiffId) emptySteps.add(step.history);
+      else {
+        layers.push(produced.built);
+        keys.push(produced.cacheKey);
+      }
       key = produced.built.layer.chainId;
       created = produced.created;
       createdOf.set(step.history, created);
     }
     const history: OciHistoryEntry[] = [
       ...base.history,
-      ...evaluated.history.map((h) => ({ created: createdOf.get(h) ?? created ?? new Date(0).toISOString(), ...h })),
+      ...evaluated.history.map((h) => ({ created: createdOf.get(h) ?? created ?? new Date(0).toISOString(), ...h, ...(emptySteps.has(h) ? { empty_layer: true } : {}) })),
     ];
-    return { layers, config: evaluated.config, history, platform: base.platform, author: evaluated.author ?? base.author, key, created };
+    return { layers, keys, config: evaluated.config, history, platform: base.platform, author: evaluated.author ?? base.author, key, created };
   }
 
   async #filesystemStep(
@@ -361,17 +446,22 @@ class BuildRun {
     step: Exclude<BuildStep, { kind: "metadata" }>,
     layers: readonly BuiltLayer[],
     parent: string,
-  ): Promise<{ built: BuiltLayer; created: string }> {
+  ): Promise<{ built: BuiltLayer; created: string; cacheKey: string }> {
     const ins = step.instruction;
     const event = { type: "step" as const, stage: stage.index, stageName: stage.name, line: ins.startLine, instruction: ins.original.trim() };
     const diffIds = layers.map((l) => l.layer.diffId);
     let copySource: CopySource | undefined;
     let cacheKey: string;
+    let linkOwner: { uid: number; gid: number } | undefined;
     if (step.kind === "copy") {
-      copySource = await this.#copySource(step);
-      cacheKey = stepCacheKey({ parent, step, ...(copySource.digest !== undefined ? { sourceDigest: copySource.digest } : {}) });
+      copySource = await this.#copySource(step, this.requestedPlatform(stage));
+      // `--link` copies onto nothing, so its key has no parent and a hit survives a new base.
+      // Only the owner `--chown` names resolve to in the target enters it instead.
+      if (step.flags.link) linkOwner = await resolveChown(step, new RootfsView(layers.map((l) => this.images.snapshotFs(l.layer.chainId))));
+      const keyParent = linkOwner ? `link ${linkOwner.uid}:${linkOwner.gid}` : parent;
+      cacheKey = stepCacheKey({ parent: keyParent, step, ...(copySource.digest !== undefined ? { sourceDigest: copySource.digest } : {}) });
     } else if (step.kind === "run") {
-      const mountDigests = await this.#mountDigests(step);
+      const mountDigests = await this.#mountDigests(step, this.requestedPlatform(stage));
       // The builder-wide network changes what a RUN may do, so it is part of its key (the
       // key document has the step's own `--network` only).
       const network = step.network === "default" ? ` network=${this.options.network ?? "bridge"}` : "";
@@ -380,7 +470,7 @@ class BuildRun {
       cacheKey = stepCacheKey({ parent, step });
     }
     try {
-      return await this.#produce(stage, step, layers, diffIds, cacheKey, copySource, event);
+      return { ...(await this.#produce(stage, step, layers, diffIds, cacheKey, copySource, event, linkOwner)), cacheKey };
     } catch (error) {
       if (error instanceof BerthError) throw error;
       // A failure of our own code or of the file system (a context file that changed size
@@ -403,16 +493,23 @@ class BuildRun {
     cacheKey: string,
     copySource: CopySource | undefined,
     event: Omit<Extract<BuildProgress, { type: "step" }>, "status" | "durationMs">,
+    linkOwner?: { uid: number; gid: number },
   ): Promise<{ built: BuiltLayer; created: string }> {
     const ins = step.instruction;
     if (!this.options.noCache) {
-      const hit = await this.cache.get(cacheKey);
-      if (hit && chainIds([...diffIds, hit.layer.diffId]).at(-1) === hit.layer.chainId && (await hasLayer(this.images, hit.layer))) {
-        // Leased in one write before the commit (see #protectCached), not one write per hit.
-        this.#cachedLayers.push(hit.layer);
+      const local = await this.cache.get(cacheKey);
+      let hit = local;
+      let reused = local && (await this.#reuse(local, diffIds, linkOwner !== undefined));
+      if (!reused) {
+        hit = (await this.#cacheFrom()).get(cacheKey);
+        reused = hit && (await this.#reuse(hit, diffIds, linkOwner !== undefined));
+        // Imported into the local cache, so the next build hits without the cache source.
+        if (hit && reused) await this.cache.put({ ...hit, layer: reused.layer, unpackedSize: reused.unpackedSize });
+      }
+      if (hit && reused) {
         this.cached++;
         this.progress({ ...event, status: "cached" });
-        return { built: { layer: hit.layer, unpackedSize: hit.unpackedSize }, created: hit.created };
+        return { built: reused, created: hit.created };
       }
     }
     const started = Date.now();
@@ -420,6 +517,16 @@ class BuildRun {
     let layerTar: Buffer;
     const target = new RootfsView(layers.map((l) => this.images.snapshotFs(l.layer.chainId)));
     if (step.kind === "run") {
+      const platform = this.#platforms.get(stage.index) ?? hostPlatform();
+      if (!(await canExecute(platform))) {
+        const wanted = [platform.os, platform.architecture, platform.variant].filter(Boolean).join("/");
+        const host = hostPlatform();
+        throw new BerthError(
+          "BERTH_BUILD_PLATFORM_UNSUPPORTED",
+          `RUN on line ${ins.startLine} needs to execute ${wanted} binaries, and this ${host.os}/${host.architecture} host has no emulator for them (install qemu-user-static with binfmt support, or build only COPY/ADD steps for ${wanted})`,
+          { line: ins.startLine, instruction: ins.original, platform: wanted },
+        );
+      }
       const imageId = await this.#intermediateImage(layers);
       const opened: { close(): Promise<void> }[] = [];
       const mounts = await prepareRunMounts({
@@ -429,7 +536,7 @@ class BuildRun {
         target,
         openSource: async (from) => {
           if (from === undefined) return this.builder.context;
-          const merged = await openMergedRoot(await this.#layerDirsOf(from));
+          const merged = await openMergedRoot(await this.#layerDirsOf(from, this.requestedPlatform(stage)));
           opened.push(merged);
           return merged.dir;
         },
@@ -453,7 +560,9 @@ class BuildRun {
         for (const o of opened) await o.close();
       }
     } else if (step.kind === "copy") {
-      layerTar = await copySource!.withResolved((resolved) => buildCopyLayer({ step, resolved, target }));
+      layerTar = await copySource!.withResolved((resolved) =>
+        buildCopyLayer({ step, resolved, ...(linkOwner ? { target: new RootfsView([]), owner: linkOwner } : { target }) }),
+      );
     } else {
       layerTar = await workdirLayer(step, target);
     }
@@ -465,17 +574,73 @@ class BuildRun {
     return { built, created };
   }
 
+  /**
+   * The cache records the `cacheFrom` images offer, by key: each image's layers with the keys
+   * its manifest annotation gives and the times of its history. Read once per build.
+   */
+  #cacheFrom(): Promise<Map<string, BuildCacheRecord>> {
+    this.#cacheFromRecords ??= (async () => {
+      const out = new Map<string, BuildCacheRecord>();
+      for (const reference of this.options.cacheFrom ?? []) {
+        try {
+          const { record, config } = await this.image(reference, this.options.platform);
+          const manifest = JSON.parse((await this.images.readBlob(record.manifestDigest)).toString("utf8")) as ImageManifest;
+          const text = manifest.annotations?.[cacheAnnotation];
+          if (text === undefined) {
+            log("cache source %s has no build cache keys", reference);
+            continue;
+          }
+          const keys = JSON.parse(text) as unknown;
+          if (!Array.isArray(keys) || keys.length !== record.layers.length) continue;
+          await this.#lease!.extend(record.layers.flatMap((l) => [l.digest, l.chainId]));
+          const created = (config.history ?? []).filter((h) => !h.empty_layer).map((h) => h.created);
+          for (const [i, key] of keys.entries()) {
+            if (typeof key !== "string" || out.has(key)) continue;
+            const layer = record.layers[i]!;
+            const { unpackedSize } = await this.images.ensureLayer({ layer, compression: "gzip", open: async () => this.images.openBlob(layer.digest) });
+            out.set(key, { key, layer, unpackedSize, created: created[i] ?? config.created ?? new Date(0).toISOString() });
+          }
+        } catch (error) {
+          // As with docker build --cache-from: a cache source that cannot be had only costs hits.
+          log("cache source %s is not usable: %O", reference, error);
+        }
+      }
+      return out;
+    })();
+    return this.#cacheFromRecords;
+  }
+
+  /**
+   * The layer of a cache hit when it can serve on top of `diffIds`: the same chain with its
+   * blob and snapshot still in the store; or, for a `--link` step, the same blob unpacked
+   * again as the layer of the new chain (the files are not copied again).
+   */
+  async #reuse(hit: BuildCacheRecord, diffIds: readonly string[], linked: boolean): Promise<BuiltLayer | undefined> {
+    const chainId = chainIds([...diffIds, hit.layer.diffId]).at(-1)!;
+    if (chainId === hit.layer.chainId && (await hasLayer(this.images, hit.layer))) {
+      // Leased in one write before the commit (see #protectCached), not one write per hit.
+      this.#cachedLayers.push(hit.layer);
+      return { layer: hit.layer, unpackedSize: hit.unpackedSize };
+    }
+    // The blob is enough to make the snapshot again: of a pruned snapshot, or of a new chain.
+    if ((chainId !== hit.layer.chainId && !linked) || !(await this.images.hasBlob(hit.layer.digest))) return undefined;
+    const layer: LayerRecord = { ...hit.layer, chainId };
+    await this.#lease!.extend([layer.digest, layer.diffId, chainId]);
+    const { unpackedSize } = await this.images.ensureLayer({ layer, compression: "gzip", open: async () => this.images.openBlob(layer.digest) });
+    return { layer, unpackedSize };
+  }
+
   /** The layer directories of a `from` value: a stage by name or index, else an image. */
-  async #layerDirsOf(from: string): Promise<string[]> {
+  async #layerDirsOf(from: string, platform: string | undefined): Promise<string[]> {
     const index = findStage(this.plan.stages, from);
     if (index !== undefined) return (await this.stage(index)).layers.map((l) => this.images.snapshotFs(l.layer.chainId));
-    const { record } = await this.image(from);
+    const { record } = await this.image(from, platform);
     await this.#lease!.extend(record.layers.flatMap((l) => [l.digest, l.chainId]));
     return record.layers.map((l) => this.images.snapshotFs(l.chainId));
   }
 
   /** What the bind (and cache) mounts of a RUN read, for its key: the context's content or the stage/image. */
-  async #mountDigests(step: RunStep): Promise<Record<string, string>> {
+  async #mountDigests(step: RunStep, platform: string | undefined): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
     for (const m of step.mounts) {
       if (m.type !== "bind" && m.type !== "cache") continue;
@@ -487,7 +652,7 @@ class BuildRun {
         continue;
       }
       const index = findStage(this.plan.stages, m.from);
-      out[m.from] = index !== undefined ? (await this.stage(index)).key : (await this.image(m.from)).record.id;
+      out[m.from] = index !== undefined ? (await this.stage(index)).key : (await this.image(m.from, platform)).record.id;
     }
     return out;
   }
@@ -502,22 +667,54 @@ class BuildRun {
     return record.id;
   }
 
-  async #copySource(step: CopyStep): Promise<CopySource> {
-    const remote = step.sources.find((s) => isRemoteSource(s));
-    if (remote !== undefined) {
-      throw new BerthError("BERTH_UNSUPPORTED", `${step.keyword} of a URL or git source (${remote}) on line ${step.instruction.startLine} is not supported yet`, {
-        line: step.instruction.startLine,
-      });
-    }
+  async #copySource(step: CopyStep, platform: string | undefined): Promise<CopySource> {
     const resolveOptions = { copyExcludes: step.flags.exclude, parents: step.flags.parents };
     if (step.fromStage === undefined && step.fromImage === undefined) {
-      const resolved = step.sources.length > 0 ? await resolveCopySources(this.builder.context, step.sources, { ...resolveOptions, excludes: this.excludes }) : [];
-      const chown = step.flags.chown ? `${step.flags.chown.user}:${step.flags.chown.group ?? ""}` : undefined;
-      const digest =
-        step.sources.length > 0
-          ? await hashCopySources(resolved, { ...(chown ? { chown } : {}), ...(step.flags.chmod ? { chmod: step.flags.chmod } : {}), cache: this.hashCache })
+      const remote = step.sources.find((s) => isRemoteSource(s));
+      if (remote !== undefined && step.keyword === "COPY") {
+        throw new BerthError("BERTH_BUILD_SOURCE_NOT_FOUND", `COPY on line ${step.instruction.startLine}: source can't be a URL (${remote}); use ADD`, {
+          line: step.instruction.startLine,
+          url: remote,
+        });
+      }
+      const remotes = new RemoteSources();
+      try {
+        // Sources keep their order: each is the context's resolved paths or a fetched remote.
+        const parts: (ResolvedSource[] | RemoteSource)[] = [];
+        const remoteDigests: string[] = [];
+        for (const source of step.sources) {
+          if (isRemoteSource(source)) {
+            const opened = await remotes.open(source, {
+              timeout: this.options.stepTimeout ?? 1_800_000,
+              line: step.instruction.startLine,
+              checksum: step.flags.checksum,
+              keepGitDir: step.flags.keepGitDir,
+            });
+            parts.push(opened);
+            remoteDigests.push(opened.digest);
+          } else parts.push(await resolveCopySources(this.builder.context, [source], { ...resolveOptions, excludes: this.excludes }));
+        }
+        const local = parts.filter((p): p is ResolvedSource[] => Array.isArray(p)).flat();
+        const chown = step.flags.chown ? `${step.flags.chown.user}:${step.flags.chown.group ?? ""}` : undefined;
+        const hasLocal = step.sources.length > remoteDigests.length;
+        const localDigest = hasLocal
+          ? await hashCopySources(local, { ...(chown ? { chown } : {}), ...(step.flags.chmod ? { chmod: step.flags.chmod } : {}), cache: this.hashCache })
           : undefined;
-      return { digest, withResolved: (fn) => fn(resolved), release: async () => {} };
+        const digest =
+          remoteDigests.length === 0 ? localDigest : `sha256:${createHash("sha256").update(JSON.stringify([localDigest ?? null, ...remoteDigests])).digest("hex")}`;
+        return {
+          digest,
+          withResolved: async (fn) => {
+            const resolved: ResolvedSource[] = [];
+            for (const p of parts) resolved.push(...(Array.isArray(p) ? p : await p.resolve()));
+            return fn(resolved);
+          },
+          release: () => remotes.release(),
+        };
+      } catch (error) {
+        await remotes.release();
+        throw error;
+      }
     }
     let layerDirs: string[];
     let digest: string;
@@ -526,7 +723,7 @@ class BuildRun {
       layerDirs = from.layers.map((l) => this.images.snapshotFs(l.layer.chainId));
       digest = from.key;
     } else {
-      const { record } = await this.image(step.fromImage!);
+      const { record } = await this.image(step.fromImage!, platform);
       await this.#lease!.extend(record.layers.flatMap((l) => [l.digest, l.chainId]));
       layerDirs = record.layers.map((l) => this.images.snapshotFs(l.chainId));
       digest = record.id;

@@ -47,3 +47,5 @@ export { parseRunMount, parseRunNetwork, parseRunSecurity, parseByteSize, splitC
 export type { CacheSharing, RunMount, RunMountType, RunNetwork, RunSecurity } from "./run-mounts.js";
 export { applyChmod, isGitSource, isRemoteSource, parseChmod, parseChown, parseCopyFlags } from "./copy-flags.js";
 export type { ChmodSpec, CopyFlags } from "./copy-flags.js";
+export { parseGitSource, urlFileName } from "./remote-source.js";
+export { canExecute } from "./platform-support.js";

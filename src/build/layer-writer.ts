@@ -48,6 +48,8 @@ export async function commitBuiltImage(
   config: Omit<ImageConfig, "rootfs">,
   /** Normalised references (`formatReference`). */
   tags: readonly string[],
+  /** Manifest annotations (they travel with a push but leave the image ID alone). @default none */
+  annotations?: Readonly<Record<string, string>>,
 ): Promise<ImageRecord> {
   const full: ImageConfig = { ...(config as ImageConfig), rootfs: { type: "layers", diff_ids: layers.map((l) => l.layer.diffId) } };
   const configBytes = Buffer.from(JSON.stringify(full));
@@ -56,11 +58,12 @@ export async function commitBuiltImage(
     mediaType: mediaTypes.ociManifest,
     config: { mediaType: mediaTypes.ociConfig, digest: sha256Digest(configBytes), size: configBytes.length },
     layers: layers.map((l) => ({ mediaType: l.layer.mediaType, digest: l.layer.digest, size: l.layer.size })),
+    ...(annotations && Object.keys(annotations).length > 0 ? { annotations: { ...annotations } } : {}),
   };
   // A rebuild that changed nothing gives the same image: when it is already stored with these
   // tags, committing again would only rewrite (and fsync) the same records.
   const existing = await images.readRecord(sha256Digest(configBytes));
-  if (existing) {
+  if (existing && existing.manifestDigest === sha256Digest(Buffer.from(JSON.stringify(manifest)))) {
     const have = await images.tagsOf(existing.id);
     if (tags.every((t) => have.includes(t))) return existing;
   }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, rmdir, unlink, writeFile, lstat } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { execa } from "execa";
 import { join, posix } from "node:path";
 import { BerthError, resolveInRoot } from "../common/index.js";
 import type { MountSpec } from "../volume/mount-spec.js";
@@ -78,6 +79,12 @@ export async function prepareRunMounts(ctx: RunMountContext): Promise<PreparedRu
     await chmod(path, mode);
     return path;
   };
+  // Writable bind mounts: overlays to unmount and their directories to remove, newest last.
+  const overlays: string[] = [];
+  const releaseOverlays = async (): Promise<void> => {
+    for (const dir of overlays.reverse()) await removeOverlay(dir);
+    overlays.length = 0;
+  };
   const noteTarget = async (target: string) => {
     if ((await ctx.target.stat(target)) === undefined) newTargets.push(target);
   };
@@ -88,6 +95,7 @@ export async function prepareRunMounts(ctx: RunMountContext): Promise<PreparedRu
     }
   } catch (error) {
     if (privateDir) await rm(privateDir, { recursive: true, force: true });
+    await releaseOverlays();
     throw error;
   }
 
@@ -115,12 +123,20 @@ export async function prepareRunMounts(ctx: RunMountContext): Promise<PreparedRu
         return;
       }
       case "bind": {
-        if (!m.readonly) throw mountError(step, "a writable bind mount (rw) is not supported yet");
         const target = absoluteTarget(step, m.target ?? "");
         const root = await ctx.openSource(m.from);
         // Resolved inside the source's root: a symlink there must not lead the bind out of it.
-        const source = resolveInRoot(root, posix.normalize(m.source ?? ".").replace(/^\/+/, "") || ".", { followLast: true });
-        mounts.push({ type: "bind", source, target, readonly: true, createSource: false, recursive: true });
+        let source = resolveInRoot(root, posix.normalize(m.source ?? ".").replace(/^\/+/, "") || ".", { followLast: true });
+        if (!m.readonly) {
+          // `rw`: the step may write, but what it writes is thrown away with the step (as in
+          // BuildKit), so the source is the lower layer of a private overlay.
+          const st = await lstat(source).catch(() => undefined);
+          if (!st?.isDirectory()) throw mountError(step, `a writable bind mount needs a directory source, and ${m.source ?? "."} is not one`);
+          const dir = await mkdtemp(join(tmpdir(), "berth-build-rw-"));
+          overlays.push(dir);
+          source = await mountOverlay(step, source, dir);
+        }
+        mounts.push({ type: "bind", source, target, readonly: m.readonly, createSource: false, recursive: true });
         await noteTarget(target);
         return;
       }
@@ -153,8 +169,44 @@ export async function prepareRunMounts(ctx: RunMountContext): Promise<PreparedRu
     newTargets,
     release: async () => {
       if (privateDir) await rm(privateDir, { recursive: true, force: true });
+      await releaseOverlays();
     },
   };
+}
+
+/** Escapes a path for an overlay mount option (`,`, `:` and `\` are separators there). */
+function overlayPath(path: string): string {
+  return path.replace(/[\\,:]/g, (c) => `\\${c}`);
+}
+
+/** Mounts an overlay of `lower` with its upper and work directories in `dir`; returns the merged directory. */
+async function mountOverlay(step: RunStep, lower: string, dir: string): Promise<string> {
+  const merged = join(dir, "merged");
+  for (const d of ["upper", "work", "merged"]) await mkdir(join(dir, d));
+  const options = `lowerdir=${overlayPath(lower)},upperdir=${overlayPath(join(dir, "upper"))},workdir=${overlayPath(join(dir, "work"))}`;
+  const result = await execa("mount", ["-t", "overlay", "overlay", "-o", options, merged], { reject: false, timeout: 30_000 });
+  if (result.exitCode !== 0) {
+    throw new BerthError("BERTH_IO", `RUN on line ${step.instruction.startLine}: cannot mount the writable bind source ${lower}: ${String(result.stderr).trim()}`, {
+      line: step.instruction.startLine,
+      path: lower,
+      cause: result,
+    });
+  }
+  return merged;
+}
+
+/** Unmounts a writable bind's overlay and removes its directory (never while it is still mounted). */
+async function removeOverlay(dir: string): Promise<void> {
+  const merged = join(dir, "merged");
+  const mounted = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").some((l) => l.split(" ")[4] === merged);
+  if (mounted) {
+    const result = await execa("umount", [merged], { reject: false, timeout: 30_000 });
+    if (result.exitCode !== 0) {
+      const lazy = await execa("umount", ["-l", merged], { reject: false, timeout: 30_000 });
+      if (lazy.exitCode !== 0) return;
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
 }
 
 /**

@@ -6,11 +6,13 @@ import { Image } from "../harness/image.js";
 import { NetworkStore } from "../network/network-store.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
 import { parseMountFlag, parseTmpfsFlag } from "../volume/mount-spec.js";
+import { applyCommitChanges } from "./commit-changes.js";
 import { readDockerEnvFile } from "./docker-env-file.js";
 import { renderTemplate } from "./format.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
 import { renderPs, type ContainerSummary, type PortSummary } from "./tables.js";
+import { defaultDetachKeys, parseDetachKeys, runInteractive, type InteractiveTarget } from "./interactive-session.js";
 
 type Flags = Record<string, FlagValue>;
 
@@ -42,7 +44,7 @@ function envEntries(v: FlagValue | undefined): string[] {
 /** `run`/`create` flags as {@link Container.create} options: the CLI adds nothing the API lacks. */
 export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<ContainerCreateOptions> {
   const f = cmd.flags;
-  refuse(cmd, ["attach", "detach-keys", "restart"]);
+  refuse(cmd, ["attach", "restart"]);
   const platform = str(f.platform);
   if (platform && platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
     throw new BerthError("BERTH_UNSUPPORTED", `--platform ${platform}: berth runs only the host's platform`, { flag: "platform", platform });
@@ -101,8 +103,8 @@ export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<Cont
     privileged: f.privileged === true,
     readonlyRootfs: f["read-only"] === true,
     openStdin: f.interactive === true,
+    tty: f.tty === true,
   };
-  if (f.tty === true) throw new BerthError("BERTH_UNSUPPORTED", "-t (a pseudo-terminal) is not supported by berth yet: run without -t", { flag: "tty" });
   if (f["publish-all"] === true) {
     // -P publishes every exposed port (the image's and --expose's) to a free host port, which a
     // bare container port asks for. An image not pulled yet has none known here.
@@ -146,18 +148,14 @@ async function printLogs(c: Container, io: CliIo, options: LogFlags): Promise<vo
   }
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
-}
-
 /** `run`: foreground runs stream the container's output and exit with its code; `-d` prints the id. */
 async function run(cmd: ParsedCommand, io: CliIo): Promise<number> {
   const options = await createOptions(cmd, io);
-  if (cmd.flags.interactive === true && cmd.flags.detach !== true) {
-    // The engine has no attach to a container's stdin yet; pretending with exec would run the command twice.
-    throw new BerthError("BERTH_UNSUPPORTED", "run -i (stdin to the container) needs attach, which the engine does not have yet: use 'berth exec -i' on a running container", { flag: "interactive" });
+  const detachKeys = parseDetachKeys(str(cmd.flags["detach-keys"]) ?? defaultDetachKeys);
+  if ((options.openStdin || options.tty) && cmd.flags.detach !== true) {
+    // Attached before the start, as docker run attaches: nothing the container writes first is missed.
+    const c = await Container.create(options);
+    return attachAndWait(c, io, { stdin: options.openStdin === true, tty: options.tty === true, detachKeys, start: true });
   }
   const c = await Container.run(options);
   if (cmd.flags.detach === true) {
@@ -179,6 +177,41 @@ async function run(cmd: ParsedCommand, io: CliIo): Promise<number> {
     process.off("SIGINT", forward);
     process.off("SIGTERM", forward);
   }
+}
+
+/**
+ * `run -i/-t`, `start -a -i`: the user's stdin and terminal to the container through its
+ * attach session, then the container's exit code (0 after a detach, as docker's).
+ */
+async function attachAndWait(c: Container, io: CliIo, options: { stdin: boolean; tty: boolean; detachKeys: Buffer; start: boolean }): Promise<number> {
+  const session = await c.engine.attach(c.id, { stdin: options.stdin, stdout: true, stderr: true, stream: true });
+  const target: InteractiveTarget = {
+    stdin: session.stdin,
+    stdout: session.stdout,
+    stderr: session.stderr,
+    resize: (rows, cols) => session.resize(rows, cols),
+    done: session.exitCode,
+    detach: () => session.detach(),
+    signal: (signal) => void c.kill(signal).catch(() => {}),
+  };
+  // Sizes are taken before the start: the process starts with the user's terminal's.
+  const interaction = runInteractive(io, target, options);
+  if (options.start) {
+    try {
+      await c.start();
+    } catch (error) {
+      session.detach();
+      await interaction.catch(() => {});
+      throw error;
+    }
+  }
+  if ((await interaction) === "detached") return 0;
+  const fromSession = await session.exitCode.catch(() => undefined);
+  return c.wait({ timeout: 24 * 3600 * 1000 }).catch((error: unknown) => {
+    // --rm removes the container as soon as it exits; the session saw its code.
+    if ((error as { code?: string }).code === "BERTH_CONTAINER_NOT_FOUND") return fromSession ?? 0;
+    throw error;
+  });
 }
 
 async function each(cmd: ParsedCommand, io: CliIo, action: (c: Container, ref: string) => Promise<void>, echo = true): Promise<number> {
@@ -306,7 +339,8 @@ async function logs(cmd: ParsedCommand, io: CliIo): Promise<number> {
 async function exec(cmd: ParsedCommand, io: CliIo): Promise<number> {
   const f = cmd.flags;
   const [ref, ...argv] = cmd.args;
-  if (f.tty === true) throw new BerthError("BERTH_UNSUPPORTED", "-t (a pseudo-terminal) is not supported by berth yet: run without -t", { flag: "tty" });
+  // An exec's terminal lives in the relaying berth-runtime, which ends with this command:
+  // there is nothing to detach from and leave running.
   refuse(cmd, ["privileged", "detach-keys"]);
   const c = await Container.get(ref!);
   const fileEnv: string[] = [];
@@ -326,8 +360,23 @@ async function exec(cmd: ParsedCommand, io: CliIo): Promise<number> {
     p.stderr.resume();
     return 0;
   }
-  const input = f.interactive === true && io.stdin ? await readAll(io.stdin) : undefined;
-  const result = await c.exec(argv, { ...options, ...(input ? { input } : {}), timeout: 24 * 3600 * 1000 });
+  if (f.interactive === true || f.tty === true) {
+    const tty = f.tty === true;
+    const out = process.stdout;
+    const p = await c.execStream(argv, { ...options, tty, ...(tty && out.isTTY && out.rows > 0 ? { consoleSize: { rows: out.rows, cols: out.columns } } : {}) });
+    if (f.interactive !== true) p.stdin.end();
+    const target: InteractiveTarget = {
+      stdin: p.stdin,
+      stdout: p.stdout,
+      stderr: p.stderr,
+      resize: (rows, cols) => p.resize(rows, cols),
+      done: p.exitCode,
+      signal: (signal) => void p.kill(signal),
+    };
+    await runInteractive(io, target, { stdin: f.interactive === true, tty });
+    return p.exitCode;
+  }
+  const result = await c.exec(argv, { ...options, timeout: 24 * 3600 * 1000 });
   io.stdout(result.stdout);
   io.stderr(result.stderr);
   return result.exitCode;
@@ -434,18 +483,42 @@ function stopOptions(cmd: ParsedCommand): { timeout?: number; signal?: string } 
   };
 }
 
+/**
+ * `attach`: a running container's streams. One started with `-i` or `-t` is attached through
+ * its monitor (stdin, terminal, detach keys); any other has only output, which is followed
+ * from now on in its log.
+ */
+async function attach(cmd: ParsedCommand, io: CliIo): Promise<number> {
+  const detachKeys = parseDetachKeys(str(cmd.flags["detach-keys"]) ?? defaultDetachKeys);
+  const c = await Container.get(cmd.args[0]!);
+  const info = await c.inspect();
+  if (!info.State.Running) {
+    throw new BerthError("BERTH_CONTAINER_NOT_RUNNING", "You cannot attach to a stopped container, start it first", { container: cmd.args[0]! });
+  }
+  if (info.Config.Tty || info.Config.OpenStdin) {
+    return attachAndWait(c, io, { stdin: cmd.flags["no-stdin"] !== true && info.Config.OpenStdin, tty: info.Config.Tty, detachKeys, start: false });
+  }
+  await streamLogs(c, io, { follow: true, tail: 0 });
+  return c.wait({ timeout: 24 * 3600 * 1000 });
+}
+
 /** Container verbs by path; each returns the exit code. */
 export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => Promise<number>> = {
   run,
+  attach,
   create: async (cmd, io) => {
     const c = await Container.create(await createOptions(cmd, io));
     io.stdout(`${c.id}\n`);
     return 0;
   },
   start: async (cmd, io) => {
-    refuse(cmd, ["interactive", "detach-keys"]);
-    if (cmd.flags.attach === true) {
+    const detachKeys = parseDetachKeys(str(cmd.flags["detach-keys"]) ?? defaultDetachKeys);
+    if (cmd.flags.attach === true || cmd.flags.interactive === true) {
       const c = await Container.get(cmd.args[0]!);
+      const config = (await c.inspect()).Config;
+      if (cmd.flags.interactive === true || config.Tty) {
+        return attachAndWait(c, io, { stdin: cmd.flags.interactive === true && config.OpenStdin, tty: config.Tty, detachKeys, start: true });
+      }
       await c.start();
       await streamLogs(c, io, { follow: true });
       return c.wait({ timeout: 24 * 3600 * 1000 });
@@ -476,11 +549,12 @@ export const containerVerbs: Record<string, (cmd: ParsedCommand, io: CliIo) => P
   port,
   top,
   commit: async (cmd, io) => {
-    // --change needs Dockerfile instructions turned into config: not yet; --pause is what the engine does anyway.
-    refuse(cmd, ["change"]);
+    // --pause is what the engine does anyway.
     const c = await Container.get(cmd.args[0]!);
+    const changes = Array.isArray(cmd.flags.change) ? cmd.flags.change : [];
     const id = await c.commit({
       ...(cmd.args[1] ? { tag: cmd.args[1] } : {}),
+      ...(changes.length > 0 ? { changes: applyCommitChanges((await c.inspect()).Config, changes) } : {}),
       ...(str(cmd.flags.message) ? { comment: str(cmd.flags.message)! } : {}),
       ...(str(cmd.flags.author) ? { author: str(cmd.flags.author)! } : {}),
     });

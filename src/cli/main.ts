@@ -11,6 +11,7 @@ import { formatVerbHelp, parseArgs, type FlagValue, type ParsedCommand } from ".
 import { berthCli } from "./verbs.js";
 import { containerVerbs } from "./container-verbs.js";
 import { objectVerbs } from "./object-verbs.js";
+import { composeExit, composeVerbs } from "./compose-verbs.js";
 
 /** Where the CLI writes; a seam so tests can run `main` in-process. */
 export interface CliIo {
@@ -78,7 +79,9 @@ async function dispatch(cmd: ParsedCommand, io: CliIo): Promise<number> {
     else io.stdout(`Client:\n Version:           ${info.Client.Version}\n Node version:      ${info.Client.NodeVersion}\n OS/Arch:           ${info.Client.Os}/${info.Client.Arch}\n`);
     return 0;
   }
-  if (verb === "compose config") return composeConfig(cmd, io);
+  if (verb === "compose config") return composeExit(composeConfig)(cmd, io);
+  const compose = composeVerbs[verb];
+  if (compose) return compose(cmd, io);
   const handler = containerVerbs[verb] ?? objectVerbs[verb] ?? containerVerbs[verb.replace(/^container /, "")] ?? objectVerbs[verb.replace(/^image /, "")];
   if (handler) return handler(cmd, io);
   throw new BerthError("BERTH_CLI_NOT_AVAILABLE", `'berth ${verb}' is not available yet: it arrives with the engine`, { command: verb });

@@ -11,7 +11,11 @@ import { renderListing, renderTemplate, type ListingFormat } from "./format.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
 import { refuse } from "./container-verbs.js";
-import { ProgressDisplay } from "./progress.js";
+import { BuildProgressView, ProgressDisplay } from "./progress.js";
+import { stats } from "./stats-verb.js";
+import { Filters, globMatch } from "./filters.js";
+import { applyCommitChanges } from "./commit-changes.js";
+import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
 import { renderImages, renderNetworks, renderVolumes, truncateId, type ImageSummary } from "./tables.js";
 import { humanDuration, humanSize } from "./units.js";
 
@@ -54,18 +58,42 @@ function printInspect(io: CliIo, items: unknown[], format: string | undefined): 
   else io.stdout(`${JSON.stringify(items, null, 4)}\n`);
 }
 
-async function imageSummaries(filterRef?: string): Promise<ImageSummary[]> {
+/** The filters `images` knows, as Docker's. */
+const imageFilterKeys = ["dangling", "label", "reference", "before", "since", "until"] as const;
+
+async function createdOf(ref: string): Promise<Date> {
+  const info = await (await Image.get(ref)).inspect();
+  return info.created ? new Date(info.created) : new Date(0);
+}
+
+/**
+ * The rows of `images`: one per tag (untagged images as `<none>`), with Docker's filters:
+ * `dangling`, `label`, `reference` (a glob over `repo` and `repo:tag`, as Go's path.Match),
+ * `before` / `since` (images created before / after a given one) and `until`.
+ */
+async function imageSummaries(filterRef?: string, filters: Filters = Filters.parse([], imageFilterKeys, "images")): Promise<ImageSummary[]> {
   const rows: ImageSummary[] = [];
+  const before = await Promise.all(filters.get("before").map(createdOf));
+  const since = await Promise.all(filters.get("since").map(createdOf));
+  const dangling = filters.bool("dangling");
+  const references = filters.get("reference");
   for (const image of await Image.list()) {
     const info = await image.inspect();
     const created = info.created ? new Date(info.created) : new Date(0);
-    const tags = info.repoTags.length > 0 ? info.repoTags : ["<none>:<none>"];
+    const untagged = info.repoTags.length === 0;
+    if (dangling !== undefined && dangling !== untagged) continue;
+    if (!filters.matchesLabels(info.config.config?.Labels ?? {})) continue;
+    if (before.some((b) => created >= b) || since.some((s) => created <= s)) continue;
+    if (!filters.createdBeforeUntil(created)) continue;
+    const tags = untagged ? ["<none>:<none>"] : info.repoTags;
     for (const t of tags) {
       const colon = t.lastIndexOf(":");
       const repository = colon > t.lastIndexOf("/") ? t.slice(0, colon) : t;
       const tag = colon > t.lastIndexOf("/") ? t.slice(colon + 1) : "latest";
       if (filterRef && repository !== filterRef && `${repository}:${tag}` !== filterRef) continue;
-      rows.push({ id: info.id, repository, tag, created, size: info.size });
+      if (references.length > 0 && !references.some((r) => globMatch(r, repository) || globMatch(r, `${repository}:${tag}`))) continue;
+      const digest = info.repoDigests.find((d) => d.slice(0, d.indexOf("@")) === repository)?.split("@")[1];
+      rows.push({ id: info.id, repository, tag, created, size: info.size, ...(digest ? { digest } : {}) });
     }
   }
   return rows.sort((a, b) => b.created.getTime() - a.created.getTime() || a.repository.localeCompare(b.repository));
@@ -83,12 +111,84 @@ function stdinOf(io: CliIo, what: string): Readable {
   return io.stdin;
 }
 
+/** The config an imported rootfs starts from: nothing set. */
+const emptyConfig: ContainerInspect["Config"] = {
+  Hostname: "",
+  Domainname: "",
+  User: "",
+  Tty: false,
+  OpenStdin: false,
+  Env: [],
+  Cmd: [],
+  Entrypoint: [],
+  Image: "",
+  WorkingDir: "",
+  Labels: {},
+  StopSignal: "",
+  StopTimeout: 0,
+  ExposedPorts: {},
+  Volumes: {},
+};
+
+/** The filters the prune verbs take, as Docker's: `until`, `label`, `label!`. */
+const pruneFilterKeys = ["until", "label", "label!"];
+
+/** Whether an object created at `created` with `labels` passes the prune filters. */
+function prunable(filters: Filters, created: Date, labels: Readonly<Record<string, string>>): boolean {
+  return filters.createdBeforeUntil(created) && filters.matchesLabels(labels) && filters.matchesNotLabels(labels);
+}
+
+/** Removes the stopped containers the filters select; their ids. */
+async function pruneContainers(filters: Filters): Promise<string[]> {
+  const removed: string[] = [];
+  for (const c of await Container.list({ all: true, status: ["exited", "created"] })) {
+    if (!prunable(filters, new Date(c.Created * 1000), c.Labels)) continue;
+    try {
+      await (await Container.get(c.Id)).remove({ volumes: false });
+      removed.push(c.Id);
+    } catch (error) {
+      // Started or removed by someone else meanwhile: not ours to prune any more.
+      if (!hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND") && !hasErrorCode(error, "BERTH_CONTAINER_STATE")) throw error;
+    }
+  }
+  return removed;
+}
+
+/**
+ * `image prune`: dangling images (untagged, not pulled by digest), or with `all` every image
+ * no container uses, that the filters select; then the blobs and snapshots nothing needs.
+ * Lines as Docker prints them (`untagged: x`, `deleted: sha256:...`).
+ */
+async function pruneImages(filters: Filters, all: boolean): Promise<{ deleted: string[]; bytes: number }> {
+  const lines: string[] = [];
+  for (const image of await Image.list()) {
+    const info = await image.inspect();
+    const dangling = info.repoTags.length === 0 && info.repoDigests.length === 0;
+    if (!dangling && !all) continue;
+    if (!prunable(filters, info.created ? new Date(info.created) : new Date(0), info.config.config?.Labels ?? {})) continue;
+    try {
+      for (const tag of info.repoTags) {
+        const result = await (await Image.get(tag)).remove();
+        lines.push(...result.untagged.map((u) => `untagged: ${u}`));
+        if (result.deleted) lines.push(`deleted: ${info.id}`);
+      }
+      if (info.repoTags.length === 0 && (await (await Image.get(info.id)).remove()).deleted) lines.push(`deleted: ${info.id}`);
+    } catch (error) {
+      // An image a container uses is not unused: kept, as Docker keeps it.
+      if (!hasErrorCode(error, "BERTH_IMAGE_IN_USE") && !hasErrorCode(error, "BERTH_IMAGE_NOT_FOUND")) throw error;
+    }
+  }
+  const swept = await Image.prune({ dangling: false });
+  return { deleted: lines, bytes: swept.bytes };
+}
+
 export const objectVerbs: Record<string, Verb> = {
+  stats,
   async images(cmd, io) {
     const f = cmd.flags;
-    refuse(cmd, ["all", "digests", "filter"]);
-    const rows = await imageSummaries(cmd.args[0]);
-    io.stdout(renderImages(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
+    // -a shows intermediate images, which berth's builder does not keep: every image is listed anyway.
+    const rows = await imageSummaries(cmd.args[0], Filters.parse(list(f.filter), imageFilterKeys, "images"));
+    io.stdout(renderImages(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, digests: f.digests === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
     return 0;
   },
   async tag(cmd) {
@@ -172,9 +272,12 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async import(cmd, io) {
-    refuse(cmd, ["change", "message", "platform"]);
+    refuse(cmd, ["message", "platform"]);
     const [file, reference] = cmd.args as [string, string | undefined];
-    const image = await Image.fromRootfs(file === "-" ? stdinOf(io, "import -") : file, reference ? { tag: reference } : {});
+    const changes = list(cmd.flags.change);
+    // `--change` on an import starts from an empty config, as Docker's does.
+    const config = changes.length > 0 ? applyCommitChanges(emptyConfig, changes) : undefined;
+    const image = await Image.fromRootfs(file === "-" ? stdinOf(io, "import -") : file, { ...(reference ? { tag: reference } : {}), ...(config ? { config } : {}) });
     io.stdout(`${image.id}\n`);
     return 0;
   },
@@ -220,6 +323,8 @@ export const objectVerbs: Record<string, Verb> = {
     }
     const progress = str(f.progress) ?? "auto";
     const quiet = f.quiet === true || progress === "quiet";
+    // BuildKit's tty display on a terminal (or when asked for); its plain lines otherwise.
+    const view = !quiet && (progress === "tty" || (progress === "auto" && io.isTTY === true)) ? new BuildProgressView({ write: (t) => io.stderr(t), isTTY: true, ...(io.columns ? { columns: io.columns } : {}) }) : undefined;
     const steps = new Map<string, number>();
     const started = Date.now();
     const file = str(f.file);
@@ -240,7 +345,10 @@ export const objectVerbs: Record<string, Verb> = {
           n = steps.size + 1;
           steps.set(key, n);
         }
-        if (event.type === "output") io.stderr(`#${n} ${event.text.endsWith("\n") ? event.text : `${event.text}\n`}`);
+        if (view) {
+          if (event.type === "output") view.output(key, event.text);
+          else view.step(key, `[${event.stageName ?? `stage-${event.stage}`}] ${event.instruction}`, event.status, event.durationMs);
+        } else if (event.type === "output") io.stderr(`#${n} ${event.text.endsWith("\n") ? event.text : `${event.text}\n`}`);
         else if (event.status === "running") io.stderr(`#${n} [${event.stageName ?? `stage-${event.stage}`}] ${event.instruction}\n`);
         else if (event.status === "cached") io.stderr(`#${n} [${event.stageName ?? `stage-${event.stage}`}] ${event.instruction}\n#${n} CACHED\n\n`);
         else io.stderr(`#${n} DONE ${((event.durationMs ?? 0) / 1000).toFixed(1)}s\n\n`);
@@ -248,6 +356,7 @@ export const objectVerbs: Record<string, Verb> = {
     }).build(tags[0]);
     for (const t of tags.slice(1)) await image.tag(t);
     if (quiet) io.stdout(`${image.id}\n`);
+    else if (view) view.finish([`writing image ${image.id}`, ...tags.map((t) => `naming to ${t}`)]);
     else {
       io.stderr(`#${steps.size + 1} writing image ${image.id} done\n`);
       for (const t of tags) io.stderr(`#${steps.size + 1} naming to ${t} done\n`);
@@ -326,8 +435,13 @@ export const objectVerbs: Record<string, Verb> = {
     });
   },
   async "volume prune"(cmd, io) {
-    refuse(cmd, ["filter"]);
-    const result = await Volume.prune({ all: cmd.flags.all === true });
+    // Docker's volume prune filters by label only (and `all=true`, the same as -a).
+    const filters = Filters.parse(list(cmd.flags.filter), ["label", "label!", "all"], "volume prune");
+    const result = await Volume.prune({
+      all: cmd.flags.all === true || filters.bool("all") === true,
+      ...(filters.has("label") ? { label: filters.get("label") } : {}),
+      ...(filters.has("label!") ? { labelNot: filters.get("label!") } : {}),
+    });
     const removed = result.volumesDeleted;
     if (removed.length > 0) io.stdout(`Deleted Volumes:\n${removed.map((v) => `${v}\n`).join("")}\n`);
     const bytes = result.spaceReclaimed;
@@ -352,8 +466,20 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async "network ls"(cmd, io) {
-    refuse(cmd, ["filter"]);
-    const networks = await Promise.all((await Network.list()).map((n) => n.inspect()));
+    const filters = Filters.parse(list(cmd.flags.filter), ["driver", "id", "label", "name", "scope", "type", "dangling"], "network ls");
+    const dangling = filters.bool("dangling");
+    const builtin = new Set(["bridge", "host", "none"]);
+    const networks = (await Promise.all((await Network.list()).map((n) => n.inspect()))).filter(
+      (n) =>
+        (!filters.has("driver") || filters.get("driver").includes(n.Driver)) &&
+        (!filters.has("id") || filters.get("id").some((id) => n.Id.startsWith(id))) &&
+        // Docker's name filter matches a part of the name.
+        (!filters.has("name") || filters.get("name").some((name) => n.Name.includes(name))) &&
+        (!filters.has("scope") || filters.get("scope").includes(n.Scope)) &&
+        (!filters.has("type") || filters.get("type").some((t) => (t === "builtin") === builtin.has(n.Name))) &&
+        (dangling === undefined || dangling === (Object.keys(n.Containers).length === 0 && !builtin.has(n.Name))) &&
+        filters.matchesLabels(n.Labels),
+    );
     io.stdout(
       renderNetworks(
         networks.map((n) => ({ id: n.Id, name: n.Name, driver: n.Driver, scope: n.Scope, internal: n.Internal, ipv6: false, labels: n.Labels, created: new Date(n.Created) })),
@@ -395,12 +521,13 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async "network prune"(cmd, io) {
-    refuse(cmd, ["filter"]);
+    const filters = Filters.parse(list(cmd.flags.filter), pruneFilterKeys, "network prune");
     const removed: string[] = [];
     for (const n of await Network.list()) {
       if (n.name === "bridge") continue;
       const info = await n.inspect();
       if (Object.keys(info.Containers).length > 0) continue;
+      if (!prunable(filters, new Date(info.Created), info.Labels)) continue;
       await n.remove();
       removed.push(n.name);
     }
@@ -446,18 +573,33 @@ export const objectVerbs: Record<string, Verb> = {
     return 0;
   },
   async "system prune"(cmd, io) {
-    refuse(cmd, ["all", "filter"]);
-    const removed: string[] = [];
-    for (const c of await Container.list({ all: true, status: ["exited", "created"] })) {
-      await (await Container.get(c.Id)).remove({ volumes: false });
-      removed.push(c.Id);
-    }
-    if (removed.length > 0) io.stdout(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\n`);
+    const filters = Filters.parse(list(cmd.flags.filter), pruneFilterKeys, "system prune");
+    const containers = await pruneContainers(filters);
+    if (containers.length > 0) io.stdout(`Deleted Containers:\n${containers.map((id) => `${id}\n`).join("")}\n`);
     await objectVerbs["network prune"]!(cmd, io);
-    if (cmd.flags.volumes === true) await objectVerbs["volume prune"]!(cmd, io);
-    const images = await Image.prune();
-    if (images.images.length > 0) io.stdout(`Deleted Images:\n${images.images.map((i) => `deleted: ${i}\n`).join("")}\n`);
+    if (cmd.flags.volumes === true) {
+      // Docker's volume prune takes label filters, not until.
+      if (filters.has("until")) throw new BerthError("BERTH_CLI_USAGE", "system prune --volumes: the until filter does not apply to volumes", { filter: "until" });
+      // `system prune -a` removes every unused image, but only anonymous volumes, as Docker's.
+      await objectVerbs["volume prune"]!({ ...cmd, flags: { ...cmd.flags, all: false } }, io);
+    }
+    const images = await pruneImages(filters, cmd.flags.all === true);
+    if (images.deleted.length > 0) io.stdout(`Deleted Images:\n${images.deleted.map((i) => `${i}\n`).join("")}\n`);
     io.stdout(`Total reclaimed space: ${humanSize(images.bytes)}\n`);
+    return 0;
+  },
+  async "container prune"(cmd, io) {
+    const filters = Filters.parse(list(cmd.flags.filter), pruneFilterKeys, "container prune");
+    const removed = await pruneContainers(filters);
+    if (removed.length > 0) io.stdout(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\n`);
+    io.stdout(`Total reclaimed space: ${humanSize(0)}\n`);
+    return 0;
+  },
+  async "image prune"(cmd, io) {
+    const filters = Filters.parse(list(cmd.flags.filter), pruneFilterKeys, "image prune");
+    const result = await pruneImages(filters, cmd.flags.all === true);
+    if (result.deleted.length > 0) io.stdout(`Deleted Images:\n${result.deleted.map((i) => `${i}\n`).join("")}\n`);
+    io.stdout(`Total reclaimed space: ${humanSize(result.bytes)}\n`);
     return 0;
   },
 };

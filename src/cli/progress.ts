@@ -98,3 +98,86 @@ export class ProgressDisplay {
     this.out.write(`${text}\n`);
   }
 }
+
+/** One step of a build as {@link BuildProgressView} shows it. */
+interface BuildStep {
+  title: string;
+  status: "running" | "cached" | "done";
+  started: number;
+  durationMs?: number;
+  output: string[];
+}
+
+/** How many of a running step's last output lines the terminal view keeps under it. */
+const buildOutputLines = 6;
+
+/**
+ * `build`'s progress on a terminal, as BuildKit's tty display draws it: a `[+] Building 1.2s
+ * (3/5)` header and one line per step (`=> [stage] RUN ...  0.4s`, `=> CACHED ...`), the
+ * running steps' last output lines under them (`=> => # ...`), the whole block redrawn in
+ * place at each event. Off a terminal `build` prints BuildKit's plain numbered lines instead.
+ */
+export class BuildProgressView {
+  private steps = new Map<string, BuildStep>();
+  private extra: string[] = [];
+  private drawn = 0;
+  private readonly started: number;
+
+  constructor(
+    private readonly out: ProgressOutput,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.started = now();
+  }
+
+  /** A step started, was found in the cache, or finished. */
+  step(key: string, title: string, status: BuildStep["status"], durationMs?: number): void {
+    const step = this.steps.get(key) ?? { title, status, started: this.now(), output: [] };
+    step.status = status;
+    if (durationMs !== undefined) step.durationMs = durationMs;
+    if (status !== "running") step.output = [];
+    this.steps.set(key, step);
+    this.draw(false);
+  }
+
+  /** Output of a running step. */
+  output(key: string, text: string): void {
+    const step = this.steps.get(key);
+    if (!step) return;
+    step.output.push(...text.replace(/\n$/, "").split("\n"));
+    step.output = step.output.slice(-buildOutputLines);
+    this.draw(false);
+  }
+
+  /** The closing lines (`writing image`, `naming to`), and the final frame. */
+  finish(lines: readonly string[]): void {
+    this.extra = [...lines];
+    this.draw(true);
+  }
+
+  private draw(final: boolean): void {
+    const width = this.out.columns ?? 80;
+    const steps = [...this.steps.values()];
+    const done = steps.filter((s) => s.status !== "running").length;
+    const elapsed = ((this.now() - this.started) / 1000).toFixed(1);
+    const lines = [`[+] Building ${elapsed}s (${done}/${steps.length})${final ? " FINISHED" : ""}`];
+    for (const s of steps) {
+      const secs = s.status === "cached" ? "0.0s" : `${((s.durationMs ?? this.now() - s.started) / 1000).toFixed(1)}s`;
+      const left = ` => ${s.status === "cached" ? "CACHED " : ""}${s.title}`;
+      lines.push(fit(left, secs, width));
+      for (const o of s.status === "running" ? s.output : []) lines.push(fit(` => => # ${o}`, "", width));
+    }
+    for (const e of this.extra) lines.push(fit(` => => ${e}`, "", width));
+    // Up over the previous frame, then each line cleared and rewritten; leftovers cleared.
+    const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : "";
+    this.out.write(`${up}${lines.map((l) => `\x1b[2K${l}\n`).join("")}\x1b[J`);
+    this.drawn = lines.length;
+  }
+}
+
+/** `left` and `right` on one line of `width` columns, `left` cut to fit. */
+function fit(left: string, right: string, width: number): string {
+  const room = Math.max(10, width - right.length - 1);
+  const text = left.length > room ? left.slice(0, room) : left;
+  return right ? `${text.padEnd(room)} ${right}` : text;
+}

@@ -323,13 +323,20 @@ export const imagesFormat: ListingFormat = {
   quietField: "ID",
 };
 
+/** Options of {@link renderImages}. */
+export interface ImagesTableOptions extends TableOptions {
+  /** `--digests`: a DIGEST column after TAG. @default false */
+  digests?: boolean;
+}
+
 /** `berth images` output. */
-export function renderImages(images: readonly ImageSummary[], options: TableOptions = {}): string {
+export function renderImages(images: readonly ImageSummary[], options: ImagesTableOptions = {}): string {
   const now = options.now ?? new Date();
   let rows = images.map((i) => new ImageContext(i, !options.noTrunc, now));
   // `-q` lists each image once, however many tags it has.
   if (options.quiet) rows = rows.filter((r, n) => rows.findIndex((o) => o.ID === r.ID) === n);
-  return renderListing(rows, imagesFormat, options);
+  const kind = options.digests ? { ...imagesFormat, defaultTable: "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}" } : imagesFormat;
+  return renderListing(rows, kind, options);
 }
 
 /** What `network ls` needs. */

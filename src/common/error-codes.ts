@@ -26,6 +26,7 @@ export const errorCodes = [
   // container engine
   "BERTH_CONTAINER_NAME_IN_USE",
   "BERTH_CONTAINER_START_FAILED",
+  "BERTH_ATTACH_FAILED",
   // volumes and mounts
   "BERTH_VOLUME_NOT_FOUND",
   "BERTH_VOLUME_EXISTS",
@@ -66,12 +67,18 @@ export const errorCodes = [
   "BERTH_BUILD_VARIABLE",
   "BERTH_BUILD_INVALID_FLAG",
   "BERTH_BUILD_STEP_FAILED",
+  "BERTH_BUILD_CHECKSUM_MISMATCH",
+  "BERTH_BUILD_PLATFORM_UNSUPPORTED",
   // compose (file loading, interpolation, validation)
   "BERTH_COMPOSE_INVALID",
   "BERTH_COMPOSE_VARIABLE_REQUIRED",
   "BERTH_COMPOSE_CYCLE",
   "BERTH_COMPOSE_FILE_NOT_FOUND",
   "BERTH_COMPOSE_SERVICE_NOT_FOUND",
+  "BERTH_COMPOSE_DEPENDENCY_FAILED",
+  "BERTH_COMPOSE_NETWORK_NOT_FOUND",
+  "BERTH_COMPOSE_VOLUME_NOT_FOUND",
+  "BERTH_COMPOSE_NO_CONTAINER",
   // cli
   "BERTH_CLI_USAGE",
   "BERTH_CLI_FORMAT",
@@ -85,6 +92,9 @@ export const errorCodes = [
   "BERTH_REUSE_FAILED",
   "BERTH_TEARDOWN_FAILED",
   "BERTH_PORT_NOT_EXPOSED",
+  // rootless mode (subordinate ids, user namespaces, pasta)
+  "BERTH_ROOTLESS_NO_SUBIDS",
+  "BERTH_ROOTLESS_FAILED",
   // modules (PostgreSqlContainer, RedisContainer)
   "BERTH_MODULE_COMMAND_FAILED",
 ] as const;

@@ -20,11 +20,13 @@ export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
  * The runtime root for state that must not survive a reboot (container processes, locks of
  * running things): `BERTH_RUN_ROOT`; else `run/` inside an explicit `BERTH_ROOT`, so that a
  * test's private root is private entirely; else `/run/berth` as root and
- * `$XDG_RUNTIME_DIR/berth` rootless.
+ * `$XDG_RUNTIME_DIR/berth` rootless, or `/tmp/berth-<uid>` without `XDG_RUNTIME_DIR`.
  */
 export function runRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BERTH_RUN_ROOT) return env.BERTH_RUN_ROOT;
   if (env.BERTH_ROOT) return join(env.BERTH_ROOT, "run");
   if (isRoot()) return "/run/berth";
-  return join(env.XDG_RUNTIME_DIR || join("/tmp", `berth-${process.getuid?.() ?? "user"}`), "berth");
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "berth");
+  // No session (su, runuser, cron): a per-user directory in /tmp, as Podman falls back to.
+  return join("/tmp", `berth-${process.getuid?.() ?? "user"}`);
 }

@@ -9,6 +9,8 @@ export interface ContainerWaitTargetOptions {
   exposedPorts?: readonly ExposedPort[];
   /** The host port a container port is published on (from the network layer's port proxy). @default none published */
   mappedPort?: (port: number, protocol: "tcp" | "udp") => number | undefined;
+  /** The container's inspect taken just after its start, which saves the first call. @default one `inspect` */
+  inspect?: Awaited<ReturnType<ContainerEngine["inspect"]>>;
 }
 
 /** The engine calls a wait needs; a seam for tests. */
@@ -20,7 +22,7 @@ export type WaitEngine = Pick<ContainerEngine, "logs" | "exec" | "inspect">;
  * reading the socket tables of its network namespace.
  */
 export async function containerWaitTarget(engine: WaitEngine, ref: string, options: ContainerWaitTargetOptions = {}): Promise<WaitTarget> {
-  const first = await engine.inspect(ref);
+  const first = options.inspect ?? (await engine.inspect(ref));
   const id = first.Id;
   const name = ((first as { Name?: string }).Name ?? id).replace(/^\//, "");
   const pid = first.State.Running && first.State.Pid > 0 ? first.State.Pid : undefined;

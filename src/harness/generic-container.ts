@@ -74,6 +74,16 @@ export class GenericContainer extends GenericContainerBuilder {
     this.#environment = environment;
   }
 
+  /** The engine, network manager and reaper this container was given, for a subclass that starts helpers alongside. */
+  protected get environment(): GenericContainerEnvironment {
+    return this.#environment;
+  }
+
+  /** The engine the container will run in (the process's shared one unless one was given). */
+  protected async engine(): Promise<ContainerEngine> {
+    return this.#environment.engine ?? (await defaultEngine());
+  }
+
   /** Called before the container is created; the options can still be changed. */
   protected async beforeContainerCreated(): Promise<void> {}
   /** Called once the container exists, before anything is copied into it. */
@@ -94,7 +104,7 @@ export class GenericContainer extends GenericContainerBuilder {
    * strategy's `BERTH_WAIT_*`, with the last log lines) is thrown.
    */
   async start(): Promise<StartedTestContainer> {
-    const engine = this.#environment.engine ?? (await defaultEngine());
+    const engine = await this.engine();
     const manager =
       this.#environment.networkManager ?? new NetworkManager({ store: new NetworkStore({ stateRoot: engine.stateRoot, runRoot: engine.runRoot }) });
     this.#checkPlatform();
@@ -145,19 +155,20 @@ export class GenericContainer extends GenericContainerBuilder {
       id = await engine.create(createOptions);
       await this.containerCreated(id);
       await this.#copyIn(engine, id);
-      const created = await engine.inspect(id);
-      await this.containerStarting(created, false);
+      // An inspect costs runtime calls; only a subclass that looks at it before the start pays one.
+      if (this.containerStarting !== GenericContainer.prototype.containerStarting) await this.containerStarting(await engine.inspect(id), false);
       await engine.start(id);
       for (const consumer of o.logConsumers) consumer(logStream(engine, id, { follow: true, signal: logFollow.signal }));
-      const addresses = await this.#readAddresses(manager, id);
-      const strategy = o.waitStrategy ?? defaultWaitStrategy({ hasHealthCheck: !!created.Config.Healthcheck && created.Config.Healthcheck.Test[0] !== "NONE" });
+      // One inspect serves the default strategy, the wait target and the started container.
+      const [inspect, addresses] = await Promise.all([engine.inspect(id), this.#readAddresses(manager, id)]);
+      const strategy = o.waitStrategy ?? defaultWaitStrategy({ hasHealthCheck: !!inspect.Config.Healthcheck && inspect.Config.Healthcheck.Test[0] !== "NONE" });
       if (o.startupTimeout !== undefined && !strategy.hasStartupTimeout) strategy.withStartupTimeout(o.startupTimeout);
       const target = await containerWaitTarget(engine, id, {
         exposedPorts: o.exposedPorts.map(({ port, protocol }) => ({ port, protocol })),
         mappedPort: (port, protocol) => addresses.ports.get(`${port}/${protocol}`),
+        inspect,
       });
       await strategy.waitUntilReady(target);
-      const inspect = await engine.inspect(id);
       const started = this.#started(engine, manager, inspect, addresses, false, !!resource, logFollow);
       await this.containerStarted(started, inspect, false);
       return started;

@@ -134,9 +134,12 @@ export class Image {
     return (await store.list()).map((r) => new Image(store, r, undefined));
   }
 
-  /** Frees untagged images, blobs and snapshots nothing uses. */
-  static async prune(options: ImageStoreOption = {}): Promise<{ images: string[]; blobs: number; snapshots: number; bytes: number }> {
-    return Image.store(options).prune();
+  /**
+   * Frees untagged images, blobs and snapshots nothing uses; with `dangling: false` only the
+   * blobs and snapshots (the caller chose which images go, as `image prune --filter` does).
+   */
+  static async prune(options: ImageStoreOption & { dangling?: boolean } = {}): Promise<{ images: string[]; blobs: number; snapshots: number; bytes: number }> {
+    return Image.store(options).prune(options.dangling === false ? { dangling: false } : {});
   }
 
   /**
@@ -172,7 +175,14 @@ export class Image {
 
   /**
    * A Dockerfile build of `context` (`docker build`); `build(tag?)` runs it and returns the
-   * image, committed to the store (and tagged) only when every step succeeded.
+   * image, committed to the store (and tagged) only when every step succeeded. See
+   * {@link DockerfileBuildOptions} for the options (`buildArgs`, `target`, `platform`,
+   * `cacheFrom`, `secrets`, `network`, `onProgress`...) and docs/building.md.
+   *
+   * @example
+   * ```ts
+   * const app = await Image.fromDockerfile("./app", { buildArgs: { VERSION: "2" }, cacheFrom: ["registry.example/app:main"] }).build("app:dev");
+   * ```
    */
   static fromDockerfile(context: string, options: DockerfileBuildOptions = {}): { build(tag?: string): Promise<Image> } {
     const builder = new DockerfileBuilder(context, options);

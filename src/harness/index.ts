@@ -6,6 +6,7 @@ export type { SessionReaperOptions, ReaperResource, ReaperKind, ReapStaleResult,
 export { reuseHash, reuseHashLabel, findOrCreateReusable, nonSemanticOptions, engineContainerFinder } from "./reuse.js";
 export type { ContainerFinder, FindOrCreateOptions, Reusable, ReuseHashOptions } from "./reuse.js";
 export { runBerthSetup } from "./global-setup.js";
+export { defineJestGlobalSetup, defineJestGlobalTeardown } from "./jest-setup.js";
 export { containerWaitTarget } from "./container-wait-target.js";
 export type { ContainerWaitTargetOptions, WaitEngine } from "./container-wait-target.js";
 export type { BerthSetup, BerthSetupContext, BerthSetupOptions, JSONValue } from "./global-setup.js";

@@ -92,14 +92,27 @@ export interface StartedContainerInit {
  * it, except a reused one, which is meant to outlive the test.
  */
 export class StartedTestContainer implements AsyncDisposable {
-  readonly #init: StartedContainerInit;
-  #addresses: ContainerAddresses;
-  #stopped = false;
+  readonly #state: { init: StartedContainerInit; addresses: ContainerAddresses; stopped: boolean };
 
+  /**
+   * @param from a container another `StartedTestContainer` already stands for: the new object
+   *   is a second view of it, sharing its state (addresses after a restart, stopped or not). A
+   *   module's started class (`StartedPostgreSqlContainer`) is made this way from what
+   *   `GenericContainer.start()` returned, as testcontainers' modules wrap theirs.
+   */
+  constructor(from: StartedTestContainer);
   /** @internal */
-  constructor(init: StartedContainerInit) {
-    this.#init = init;
-    this.#addresses = init.addresses;
+  constructor(from: StartedContainerInit);
+  constructor(from: StartedContainerInit | StartedTestContainer) {
+    this.#state = from instanceof StartedTestContainer ? from.#state : { init: from, addresses: from.addresses, stopped: false };
+  }
+
+  get #init(): StartedContainerInit {
+    return this.#state.init;
+  }
+
+  get #addresses(): ContainerAddresses {
+    return this.#state.addresses;
   }
 
   /** The engine it runs in. */
@@ -234,7 +247,7 @@ export class StartedTestContainer implements AsyncDisposable {
   /** Stops and starts the container again; its published host ports may change. */
   async restart(options: RestartContainerOptions = {}): Promise<void> {
     await this.engine.restart(this.#init.id, options.timeout !== undefined ? { timeout: Math.ceil(options.timeout / 1000) } : {});
-    this.#addresses = await this.#init.readAddresses();
+    this.#state.addresses = await this.#init.readAddresses();
   }
 
   /** Commits the container's changes as an image; returns the image id. */
@@ -261,7 +274,7 @@ export class StartedTestContainer implements AsyncDisposable {
     } catch (error) {
       if (!(isBerthError(error) && error.code === "BERTH_CONTAINER_NOT_FOUND")) throw error;
     }
-    this.#stopped = true;
+    this.#state.stopped = true;
     const stopped = new StoppedTestContainer(engine, id, name);
     await hooks?.containerStopped?.(stopped);
     return stopped;
@@ -269,7 +282,7 @@ export class StartedTestContainer implements AsyncDisposable {
 
   /** Stops and removes the container; a reused container is left running for the next test. */
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#stopped || this.#init.reused || this.#init.labels["org.berth.reuse-hash"]) return;
+    if (this.#state.stopped || this.#init.reused || this.#init.labels["org.berth.reuse-hash"]) return;
     // It is removed right after: nothing is gained by giving it time to shut down.
     await this.stop({ timeout: 0, remove: true });
   }

@@ -3,6 +3,8 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
 import { writeFileAtomic, syncDirectory } from "../common/atomic-file.js";
 import { BerthError } from "../common/berth-error.js";
 import { withFileLock } from "../common/file-lock.js";
@@ -152,6 +154,27 @@ export class ContentStore {
     }
     await rename(tmp, this.blobPath(digest));
     return { digest, size };
+  }
+
+  /**
+   * A gzip-compressed copy of an uncompressed layer blob, stored as a blob of its own (push
+   * sends layers compressed, as Docker does). Made once: `gzip/<hex>` remembers the copy's
+   * digest, and zlib's output for the same input and level is the same bytes every time.
+   */
+  async gzipBlob(digest: string): Promise<{ digest: string; size: number }> {
+    await this.ensureLayout();
+    const note = join(this.root, "gzip", digestHex(digest));
+    const known = await readFile(note, "utf8").catch(() => undefined);
+    if (known && isSha256Digest(known.trim()) && (await this.hasBlob(known.trim()))) {
+      return { digest: known.trim(), size: (await stat(this.blobPath(known.trim()))).size };
+    }
+    const gzip = createGzip({ chunkSize: 256 * 1024 });
+    // pipeline destroys the gzip stream with a read error, which ingestBlob then reports.
+    pipeline(this.openBlob(digest), gzip).catch(() => {});
+    const made = await this.ingestBlob(gzip);
+    await mkdir(join(this.root, "gzip"), { recursive: true });
+    await writeFileAtomic(note, made.digest, { fsync: false });
+    return made;
   }
 
   protected tmpName(dir: string, key: string): string {

@@ -7,6 +7,7 @@ import { BerthError, isBerthError } from "../common/berth-error.js";
 import { isRoot } from "../common/paths.js";
 import { decompressor, type Compression } from "./compression.js";
 import { Extractor } from "./layer-extractor.js";
+import { nativeUnpacker, startNativeUnpack } from "./native-unpacker.js";
 import { TarGuard } from "./tar-guard.js";
 
 export { classifyWhiteout, type WhiteoutKind } from "./layer-extractor.js";
@@ -26,6 +27,13 @@ export interface UnpackLayerOptions {
   tee?: FileHandle;
   /** Whether to apply ownership, device nodes and privileged xattrs. @default process is root */
   privileged?: boolean;
+  /**
+   * Which extractor creates the entries: `native` (`berth-runtime unpack`, in C, beside this
+   * process), `js` (layer-extractor.ts, in this process), or `auto`: native when the binary
+   * is built and `BERTH_UNPACKER` is not `js`. Both follow the same rules.
+   * @default "auto"
+   */
+  extractor?: "auto" | "native" | "js";
 }
 
 /** What unpacking measured. */
@@ -40,28 +48,63 @@ export interface UnpackResult {
   unpackedSize: number;
 }
 
-/** Counts and hashes bytes that pass through. */
+/** Bytes a stage buffers: large, because every hand-over between stages (and threads) costs a wake-up. */
+const stageBuffer = 1024 * 1024;
+/** Bytes of the blob copy that may be queued for writing before the stream waits for the disk. */
+const teeBacklog = 8 * 1024 * 1024;
+
+/**
+ * Counts and hashes bytes that pass through, and copies them to `tee`. The copy is written
+ * in the background (in order) while the bytes flow on, so the disk's latency is not added
+ * to every chunk; the stream waits only when the backlog grows, and at its end.
+ */
 class Hasher extends Transform {
   readonly hash: Hash = createHash("sha256");
   bytes = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private failure: unknown;
+
   constructor(private readonly tee?: FileHandle) {
-    super();
+    super({ highWaterMark: stageBuffer });
   }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     if (!this.tee) return cb(null, chunk);
-    this.tee.write(chunk).then(
-      () => cb(null, chunk),
-      (error: unknown) => cb(new BerthError("BERTH_IO", "cannot write blob", { cause: error })),
-    );
+    if (this.failure) return cb(this.asError(this.failure));
+    const tee = this.tee;
+    this.queued += chunk.length;
+    this.writing = this.writing.then(async () => {
+      if (this.failure) return;
+      try {
+        await tee.write(chunk);
+      } catch (error) {
+        this.failure = error;
+      } finally {
+        this.queued -= chunk.length;
+      }
+    });
+    if (this.queued < teeBacklog) return cb(null, chunk);
+    this.writing.then(() => (this.failure ? cb(this.asError(this.failure)) : cb(null, chunk)));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.writing.then(() => (this.failure ? cb(this.asError(this.failure)) : cb()));
+  }
+
+  private asError(error: unknown): BerthError {
+    return new BerthError("BERTH_IO", "cannot write blob", { cause: error });
   }
 }
 
 /**
  * Unpacks one layer, in one pass over its bytes: hash the bytes as given (and copy them to
- * `tee`), decompress, hash the tar (the diff_id), extract. Entries are confined to `dest`
- * (see `safe-path.ts`); whiteouts become what overlayfs expects. Fails with
+ * `tee`), decompress, hash the tar (the diff_id), extract — in C by `berth-runtime unpack`
+ * beside this process when it is built (native-unpacker.ts), else in JavaScript
+ * (layer-extractor.ts), with the same rules. Entries are confined to `dest` (see
+ * `safe-path.ts`); whiteouts become what overlayfs expects. Fails with
  * `BERTH_DIGEST_MISMATCH` when a digest differs, `BERTH_LAYER_INVALID` for a corrupt stream
  * or tar, `BERTH_PATH_ESCAPE` for an entry that would land outside `dest`. On failure `dest`
  * is left for the caller to remove (it is always a private temporary directory).
@@ -71,6 +114,30 @@ export async function unpackLayer(source: Readable, options: UnpackLayerOptions)
   await mkdir(dest, { recursive: true, mode: 0o755 });
   const given = new Hasher(options.tee);
   const tarHash = new Hasher();
+  const binary = options.extractor === "js" ? null : await nativeUnpacker();
+  if (options.extractor === "native" && !binary) {
+    throw new BerthError("BERTH_RUNTIME_NOT_FOUND", "berth-runtime (for `berth-runtime unpack`) is not built", {});
+  }
+  if (binary) {
+    const native = startNativeUnpack(binary, dest, privileged);
+    const stages = [source, given, decompressor(compression), tarHash] as const;
+    for (const stage of stages) (stage as NodeJS.EventEmitter).on("error", () => {});
+    let failure: { error: unknown } | undefined;
+    try {
+      await pipeline(...stages, native.stdin);
+    } catch (error) {
+      failure = { error };
+    }
+    // When the unpacker refuses an entry it exits at once, and the writer's failure (a broken
+    // pipe, or a source torn down with the pipeline) is only the echo: the unpacker's verdict
+    // is the story. When the stream itself failed (truncated, corrupt, aborted), the unpacker
+    // only saw its input end early, and the stream's error is the story.
+    if (failure && !(await native.stoppedOnItsOwn(isCausedByUnpacker(failure.error) ? 10_000 : 200))) {
+      throw asLayerError(failure.error);
+    }
+    const { unpackedSize } = await native.finishWithin(nativeFinishTimeout);
+    return verified(given, tarHash, options, unpackedSize);
+  }
   const guard = new TarGuard();
   const extract = tar.extract();
   const extractor = new Extractor(dest, privileged, guard);
@@ -105,6 +172,22 @@ export async function unpackLayer(source: Readable, options: UnpackLayerOptions)
   // Background writes finish before any verdict, so a caller removing `dest` on failure
   // races with nothing.
   await extractor.barrier();
+  const result = verified(given, tarHash, options, 0);
+  await extractor.finish();
+  return { ...result, unpackedSize: extractor.unpackedSize };
+}
+
+/** How long `berth-runtime unpack` may take after its input ended (directory metadata only). */
+const nativeFinishTimeout = 10 * 60_000;
+
+/** Errors a pipeline into the native unpacker reports when the unpacker quit first. */
+function isCausedByUnpacker(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
+}
+
+/** Checks both digests once every byte went through. */
+function verified(given: Hasher, tarHash: Hasher, options: UnpackLayerOptions, unpackedSize: number): UnpackResult {
   const digest = `sha256:${given.hash.digest("hex")}`;
   const diffId = `sha256:${tarHash.hash.digest("hex")}`;
   if (options.expectedDigest && options.expectedDigest !== digest) {
@@ -119,8 +202,7 @@ export async function unpackLayer(source: Readable, options: UnpackLayerOptions)
       actual: diffId,
     });
   }
-  await extractor.finish();
-  return { digest, size: given.bytes, diffId, unpackedSize: extractor.unpackedSize };
+  return { digest, size: given.bytes, diffId, unpackedSize };
 }
 
 function asLayerError(error: unknown): unknown {

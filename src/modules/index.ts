@@ -1,3 +1,3 @@
 // Ready-made containers for common services, on GenericContainer.
-export { PostgreSqlContainer, StartedPostgreSqlContainer } from "./postgresql.js";
-export { RedisContainer, StartedRedisContainer } from "./redis.js";
+export { PostgreSqlContainer, StartedPostgreSqlContainer, defaultPostgresImage } from "./postgresql.js";
+export { RedisContainer, StartedRedisContainer, defaultRedisImage } from "./redis.js";

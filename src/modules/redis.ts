@@ -1,9 +1,12 @@
 import { GenericContainer, type GenericContainerEnvironment } from "../harness/generic-container.js";
 import { StartedTestContainer } from "../harness/started-container.js";
 import { Wait } from "../harness/wait/wait.js";
-import { adoptStarted, execOrThrow } from "./started-module.js";
+import { execOrThrow } from "./started-module.js";
 
 const redisPort = 6379;
+
+/** The image `new RedisContainer()` runs, as testcontainers' module; pulled through `BERTH_REGISTRY_MIRROR` when set. */
+export const defaultRedisImage = "redis:7";
 
 /**
  * A Redis server for tests, on an image that behaves as the official `redis` one
@@ -22,10 +25,10 @@ export class RedisContainer extends GenericContainer {
 
   /**
    * @param image an image that behaves as the official one (`berth-fixtures/redis:7` in berth's tests)
-   * @default image "redis:7"
+   * @default image "redis:7" ({@link defaultRedisImage})
    * @param environment the engine, network manager and reaper to use
    */
-  constructor(image: ConstructorParameters<typeof GenericContainer>[0] = "redis:7", environment: GenericContainerEnvironment = {}) {
+  constructor(image: ConstructorParameters<typeof GenericContainer>[0] = defaultRedisImage, environment: GenericContainerEnvironment = {}) {
     super(image, environment);
     this.withExposedPorts(redisPort).withWaitStrategy(Wait.forLogMessage("Ready to accept connections")).withStartupTimeout(60_000);
   }
@@ -61,15 +64,19 @@ export class RedisContainer extends GenericContainer {
 
   /** Starts the server and waits until it accepts connections. */
   override async start(): Promise<StartedRedisContainer> {
-    const started = await super.start();
-    return adoptStarted(started, StartedRedisContainer.prototype, { password: this.#password } as Partial<StartedRedisContainer>);
+    return new StartedRedisContainer(await super.start(), { password: this.#password });
   }
 }
 
 /** A running {@link RedisContainer}. */
 export class StartedRedisContainer extends StartedTestContainer {
-  /** @internal set by {@link RedisContainer.start} */
-  declare password: string | undefined;
+  readonly #password: string | undefined;
+
+  /** @param started what `GenericContainer.start()` returned for the server */
+  constructor(started: StartedTestContainer, details: { password: string | undefined }) {
+    super(started);
+    this.#password = details.password;
+  }
 
   /** The host port Redis is published on. */
   getPort(): number {
@@ -78,12 +85,12 @@ export class StartedRedisContainer extends StartedTestContainer {
 
   /** The password, when one was set. */
   getPassword(): string | undefined {
-    return this.password;
+    return this.#password;
   }
 
   /** `redis://[:password@]localhost:port`, for node-redis, ioredis… */
   getConnectionUrl(): string {
-    const auth = this.password === undefined ? "" : `:${encodeURIComponent(this.password)}@`;
+    const auth = this.#password === undefined ? "" : `:${encodeURIComponent(this.#password)}@`;
     return `redis://${auth}${this.getHost()}:${this.getPort()}`;
   }
 
@@ -95,6 +102,6 @@ export class StartedRedisContainer extends StartedTestContainer {
    */
   async executeCliCmd(command: string, args: readonly string[] = []): Promise<string> {
     // The password goes through the environment (REDISCLI_AUTH), not argv, where ps shows it.
-    return execOrThrow(this, ["redis-cli", command, ...args], `redis-cli ${command}`, this.password === undefined ? undefined : { REDISCLI_AUTH: this.password });
+    return execOrThrow(this, ["redis-cli", command, ...args], `redis-cli ${command}`, this.#password === undefined ? undefined : { REDISCLI_AUTH: this.#password });
   }
 }

@@ -1,21 +1,6 @@
 import { BerthError } from "../common/berth-error.js";
 import type { StartedTestContainer } from "../harness/started-container.js";
 
-/**
- * Turns the `StartedTestContainer` that `GenericContainer.start()` made into an instance of a
- * module's subclass, keeping the object (and so its private state) as it is.
- *
- * Why not a wrapper: `StartedTestContainer` holds ES private fields, so it is nominal in
- * TypeScript, and a module's `start()` must return a subtype of it to override
- * `GenericContainer.start()`. Its constructor takes harness internals a module cannot
- * rebuild; re-parenting the prototype is sound because private fields belong to the object,
- * not to its prototype chain.
- */
-export function adoptStarted<T extends StartedTestContainer>(started: StartedTestContainer, prototype: T, fields: Partial<T>): T {
-  Object.setPrototypeOf(started, prototype);
-  return Object.assign(started, fields) as T;
-}
-
 /** Runs `command` in `container`; its stdout, or `BERTH_MODULE_COMMAND_FAILED` with the output. */
 export async function execOrThrow(container: StartedTestContainer, command: readonly string[], what: string, env?: Record<string, string>): Promise<string> {
   const result = await container.exec(command, { ...(env ? { env } : {}), timeout: 60_000 }).catch((error: unknown) => {

@@ -4,6 +4,7 @@ import {
   type NetworkAttachment,
   type NetworkAttachmentConfig,
   type NetworkContainer,
+  type NetworkDescription,
   type NetworkDriverContext,
   type NetworkPreparation,
 } from "../runtime/engine/network-attachment.js";
@@ -154,6 +155,23 @@ export class BridgeAttachment implements NetworkAttachment {
   async release(container: NetworkContainer): Promise<void> {
     this.#published = [];
     await this.manager.release(container.id);
+  }
+
+  /** The container's endpoints and published ports, from the network layer's records (for inspect). */
+  async describe(containerId: string): Promise<NetworkDescription | undefined> {
+    const store = this.manager.store;
+    const state = await store.readContainer(containerId);
+    if (!state) return undefined;
+    const endpoints: NetworkDescription["endpoints"] = [];
+    for (const id of state.networks) {
+      const network = await store.read(id);
+      const endpoint = network?.endpoints[containerId];
+      if (!network || !endpoint) continue;
+      const prefixLen = Number(network.subnet.split("/")[1] ?? 0);
+      endpoints.push({ network: network.name, networkId: network.id, ipAddress: endpoint.ipv4, prefixLen, gateway: network.gateway, macAddress: endpoint.mac, aliases: [...endpoint.aliases] });
+    }
+    const ports = (state.proxy?.ports ?? []).map((p) => ({ containerPort: p.targetPort, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort }));
+    return { endpoints, ports };
   }
 }
 

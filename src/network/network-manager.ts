@@ -22,6 +22,9 @@ import { NativeNet, type ProxiedPort } from "./native-net.js";
 import { matchNetwork, NetworkStore, type ContainerNetworkState, type EndpointRecord, type NetworkRecord } from "./network-store.js";
 import { parsePortSpec, proxyMap, type PortSpec } from "./port-spec.js";
 import { stopProxy } from "./proxy-process.js";
+// Loaded with the network layer so that any process's engine can release a rootless
+// container's network from its record (the driver registers itself).
+import "./rootless-network.js";
 
 const log = logger("network");
 

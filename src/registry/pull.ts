@@ -59,6 +59,8 @@ export interface PullImageOptions {
 }
 
 const maxConfigSize = 16 * 1024 * 1024;
+/** Index levels followed before a pull gives up (a cycle of indexes would never end). */
+const maxIndexDepth = 4;
 
 /**
  * Pulls `reference` through `transport` into `store`: resolve the tag (or digest) to a
@@ -93,7 +95,12 @@ export async function pullImage(
   let mediaType = body.mediaType ?? fetched.mediaType;
   const repoDigest = `${repositoryName(ref)}@${fetched.digest}`;
 
-  if (indexMediaTypes.has(mediaType) || (!body.config && Array.isArray(body.manifests))) {
+  // An index may point at another index (nested indexes, as buildx and some mirrors
+  // write them); each level is resolved for the platform, to a bounded depth.
+  for (let depth = 0; indexMediaTypes.has(mediaType) || (!body.config && Array.isArray(body.manifests)); depth++) {
+    if (depth >= maxIndexDepth) {
+      throw new BerthError("BERTH_REGISTRY_PROTOCOL", `${name} nests image indexes more than ${maxIndexDepth} deep`, { image: name });
+    }
     const chosen = selectPlatform(body, wanted, name);
     fetched = await transport.getManifest(repo, chosen);
     checkManifestDigest(fetched, chosen, name);
@@ -153,6 +160,7 @@ export async function pullImage(
     });
   }
   const chains = chainIds(diffIds);
+  const foreignUrls = new Map(manifest.layers.filter((l) => Array.isArray(l.urls) && l.urls.length > 0).map((l) => [l.digest, l.urls!]));
   const layers: LayerRecord[] = manifest.layers.map((l, i) => ({
     digest: l.digest,
     size: l.size,
@@ -183,6 +191,7 @@ export async function pullImage(
             size: layer.size,
             onProgress: (p) => report("downloading", p.current),
             signal: stop.signal,
+            ...(foreignUrls.has(layer.digest) ? { urls: foreignUrls.get(layer.digest)! } : {}),
           });
         },
       }).catch((error: unknown) => {
@@ -213,8 +222,14 @@ export async function pullImage(
 
 /** The digest of the manifest in `index` for `wanted`, or `BERTH_PLATFORM_NOT_FOUND`. */
 export function selectPlatform(index: ImageIndex, wanted: Platform, name: string): string {
-  const candidates = (index.manifests ?? []).filter((m) => manifestMediaTypes.has(m.mediaType) || m.mediaType === undefined);
-  const match = candidates.find((m) => platformMatches(wanted, m.platform));
+  const candidates = (index.manifests ?? []).filter(
+    (m) => manifestMediaTypes.has(m.mediaType) || indexMediaTypes.has(m.mediaType) || m.mediaType === undefined,
+  );
+  // A nested index usually carries no platform of its own: it matches any, and its own
+  // entries are matched on the next level. A manifest for the platform is preferred.
+  const match =
+    candidates.find((m) => !indexMediaTypes.has(m.mediaType) && platformMatches(wanted, m.platform)) ??
+    candidates.find((m) => indexMediaTypes.has(m.mediaType) && (!m.platform || platformMatches(wanted, m.platform)));
   if (!match) {
     const offered = candidates.map((m) => (m.platform ? formatPlatform(m.platform) : "unknown")).join(", ");
     throw new BerthError("BERTH_PLATFORM_NOT_FOUND", `${name} has no manifest for ${formatPlatform(wanted)} (it has: ${offered || "none"})`, {

@@ -57,7 +57,7 @@ interface RequestSpec {
  * connections, TLS settings and tokens; share it across pulls and call {@link close} when done.
  */
 export class RegistryClient implements RegistryTransport {
-  private readonly agents = new HttpAgents();
+  private readonly agents: HttpAgents;
   private readonly hostOptions: Required<RegistryHostOptions>;
   private readonly authenticators = new Map<string, EndpointAuthenticator>();
   private readonly tlsCache = new Map<string, Promise<TlsMaterial>>();
@@ -69,6 +69,7 @@ export class RegistryClient implements RegistryTransport {
 
   constructor(private readonly options: RegistryClientOptions = {}) {
     const fromEnv = hostOptionsFromEnv(options.env ?? process.env);
+    this.agents = new HttpAgents(options.env ?? process.env);
     this.hostOptions = {
       insecureRegistries: options.insecureRegistries ?? fromEnv.insecureRegistries,
       mirrors: options.mirrors ?? fromEnv.mirrors,
@@ -142,10 +143,20 @@ export class RegistryClient implements RegistryTransport {
   async getBlob(
     repo: RepositoryRef,
     digest: string,
-    options: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal } = {},
+    options: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal; urls?: readonly string[] } = {},
   ): Promise<Readable> {
     const subject = `blob ${digest} of ${repo.registry}/${repo.repository}`;
     const algorithm = digestAlgorithm(digest, subject);
+    // A foreign layer (Windows base layers, some licensed content) is fetched from its URLs,
+    // as Docker does, and from the registry only when none of them answers.
+    for (const url of options.urls ?? []) {
+      try {
+        return await this.getForeignBlob(new URL(url), digest, algorithm, options);
+      } catch (error) {
+        options.signal?.throwIfAborted();
+        log("foreign layer %s: %s failed (%s), trying the next source", digest, url, (error as Error).message);
+      }
+    }
     return this.withEndpoints(repo.registry, false, async (endpoint) => {
       const response = await this.request({
         endpoint,
@@ -222,9 +233,46 @@ export class RegistryClient implements RegistryTransport {
       verifier.on("close", () => {
         if (!current.body.complete) current.body.destroy();
       });
+      // See getForeignBlob: a verdict before the consumer attaches stays on the stream.
+      verifier.on("error", () => {});
       attach(response);
       return verifier;
     });
+  }
+
+  /** One GET of a foreign layer's URL: no credentials, plain redirects, verified like any blob. */
+  private async getForeignBlob(
+    url: URL,
+    digest: string,
+    algorithm: "sha256" | "sha512",
+    options: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal },
+  ): Promise<Readable> {
+    const subject = `foreign layer ${digest} from ${url.href}`;
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new BerthError("BERTH_REGISTRY_PROTOCOL", `${subject}: only http and https URLs are fetched`, { url: url.href });
+    }
+    const response = await this.send({ baseUrl: url.origin, registry: url.host, mirror: false }, {
+      method: "GET",
+      url,
+      headers: {},
+      timeout: this.timeout,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (response.status !== 200) {
+      discardBody(response);
+      throw new BerthError("BERTH_REGISTRY_NOT_FOUND", `${subject}: answered ${response.status}`, { url: url.href, status: response.status });
+    }
+    const length = Number(response.headers["content-length"]);
+    const verifier = new VerifyingStream(digest, algorithm, options.size ?? (Number.isFinite(length) ? length : undefined), subject, options.onProgress);
+    response.body.on("error", (error) => verifier.destroy(new BerthError("BERTH_DOWNLOAD_TRUNCATED", `${subject} broke off`, { url: url.href, cause: response.stopReason ?? error })));
+    verifier.on("close", () => {
+      if (!response.body.complete) response.body.destroy();
+    });
+    // A small body ends (and is judged) before the consumer attaches: the verdict stays on the
+    // stream (`errored`) for the consumer's pipeline, and must not be an uncaught exception.
+    verifier.on("error", () => {});
+    response.body.pipe(verifier);
+    return verifier;
   }
 
   async hasBlob(repo: RepositoryRef, digest: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { LookupFunction } from "node:net";
 import { Readable } from "node:stream";
 import { BerthError, logger } from "../common/index.js";
+import { ProxyConfig, TunnelingAgent, proxyAuthorization } from "./http-proxy.js";
 
 const log = logger("registry:http");
 
@@ -80,14 +81,40 @@ export function isTlsError(error: unknown): boolean {
   return typeof code === "string" && tlsErrorCodes.test(code);
 }
 
-/** The sockets of one client: kept alive between requests to the same registry. */
+/**
+ * The sockets of one client: kept alive between requests to the same registry, and sent
+ * through the proxy that `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` name (see {@link ProxyConfig}).
+ */
 export class HttpAgents {
   readonly http = new http.Agent({ keepAlive: true, maxSockets: 32 });
   readonly https = new https.Agent({ keepAlive: true, maxSockets: 32 });
+  readonly proxies: ProxyConfig;
+  private readonly tunnels = new Map<string, TunnelingAgent>();
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.proxies = new ProxyConfig(env);
+  }
+
+  /** How to reach `url`: the agent, and the proxy a plain-HTTP request is sent to. */
+  route(url: URL): { agent: http.Agent; forwardProxy: URL | undefined } {
+    const proxy = this.proxies.proxyFor(url);
+    if (url.protocol === "https:") {
+      if (!proxy) return { agent: this.https, forwardProxy: undefined };
+      let tunnel = this.tunnels.get(proxy.href);
+      if (!tunnel) {
+        tunnel = new TunnelingAgent(proxy, { keepAlive: true, maxSockets: 32 });
+        this.tunnels.set(proxy.href, tunnel);
+      }
+      return { agent: tunnel, forwardProxy: undefined };
+    }
+    return { agent: this.http, forwardProxy: proxy };
+  }
 
   destroy(): void {
     this.http.destroy();
     this.https.destroy();
+    for (const tunnel of this.tunnels.values()) tunnel.destroy();
+    this.tunnels.clear();
   }
 }
 
@@ -137,10 +164,11 @@ function sendOnce(agents: HttpAgents, request: HttpRequest): Promise<HttpRespons
     const body = typeof request.body === "function" ? request.body() : request.body;
     const headers: Record<string, string> = { ...request.headers };
     if (typeof body === "string" || Buffer.isBuffer(body)) headers["Content-Length"] = String(Buffer.byteLength(body));
+    const route = agents.route(request.url);
     const options: https.RequestOptions = {
       method: request.method,
       headers,
-      agent: isHttps ? agents.https : agents.http,
+      agent: route.agent,
       signal: request.signal,
     };
     if (request.lookup) options.lookup = request.lookup;
@@ -149,7 +177,22 @@ function sendOnce(agents: HttpAgents, request: HttpRequest): Promise<HttpRespons
       if (request.tls.cert) options.cert = request.tls.cert;
       if (request.tls.key) options.key = request.tls.key;
     }
-    const req = (isHttps ? https : http).request(request.url, options);
+    let req: http.ClientRequest;
+    if (route.forwardProxy) {
+      // Plain HTTP through a proxy: the request goes to the proxy with the absolute URL as
+      // its target (RFC 9112 absolute-form), the Host header naming the registry.
+      const proxy = route.forwardProxy;
+      const auth = proxyAuthorization(proxy);
+      req = http.request({
+        ...options,
+        host: proxy.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(proxy.port || 80),
+        path: request.url.href,
+        headers: { ...headers, Host: request.url.host, ...(auth ? { "Proxy-Authorization": auth } : {}) },
+      });
+    } else {
+      req = (isHttps ? https : http).request(request.url, options);
+    }
     let settled = false;
     const headerTimer = setTimeout(() => {
       req.destroy(

@@ -61,7 +61,16 @@ export interface RegistryTransport {
   getBlob(
     repo: RepositoryRef,
     digest: string,
-    options?: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal },
+    options?: {
+      size?: number;
+      onProgress?: (p: TransferProgress) => void;
+      signal?: AbortSignal;
+      /**
+       * Where a foreign (non-distributable) layer lives: tried in order before the registry,
+       * with no credentials, the bytes verified against the digest all the same.
+       */
+      urls?: readonly string[];
+    },
   ): Promise<Readable>;
   /** Whether the registry already has the blob (HEAD). */
   hasBlob(repo: RepositoryRef, digest: string): Promise<boolean>;

@@ -30,6 +30,12 @@ export interface StartRegistryOptions {
   tlsName?: string;
   /** TLS mode: require a client certificate signed by the test CA (mutual TLS). @default false */
   requireClientCert?: boolean;
+  /**
+   * Patterns of the URLs a manifest's foreign layers may name (distribution's
+   * `validation.manifests.urls.allow`); without it the registry refuses such manifests.
+   * @default none
+   */
+  allowManifestUrls?: string[];
 }
 
 /** A running Debian `docker-registry`. */
@@ -100,7 +106,10 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       "log:\n  level: warn\n  accesslog:\n    disabled: true\n" +
       `storage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: false\n` +
       `http:\n  addr: 127.0.0.1:${port}\n  secret: berth-test-secret\n${tls}` +
-      auth;
+      auth +
+      (options.allowManifestUrls
+        ? `validation:\n  manifests:\n    urls:\n      allow:\n${options.allowManifestUrls.map((p) => `        - ${JSON.stringify(p)}\n`).join("")}`
+        : "");
     await writeFile(join(dir, "config.yml"), config);
     const output: string[] = [];
     // The registry runs under a small shell that kills it when its stdin closes, which the

@@ -44,15 +44,21 @@ export class ListeningPortsWaitStrategy extends AbstractWaitStrategy {
       if (tcp.length > 0 && !allIn(tcp, await listeningPorts(where, "tcp", signal).catch(() => new Set<number>()))) return false;
       if (udp.length > 0 && !allIn(udp, await listeningPorts(where, "udp", signal).catch(() => new Set<number>()))) return false;
       return true;
-    }, signal);
+    }, signal, fastPoll);
     if (!this.#checkHost) return;
     for (const port of tcp) {
       const mapped = target.mappedPort(port, "tcp");
       if (mapped === undefined) continue;
-      await pollUntil(() => canConnect(target.host, mapped, signal), signal);
+      await pollUntil(() => canConnect(target.host, mapped, signal), signal, fastPoll);
     }
   }
 }
+
+/**
+ * Reading the socket tables costs well under a millisecond: poll at 1 ms first, so that a
+ * port that opens is seen within about a millisecond, backing off to 20 ms for slow starters.
+ */
+const fastPoll = { initialInterval: 1, maxInterval: 20 };
 
 function allIn(wanted: number[], have: Set<number>): boolean {
   return wanted.every((p) => have.has(p));

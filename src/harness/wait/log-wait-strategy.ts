@@ -1,5 +1,5 @@
 import { BerthError } from "../../common/berth-error.js";
-import { AbstractWaitStrategy } from "./wait-strategy.js";
+import { AbstractWaitStrategy, ContainerExited } from "./wait-strategy.js";
 import type { WaitTarget } from "./wait-target.js";
 
 /**
@@ -44,9 +44,8 @@ export class LogWaitStrategy extends AbstractWaitStrategy {
     }
     signal.throwIfAborted();
     // The stream ended: the container's output is closed, so the message will never come.
-    throw new BerthError("BERTH_WAIT_CONTAINER_EXITED", `the output of ${target.name} ended after ${seen} of ${this.#times} matches of ${this.describe()}`, {
-      container: target.id,
-      exitCode: await target.exitCode(),
-    });
+    // Reported as the exit watcher reports an exit (code, strategy, last lines), whichever
+    // of the two notices first.
+    throw new ContainerExited(await target.exitCode());
   }
 }

@@ -145,8 +145,10 @@ function isAbortError(error: unknown): boolean {
  */
 async function watchExit(target: WaitTarget, signal: AbortSignal): Promise<never> {
   for (;;) {
-    if (!(await target.isRunning())) throw new ContainerExited(await target.exitCode());
+    // Sleep first: the container was running when the wait began, most waits end within the
+    // first interval, and an inspect at once would only compete with the wait's own work.
     await sleep(50, undefined, { signal });
+    if (!(await target.isRunning())) throw new ContainerExited(await target.exitCode());
   }
 }
 

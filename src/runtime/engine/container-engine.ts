@@ -1,6 +1,6 @@
 import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
@@ -15,7 +15,7 @@ import { resolveUser } from "../container-config/resolve-user.js";
 import { VolumeStore } from "../../volume/volume-store.js";
 import { pullImage } from "../../registry/pull.js";
 import { RegistryClient } from "../../registry/registry-client.js";
-import { OciRuntime } from "../oci-runtime.js";
+import { OciRuntime, type OciMonitorOptions } from "../oci-runtime.js";
 import type { OciState } from "../oci-spec.js";
 import type {
   CreateContainerOptions,
@@ -29,11 +29,12 @@ import type {
 import type { ContainerRecord } from "./container-record.js";
 import { extractIntoRoot, packFromRoot } from "./container-copy.js";
 import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commit.js";
-import { startHealthChecks } from "./health-checker.js";
+import { prepareHealthCheck } from "./health-state.js";
 import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
 import { ContainerStore } from "./container-store.js";
 import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, prepareMounts, type HostOptions } from "./container-setup.js";
 import { findCommandProblem } from "./executable.js";
+import { AttachSession, type AttachOptions } from "./attach-session.js";
 import {
   hostName,
   hostNetwork,
@@ -45,6 +46,7 @@ import {
   type NetworkPreparation,
 } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
+import { isRootless, RootlessSupport, type RootfsView } from "../rootless/rootless-engine.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
 const log = logger("engine");
@@ -77,6 +79,8 @@ export interface ContainerEngineOptions {
   pull?: (images: ImageStore, reference: string) => Promise<void>;
   /** The cgroup parent of containers. @default "/berth" */
   cgroupParent?: string;
+  /** Rootless operation (docs/rootless.md). @default a RootlessSupport when not root (or BERTH_ROOTLESS=1) */
+  rootless?: RootlessSupport;
 }
 
 /** A process started by {@link ContainerEngine.execStream}. */
@@ -88,6 +92,8 @@ export interface ExecProcess {
   exitCode: Promise<number>;
   /** Signals the runtime's exec process, which forwards the signal. @default "SIGTERM" */
   kill(signal?: NodeJS.Signals): boolean;
+  /** Sets the size of the process's terminal (with `tty`; nothing without). */
+  resize(rows: number, cols: number): void;
 }
 
 /** What one running container's owner keeps in this process. */
@@ -120,6 +126,10 @@ export class ContainerEngine {
   readonly #pull: (images: ImageStore, reference: string) => Promise<void>;
   readonly #cgroupParent: string;
   readonly #live = new Map<string, LiveHandle>();
+  /** Sessions attached to a container before its start, by id: the start connects them. */
+  readonly #pendingAttach = new Map<string, AttachSession[]>();
+  /** Set when running as an unprivileged user (docs/rootless.md). */
+  readonly rootless: RootlessSupport | undefined;
 
   constructor(options: ContainerEngineOptions = {}) {
     this.stateRoot = options.stateRoot ?? stateRoot();
@@ -137,6 +147,7 @@ export class ContainerEngine {
         await pullImage(images, new RegistryClient(), reference);
       });
     this.#cgroupParent = options.cgroupParent ?? "/berth";
+    this.rootless = options.rootless ?? (isRootless() ? new RootlessSupport() : undefined);
   }
 
   // ---------------------------------------------------------------- create
@@ -207,14 +218,18 @@ export class ContainerEngine {
       dnsSearch: options.dnsSearch,
       dnsOptions: options.dnsOptions,
     };
+    let view: RootfsView | undefined;
     try {
       await this.store.locked(id, async () => {
         await this.store.write(record);
-        await writeFile(join(dir, "host-options.json"), JSON.stringify(hostOptions));
+        writeFileSync(join(dir, "host-options.json"), JSON.stringify(hostOptions));
         // Recorded before the image can be removed under us; removed with the container.
         await this.images.addSnapshotUser(layers.imageId, id);
-        await mountOverlay(this.#overlay(record), id);
-        const rootfs = this.#merged(id);
+        await this.rootless?.prepareImage(this.images, layers.imageId);
+        // Rootless: the overlay is seen through a helper's mount namespace, closed below.
+        view = this.rootless ? await this.rootless.openRootfs(this.#overlay(record)) : undefined;
+        if (!view) await mountOverlay(this.#overlay(record), id, this.runtime.server);
+        const rootfs = view?.root ?? this.#merged(id);
         await createWorkdir(rootfs, config.workingDir);
         record.mounts = await prepareMounts(this.volumes, this.store, record, options, rootfs);
         // Built now so that what would fail at start (a bad user, bad resources) fails create,
@@ -226,6 +241,8 @@ export class ContainerEngine {
         // `none` is a namespace the runtime makes, with `lo` brought up by it (buildContainerSpec).
         const mode: NetworkMode = networkMode(prep);
         const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep);
+        this.rootless?.apply(spec, record, this.#overlay(record), prep);
+        await view?.close();
         await this.runtime.writeBundle(join(dir, "bundle"), spec);
         // The overlay stays mounted until the container is reaped or removed: Docker makes the
         // container's layer at create too, and the start is faster without a mount.
@@ -233,6 +250,7 @@ export class ContainerEngine {
         await this.store.write(record);
       });
     } catch (error) {
+      await view?.close();
       await this.remove(id, { force: true, volumes: true }).catch((e: unknown) => log("cleanup of %s failed: %O", id, e));
       throw withContainer(error, name);
     }
@@ -346,9 +364,11 @@ export class ContainerEngine {
     await this.store.write(record);
     const rootfs = this.#merged(id);
     let prepared = false;
+    let view: RootfsView | undefined;
     try {
-      await mountOverlay(this.#overlay(record), id);
-      const problem = await findCommandProblem(rootfs, record.config.args[0]!, record.config.env);
+      view = this.rootless ? await this.rootless.openRootfs(this.#overlay(record)) : undefined;
+      if (!view) await mountOverlay(this.#overlay(record), id, this.runtime.server);
+      const problem = await findCommandProblem(view?.root ?? rootfs, record.config.args[0]!, record.config.env);
       if (problem) {
         throw new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${problem.message}`, {
           container: record.name,
@@ -378,14 +398,28 @@ export class ContainerEngine {
         // Recorded at once: a start that dies from here on leaves a record whose release
         // finds the namespace.
         await this.store.write(record);
-        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), rootfs, prep, hostsWritten);
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), view?.root ?? rootfs, prep, hostsWritten);
+        this.rootless?.apply(spec, record, this.#overlay(record), prep);
         await this.runtime.writeBundle(bundle, spec);
       }
       const pidFile = join(this.store.dir(id), "init.pid");
       // Refined from the monitor's record at the reap; asking the runtime now would cost a spawn.
       const startedAt = new Date().toISOString();
+      // The monitor runs the health check: it outlives this process.
+      await prepareHealthCheck(bundle, this.store.dir(id), record.config);
+      await view?.close();
       // A container restarted after an exit has no runtime state left (the reap deleted it).
-      await this.#runWithRetry(id, bundle, record.init, pidFile);
+      // Sessions attached before the start connect while the monitor waits for them.
+      const sessions = this.#pendingAttach.get(id) ?? [];
+      this.#pendingAttach.delete(id);
+      for (const session of sessions) session.connect(this.#attachSocket(id), 30_000).catch(() => {});
+      const interactive = record.config.tty || record.config.openStdin || sessions.length > 0;
+      try {
+        await this.#runWithRetry(id, bundle, record.init, pidFile, interactive ? { attach: true, stdin: record.config.openStdin, attachWait: sessions.length > 0 } : {});
+      } catch (error) {
+        for (const session of sessions) session.fail(error);
+        throw error;
+      }
       record.status = "running";
       record.pid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
       record.pidStartTime = processStart(record.pid);
@@ -393,12 +427,11 @@ export class ContainerEngine {
       record.finishedAt = "0001-01-01T00:00:00Z";
       record.exitCode = 0;
       record.oomKilled = false;
-      if (record.config.healthcheck) record.health = { Status: "starting", FailingStreak: 0, Log: [] };
       await this.store.write(record);
-      if (record.config.healthcheck) startHealthChecks(this, id, record.config.healthcheck, record.config.shell);
     } catch (error) {
+      await view?.close();
       await this.runtime.delete(id, { force: true }).catch(() => {});
-      await unmountOverlay(rootfs, id).catch(() => {});
+      await unmountOverlay(rootfs, id, this.runtime.server).catch(() => {});
       // A failed start keeps no namespace, address or proxy, as a stopped container.
       if (prepared) await this.#releaseNetwork(record);
       const exitCode = isBerthError(error) && error.exitCode !== undefined ? error.exitCode : 128;
@@ -449,10 +482,10 @@ export class ContainerEngine {
    * such file or directory"). Until the runtime makes and removes the parent atomically, such a
    * run is retried, a few times at most.
    */
-  async #runWithRetry(id: string, bundle: string, init: boolean, pidFile: string): Promise<void> {
+  async #runWithRetry(id: string, bundle: string, init: boolean, pidFile: string, attach: Omit<OciMonitorOptions, "logPath">): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id) }, init, pidFile });
+        await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id), ...attach }, init, pidFile });
         return;
       } catch (error) {
         const raced = hasErrorCode(error, "BERTH_RUNTIME_FAILED") && /\/sys\/fs\/cgroup\/\S*`?: No such file or directory/.test(error.message);
@@ -486,12 +519,13 @@ export class ContainerEngine {
     if (state?.status === "paused") await this.runtime.resume(id).catch(() => {});
     if (timeout > 0 && state && state.status !== "stopped") {
       await this.runtime.kill(id, options.signal ?? record.config.stopSignal).catch(ignoreStopped);
-      const code = await this.runtime.wait(id, { timeout: timeout * 1000 }).catch((error: unknown) => {
+      // berth-runtime's `wait --state` gives the state the reap needs: no `state` after it.
+      const ended = await (this.runtime.hasBerthExtensions ? this.runtime.waitState(id, { timeout: timeout * 1000 }) : this.runtime.wait(id, { timeout: timeout * 1000 })).catch((error: unknown) => {
         if (hasErrorCode(error, "BERTH_TIMEOUT")) return "timeout" as const;
         throw error;
       });
-      if (code !== "timeout") {
-        await this.#reapLocked(record);
+      if (ended !== "timeout") {
+        await this.#reapLocked(record, typeof ended === "object" ? ended : undefined);
         return;
       }
     }
@@ -566,6 +600,23 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     const timeout = options.timeout ?? 300_000;
     const record = await this.#readOrThrow(id, ref);
+    // berth-runtime's `wait --state` answers at once for an exited container and gives the
+    // state the reap needs: one command instead of `state`, `wait` and `state`.
+    if (record.status === "running" && this.runtime.hasBerthExtensions) {
+      const stopped = await this.runtime.waitState(id, { timeout }).catch((error: unknown) => {
+        // Not this runtime's (another run root), reaped meanwhile, or no monitor: the general path.
+        if (hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND") || (hasErrorCode(error, "BERTH_RUNTIME_FAILED") && /exit code was not recorded/.test(error.message))) return undefined;
+        throw withContainer(error, record.name);
+      });
+      if (stopped) {
+        return this.store.locked(id, async () => {
+          const current = await this.store.read(id);
+          if (!current) return record.exitCode;
+          await this.#reapLocked(current, stopped);
+          return current.exitCode;
+        });
+      }
+    }
     // A short-lived container has often exited by now: one `state` then beats a `wait` plus a `state`.
     const state = record.status === "running" ? await this.#stateOf(record) : undefined;
     if (state && this.#foreign.has(state)) {
@@ -633,7 +684,7 @@ export class ContainerEngine {
     await this.store.write(record);
     if (state) await this.runtime.delete(id, { force: true });
     if (mayHaveRuntimeState) await this.#removeCgroups(id);
-    await unmountOverlay(this.#merged(id), id);
+    await unmountOverlay(this.#merged(id), id, this.runtime.server);
     for (const mount of record.mounts) {
       if (mount.type !== "volume" || !mount.name) continue;
       await this.volumes.removeUser(mount.name, id).catch((e: unknown) => log("release of volume %s failed: %O", mount.name, e));
@@ -641,10 +692,15 @@ export class ContainerEngine {
         await this.volumes.remove(mount.name, { force: true }).catch((e: unknown) => log("removal of volume %s failed: %O", mount.name, e));
       }
     }
-    await this.#releaseNetwork(record);
+    // Independent of each other (network state, the image store, the names file): at once.
+    await Promise.all([
+      this.#releaseNetwork(record),
+      this.images.removeSnapshotUser(id).catch((e: unknown) => log("snapshot user removal failed: %O", e)),
+      this.store.releaseName(id, record.name),
+    ]);
     this.#attachments.delete(id);
-    await this.images.removeSnapshotUser(id).catch((e: unknown) => log("snapshot user removal failed: %O", e));
-    await this.store.releaseName(id, record.name);
+    // Rootless: files the container made as a non-root uid belong to a subordinate id.
+    await this.rootless?.removeContainerFiles([this.upperDir(id), join(this.store.dir(id), "work")]);
     await this.store.removeDir(id);
     log("removed %s", id.slice(0, 12));
   }
@@ -728,14 +784,16 @@ export class ContainerEngine {
     if (state?.started) record.startedAt = state.started;
     this.#stopHealth(record.id);
     await this.store.write(record);
+    const written = JSON.stringify(record.network);
     await Promise.all([
       state ? this.runtime.delete(record.id, { force: true }) : undefined,
-      unmountOverlay(this.#merged(record.id), record.id),
+      unmountOverlay(this.#merged(record.id), record.id, this.runtime.server),
       // Docker tears a stopped container's sandbox down: its address goes back to the pool and
       // its published ports are closed until it starts again.
       this.#releaseNetwork(record),
     ]);
-    await this.store.write(record);
+    // The release may have dropped the namespace from the record; nothing else changes here.
+    if (JSON.stringify(record.network) !== written) await this.store.write(record);
     if (record.autoRemove) {
       await this.#removeLocked(record, { volumes: true });
       return false;
@@ -748,7 +806,9 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     const record = await this.#current(id, ref);
     const state = record.status === "running" ? await this.#stateOf(record) : undefined;
-    return toInspect(record, state, this.store.dir(id), this.store.logPath(id));
+    // Addresses exist only while it runs; a layer that cannot tell them leaves them empty.
+    const network = state && state.status !== "stopped" ? await this.#attachmentOf(record)?.describe?.(id).catch(() => undefined) : undefined;
+    return toInspect(record, state, this.store.dir(id), this.store.logPath(id), network);
   }
 
   async #current(id: string, ref: string): Promise<ContainerRecord> {
@@ -838,8 +898,8 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     const record = await this.#current(id, ref);
     if (record.status !== "running") throw notRunning(record);
-    if (options.tty) throw new BerthError("BERTH_UNSUPPORTED", "exec with a tty is not supported yet", { container: record.name });
     if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
+    if (options.tty) return collectTtyExec(await this.execStream(ref, argv, options), options.input);
     const root = `/proc/${record.pid}/root`;
     const env = replaceOrAppendEnv(record.config.env, options.env ?? []);
     const problem = await findCommandProblem(root, argv[0]!, env);
@@ -869,17 +929,27 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     const record = await this.#current(id, ref);
     if (record.status !== "running") throw notRunning(record);
-    if (options.tty) throw new BerthError("BERTH_UNSUPPORTED", "exec with a tty is not supported yet", { container: record.name });
     if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
     const root = `/proc/${record.pid}/root`;
     const user = options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined;
     const args = ["--root", this.runtime.root, "exec"];
+    // Node cannot ioctl the pty: berth-runtime keeps it and takes sizes on fd 3 (exec.c).
+    if (options.tty) args.push("--tty", "--control-fd", "3");
     for (const entry of options.env ?? []) args.push("--env", entry);
     if (options.workingDir) args.push("--cwd", options.workingDir);
     if (user) args.push("--user", `${user.uid}:${user.gid}`);
     args.push("--", id, ...argv);
     // The driver's exec buffers output; streaming needs the process itself.
-    const child = spawn(this.runtime.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(this.runtime.binary, args, { stdio: options.tty ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"] });
+    const control = options.tty ? (child.stdio[3] as Writable) : undefined;
+    control?.on("error", () => {}); // EPIPE once the process is gone: a resize too late is moot
+    const resize = (rows: number, cols: number) => {
+      if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows <= 0 || cols <= 0 || rows > 0xffff || cols > 0xffff) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid terminal size ${rows}x${cols}`, { container: record.name, field: "resize" });
+      }
+      control?.write(`${rows} ${cols}\n`);
+    };
+    if (options.tty) resize(options.consoleSize?.rows ?? 24, options.consoleSize?.cols ?? 80);
     const timer = options.timeout ? setTimeout(() => child.kill("SIGKILL"), options.timeout) : undefined;
     const exitCode = new Promise<number>((resolve, reject) => {
       child.once("error", (error) => {
@@ -891,7 +961,43 @@ export class ContainerEngine {
         resolve(code ?? 128 + (signal ? signalNumber(signal) : 1));
       });
     });
-    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exitCode, kill: (signal = "SIGTERM") => child.kill(signal) };
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exitCode, kill: (signal = "SIGTERM") => child.kill(signal), resize };
+  }
+
+  /**
+   * Attaches to a container (`docker attach`, the API's `attach` with `stream`): its stdin,
+   * stdout and stderr as streams, its terminal's size, its exit code. A running container
+   * can be attached when it was started with `tty` or `openStdin` (its monitor then has an
+   * attach endpoint, `attach.sock` in its runtime state directory); a created or exited one
+   * is attached by its next {@link start} in this engine, which waits for the session so it
+   * misses no output (`docker run -a`, `docker start -a`). Fails with `BERTH_ATTACH_FAILED`.
+   */
+  async attach(ref: string, options: AttachOptions = {}): Promise<AttachSession> {
+    const id = await this.store.resolve(ref);
+    const record = await this.#current(id, ref);
+    const session = new AttachSession(record.name, options, record.config.openStdin);
+    if (record.status === "running") {
+      // The endpoint exists already or never will.
+      await session.connect(this.#attachSocket(id), 0);
+    } else if (record.status === "created" || record.status === "exited") {
+      const pending = this.#pendingAttach.get(id) ?? [];
+      pending.push(session);
+      this.#pendingAttach.set(id, pending);
+      // A session given up on before the start must not hold the start.
+      session.exitCode.finally(() => {
+        const left = (this.#pendingAttach.get(id) ?? []).filter((s) => s !== session);
+        if (left.length > 0) this.#pendingAttach.set(id, left);
+        else this.#pendingAttach.delete(id);
+      }).catch(() => {});
+    } else {
+      throw new BerthError("BERTH_CONTAINER_STATE", `cannot attach to container ${record.name}: it is ${record.status}`, { container: record.name });
+    }
+    return session;
+  }
+
+  /** The monitor's attach endpoint (native/src/attach.h). */
+  #attachSocket(id: string): string {
+    return join(this.runtime.root, id, "attach.sock");
   }
 
   // ---------------------------------------------------------------- copy / commit
@@ -974,13 +1080,21 @@ export class ContainerEngine {
       const record = await this.#readOrThrow(id, ref);
       await this.#reapLocked(record);
       if (record.status === "running") return fn(`/proc/${record.pid}/root`, record);
+      if (this.rootless) {
+        const view = await this.rootless.openRootfs(this.#overlay(record));
+        try {
+          return await fn(view.root, record);
+        } finally {
+          await view.close();
+        }
+      }
       const merged = this.#merged(id);
       const wasMounted = await isMountPoint(merged);
-      await mountOverlay(this.#overlay(record), id);
+      await mountOverlay(this.#overlay(record), id, this.runtime.server);
       try {
         return await fn(merged, record);
       } finally {
-        if (!wasMounted) await unmountOverlay(merged, id);
+        if (!wasMounted) await unmountOverlay(merged, id, this.runtime.server);
       }
     });
   }
@@ -1142,3 +1256,15 @@ function matches(record: ContainerRecord, status: string, f: ListContainersOptio
   return true;
 }
 
+
+/** {@link ContainerEngine.exec} with a terminal: the output is the terminal's, all on stdout. */
+async function collectTtyExec(process: ExecProcess, input: string | Uint8Array | undefined): Promise<ExecResult> {
+  process.stdin.on("error", () => {});
+  process.stdin.end(input);
+  const chunks: Buffer[] = [];
+  const errors: Buffer[] = [];
+  process.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+  process.stderr.on("data", (chunk: Buffer) => errors.push(chunk));
+  const exitCode = await process.exitCode;
+  return { exitCode, stdout: Buffer.concat(chunks).toString("utf8"), stderr: Buffer.concat(errors).toString("utf8") };
+}

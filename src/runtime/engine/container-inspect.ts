@@ -1,6 +1,9 @@
 import { join } from "node:path";
+import { ramInBytes } from "../../common/units.js";
 import type { OciState } from "../oci-spec.js";
 import type { ContainerRecord, HealthState } from "./container-record.js";
+import { readHealthState } from "./health-state.js";
+import type { NetworkDescription } from "./network-attachment.js";
 
 /** `State` of {@link ContainerInspect}, as `docker inspect` shows it. */
 export interface ContainerInspectState {
@@ -58,13 +61,62 @@ export interface ContainerInspect {
     Privileged: boolean;
     ReadonlyRootfs: boolean;
     Init: boolean;
-    Memory: number | string;
-    NanoCpus: number | string;
+    /** Bytes; 0 unlimited. */
+    Memory: number;
+    MemoryReservation: number;
+    /** Bytes of memory + swap; -1 unlimited, 0 unset. */
+    MemorySwap: number;
+    /** `--cpus` × 10⁹. */
+    NanoCpus: number;
+    CpuShares: number;
+    /** µs. */
+    CpuPeriod: number;
+    /** µs. */
+    CpuQuota: number;
+    CpusetCpus: string;
+    CpusetMems: string;
     PidsLimit: number;
   };
   GraphDriver: { Name: "overlay"; Data: { LowerDir: string; UpperDir: string; WorkDir: string; MergedDir: string } };
-  /** Filled by the network layer; `none`/`host` have no addresses. */
-  NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string }> };
+  NetworkSettings: NetworkSettings;
+}
+
+/** One network of a container in `NetworkSettings.Networks`, as `docker inspect` shows it. */
+export interface EndpointSettings {
+  IPAMConfig: null;
+  Links: null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+/**
+ * `NetworkSettings` as `docker inspect` shows it. The top-level address fields describe the
+ * default `bridge` network only (Docker's legacy fields); `Ports` maps each exposed
+ * `port/proto` to its host bindings, or `null` when it is exposed and not published.
+ * Addresses exist only while the container runs; the network layer reports them.
+ */
+export interface NetworkSettings {
+  Bridge: string;
+  SandboxID: string;
+  SandboxKey: string;
+  Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  Networks: Record<string, EndpointSettings>;
 }
 
 /** One line of {@link ContainerEngine.list}, as `docker ps --format json` gives it. */
@@ -99,10 +151,92 @@ export function displayStatus(record: ContainerRecord, state: OciState | undefin
   }
 }
 
-export function toInspect(record: ContainerRecord, state: OciState | undefined, dir: string, logPath: string): ContainerInspect {
+function bytes(value: number | string | undefined): number {
+  if (value === undefined) return 0;
+  if (value === -1 || value === "-1") return -1;
+  try {
+    return ramInBytes(value);
+  } catch {
+    // Validated at create; a record from an older berth shows what it can.
+    return 0;
+  }
+}
+
+/** Docker's HostConfig resource fields from the options the record keeps (Docker's units). */
+function hostResources(record: ContainerRecord) {
+  const r = record.resources;
+  const memory = bytes(r.memory);
+  const swap = bytes(r.memorySwap);
+  return {
+    Memory: memory,
+    MemoryReservation: bytes(r.memoryReservation),
+    // The daemon fills in twice the memory when only `--memory` is given.
+    MemorySwap: memory > 0 && swap === 0 ? memory * 2 : swap,
+    NanoCpus: r.cpus !== undefined ? Math.round(Number(r.cpus) * 1e9) : 0,
+    CpuShares: r.cpuShares ?? 0,
+    CpuPeriod: r.cpuPeriod ?? 0,
+    CpuQuota: r.cpuQuota ?? 0,
+    CpusetCpus: r.cpusetCpus ?? "",
+    CpusetMems: r.cpusetMems ?? "",
+    PidsLimit: r.pidsLimit ?? 0,
+  };
+}
+
+function endpointSettings(record: ContainerRecord, e?: NetworkDescription["endpoints"][number]): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: e && e.network !== "bridge" ? [...e.aliases] : null,
+    MacAddress: e?.macAddress ?? "",
+    NetworkID: e?.networkId ?? "",
+    EndpointID: "",
+    Gateway: e?.gateway ?? "",
+    IPAddress: e?.ipAddress ?? "",
+    IPPrefixLen: e?.prefixLen ?? 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    // Docker 25+: the names the container resolves by on a user network.
+    DNSNames: e && e.network !== "bridge" ? [...new Set([record.name, ...e.aliases, record.id.slice(0, 12)])] : null,
+  };
+}
+
+/** `NetworkSettings` from the record and, while it runs, what its network layer reports. */
+export function networkSettings(record: ContainerRecord, running: boolean, network: NetworkDescription | undefined): NetworkSettings {
+  const networks: Record<string, EndpointSettings> = {};
+  for (const e of network?.endpoints ?? []) networks[e.network] = endpointSettings(record, e);
+  // A container sharing another's namespace (`container:<id>`) has no network of its own, as in Docker.
+  if (Object.keys(networks).length === 0 && !record.network.mode.startsWith("container:")) networks[record.network.mode] = endpointSettings(record);
+  const ports: NetworkSettings["Ports"] = {};
+  if (running) {
+    for (const p of record.config.exposedPorts) ports[p.includes("/") ? p : `${p}/tcp`] = null;
+    for (const p of network?.ports ?? []) {
+      const key = `${p.containerPort}/${p.proto}`;
+      (ports[key] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+    }
+  }
+  const bridge = network?.endpoints.find((e) => e.network === "bridge");
+  return {
+    Bridge: "",
+    SandboxID: "",
+    SandboxKey: running ? (record.network.netnsPath ?? "") : "",
+    Ports: ports,
+    Gateway: bridge?.gateway ?? "",
+    IPAddress: bridge?.ipAddress ?? "",
+    IPPrefixLen: bridge?.prefixLen ?? 0,
+    MacAddress: bridge?.macAddress ?? "",
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    Networks: networks,
+  };
+}
+
+export function toInspect(record: ContainerRecord, state: OciState | undefined, dir: string, logPath: string, network?: NetworkDescription): ContainerInspect {
   const status = displayStatus(record, state);
   const running = status === "running" || status === "paused";
   const c = record.config;
+  const health = readHealthState(dir, record, running);
   return {
     Id: record.id,
     Created: record.created,
@@ -120,7 +254,7 @@ export function toInspect(record: ContainerRecord, state: OciState | undefined, 
       Error: record.error,
       StartedAt: record.startedAt,
       FinishedAt: record.finishedAt,
-      ...(record.health ? { Health: record.health } : {}),
+      ...(health ? { Health: health } : {}),
     },
     Image: record.imageId,
     ResolvConfPath: join(dir, "resolv.conf"),
@@ -172,15 +306,13 @@ export function toInspect(record: ContainerRecord, state: OciState | undefined, 
       Privileged: record.privileged,
       ReadonlyRootfs: record.readonlyRootfs,
       Init: record.init,
-      Memory: record.resources.memory ?? 0,
-      NanoCpus: record.resources.cpus ?? 0,
-      PidsLimit: record.resources.pidsLimit ?? 0,
+      ...hostResources(record),
     },
     GraphDriver: {
       Name: "overlay",
       Data: { LowerDir: record.lowerDirs.join(":"), UpperDir: join(dir, "upper"), WorkDir: join(dir, "work"), MergedDir: join(dir, "merged") },
     },
-    NetworkSettings: { SandboxKey: record.status === "running" ? (record.network.netnsPath ?? "") : "", Networks: { [record.network.mode]: { IPAddress: "" } } },
+    NetworkSettings: networkSettings(record, running, network),
   };
 }
 

@@ -118,8 +118,14 @@ export interface ExecContainerOptions {
   workingDir?: string;
   /** Bytes or text written to stdin (then closed). @default none (stdin is /dev/null) */
   input?: string | Uint8Array;
-  /** A terminal for the process. Not supported yet: `BERTH_UNSUPPORTED`. @default false */
+  /**
+   * A pseudo-terminal for the process (`docker exec -t`): its output all comes on stdout, as
+   * the terminal shows it (`\r\n` line ends, echo of what stdin typed).
+   * @default false
+   */
   tty?: boolean;
+  /** The terminal's size at the start, with `tty`; `resize` of the streaming form changes it. @default { rows: 24, cols: 80 } */
+  consoleSize?: { rows: number; cols: number };
   /** Time limit, in ms. @default 60000 */
   timeout?: number;
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../../common/berth-error.js";
 import { resolveInRoot } from "../../common/safe-path.js";
@@ -33,9 +33,13 @@ export interface HostOptions {
 export async function createWorkdir(rootfs: string, workingDir: string): Promise<void> {
   // Docker creates a missing working directory (root-owned, 0755) rather than failing.
   const path = resolveInRoot(rootfs, workingDir, { followLast: true });
-  await mkdir(path, { recursive: true, mode: 0o755 }).catch((error: unknown) => {
+  try {
+    // Synchronous, as the other small files of a container's setup: a thread-pool round trip
+    // costs more than the syscall.
+    mkdirSync(path, { recursive: true, mode: 0o755 });
+  } catch (error) {
     throw new BerthError("BERTH_IO", `cannot create the working directory ${workingDir}`, { path: workingDir, cause: error });
-  });
+  }
 }
 
 /**
@@ -126,6 +130,15 @@ export async function containerHostsText(record: ContainerRecord, host: HostOpti
   });
 }
 
+/** The host's /etc/resolv.conf, "" when it has none. */
+function hostResolvConf(): string {
+  try {
+    return readFileSync("/etc/resolv.conf", "utf8");
+  } catch {
+    return "";
+  }
+}
+
 /** Where the engine keeps a container's /etc/hosts. */
 export function containerHostsPath(store: ContainerStore, id: string): string {
   return join(store.dir(id), "hosts");
@@ -151,20 +164,18 @@ hostsWritten = false,
   const etc = { hosts: containerHostsPath(store, record.id), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
   const hostsText = await containerHostsText(record, host, hostNet, prep);
   const resolvText = buildResolvConf({
-    hostFile: await readFile("/etc/resolv.conf", "utf8").catch(() => ""),
+    hostFile: hostResolvConf(),
     hostNetwork: hostNet,
     ipv6: prep?.ipv6 ?? false,
     ...(host.dns ?? prep?.dnsConfig?.nameservers ? { nameservers: host.dns ?? prep?.dnsConfig?.nameservers } : {}),
     ...(host.dnsSearch ?? prep?.dnsConfig?.search ? { search: host.dnsSearch ?? prep?.dnsConfig?.search } : {}),
     ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
   });
-  await Promise.all([
-    // A network layer that wrote the file under its lock (see NetworkContainer.writeHosts) may
-    // since have added peers to it: written again, they would be lost.
-    hostsWritten ? undefined : writeFile(etc.hosts, hostsText),
-    writeFile(etc.hostname, buildHostname(record.config.hostname)),
-    writeFile(etc.resolvConf, resolvText),
-  ]);
+  // A network layer that wrote the file under its lock (see NetworkContainer.writeHosts) may
+  // since have added peers to it: written again, they would be lost.
+  if (!hostsWritten) writeFileSync(etc.hosts, hostsText);
+  writeFileSync(etc.hostname, buildHostname(record.config.hostname));
+  writeFileSync(etc.resolvConf, resolvText);
   return buildOciSpec({
     id: record.id,
     config: record.config,

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BerthError } from "../../common/berth-error.js";
+import { BerthError, hasErrorCode } from "../../common/berth-error.js";
 import { writeFileAtomic } from "../../common/atomic-file.js";
 import { withFileLock } from "../../common/file-lock.js";
 import { generateContainerName, validateContainerName } from "../container-config/container-name.js";
@@ -17,6 +18,8 @@ const idPattern = /^[a-f0-9]{64}$/;
  * a lock another process waits on.
  */
 export class ContainerStore {
+  #laidOut = false;
+
   constructor(readonly root: string) {}
 
   dir(id: string): string {
@@ -45,18 +48,30 @@ export class ContainerStore {
   }
 
   async ensureLayout(): Promise<void> {
+    // Once per store object: every lock would otherwise pay a mkdir round trip.
+    if (this.#laidOut) return;
     await mkdir(join(this.root, ".locks"), { recursive: true });
+    this.#laidOut = true;
   }
 
   /** Runs `fn` holding the container's lock: every mutation of one container goes through here. */
   async locked<T>(id: string, fn: () => Promise<T>, timeout = 60_000): Promise<T> {
     await this.ensureLayout();
-    return withFileLock(this.lockPath(id), fn, { timeout });
+    try {
+      return await withFileLock(this.lockPath(id), fn, { timeout });
+    } catch (error) {
+      // The state root was emptied under this store object: lay it out again, once.
+      if (!hasErrorCode(error, "BERTH_IO") || !error.message.startsWith("cannot create lock") || (error.cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT" || existsSync(join(this.root, ".locks"))) throw error;
+      this.#laidOut = false;
+      await this.ensureLayout();
+      return withFileLock(this.lockPath(id), fn, { timeout });
+    }
   }
 
   async read(id: string): Promise<ContainerRecord | undefined> {
     try {
-      return JSON.parse(await readFile(this.recordPath(id), "utf8")) as ContainerRecord;
+      // Synchronous, as the record's writes: a thread-pool round trip costs more than the read.
+      return JSON.parse(readFileSync(this.recordPath(id), "utf8")) as ContainerRecord;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -167,8 +182,7 @@ export class ContainerStore {
 
   private async isAllocated(id: string): Promise<boolean> {
     try {
-      await readdir(this.dir(id));
-      return true;
+      return existsSync(this.dir(id));
     } catch {
       return false;
     }
@@ -191,7 +205,7 @@ export class ContainerStore {
 
   private async readNames(): Promise<Record<string, string>> {
     try {
-      return JSON.parse(await readFile(this.namesPath, "utf8")) as Record<string, string>;
+      return JSON.parse(readFileSync(this.namesPath, "utf8")) as Record<string, string>;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
       throw new BerthError("BERTH_IO", `cannot read ${this.namesPath}`, { path: this.namesPath, cause: error });

@@ -1,6 +1,8 @@
 // The container engine: records, lifecycle, logs, exec, copy, commit and health checks.
 export { ContainerEngine } from "./container-engine.js";
 export type { ContainerEngineOptions, ExecProcess } from "./container-engine.js";
+export { AttachSession } from "./attach-session.js";
+export type { AttachOptions } from "./attach-session.js";
 export type { CommitOptions } from "./container-commit.js";
 export type {
   CreateContainerOptions,
@@ -18,6 +20,7 @@ export type {
   NetworkAttachment,
   NetworkAttachmentConfig,
   NetworkContainer,
+  NetworkDescription,
   NetworkDriver,
   NetworkDriverContext,
   NetworkPreparation,

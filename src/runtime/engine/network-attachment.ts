@@ -104,6 +104,19 @@ export interface NetworkAttachment {
   readonly config?: NetworkAttachmentConfig;
   prepare(container: NetworkContainer): Promise<NetworkPreparation>;
   release(container: NetworkContainer): Promise<void>;
+  /**
+   * The running container's addresses and published ports, for `docker inspect`'s
+   * `NetworkSettings`. @default none (inspect shows no addresses)
+   */
+  describe?(containerId: string): Promise<NetworkDescription | undefined>;
+}
+
+/** What {@link NetworkAttachment.describe} reports of a running container. */
+export interface NetworkDescription {
+  /** One per network, in attach order. */
+  endpoints: { network: string; networkId: string; ipAddress: string; prefixLen: number; gateway: string; macAddress: string; aliases: string[] }[];
+  /** Published ports, one per host address. */
+  ports: { containerPort: number; proto: "tcp" | "udp"; hostIp: string; hostPort: number }[];
 }
 
 /**

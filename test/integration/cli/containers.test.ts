@@ -239,14 +239,23 @@ describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
     await berth(["rm", id]);
   });
 
-  it.skip("run -d --health-cmd turns healthy (skipped: the engine probes only from the process that started the container, and the CLI exits after -d)", () => {});
+  it("run -d --health-cmd turns healthy after the CLI has exited (the monitor probes), then unhealthy; ps shows it", async () => {
+    const run = await berth(["run", "-d", "--name", "hc", "--health-cmd", "test ! -e /tmp/sick", "--health-interval", "100ms", "--health-retries", "1", "busybox:test", "sleep", "60"]);
+    expect(run.code).toBe(0);
+    const health = async () => (await berth(["inspect", "--format", "{{.State.Health.Status}}", "hc"])).stdout.trim();
+    await expect.poll(health, { timeout: 20_000, interval: 100 }).toBe("healthy");
+    expect((await berth(["ps", "--filter", "name=hc", "--format", "{{.Status}}"])).stdout).toMatch(/\(healthy\)/);
+    expect((await berth(["exec", "hc", "touch", "/tmp/sick"])).code).toBe(0);
+    await expect.poll(health, { timeout: 20_000, interval: 100 }).toBe("unhealthy");
+    const log = JSON.parse((await berth(["inspect", "--format", "{{json .State.Health.Log}}", "hc"])).stdout) as { ExitCode: number }[];
+    expect(log.at(-1)?.ExitCode).toBe(1);
+    await berth(["rm", "-f", "hc"]);
+  });
 
-  it("run -i and -t are refused in one line until the engine can attach (-it is out of scope this round)", async () => {
+  it("run -i pipes stdin in and run -t gives a terminal (more in interactive.test.ts)", async () => {
     const i = await berth(["run", "-i", "--rm", "busybox:test", "cat"], { input: "x" });
-    expect(i.code).toBe(125);
-    expect(i.stderr.split("\n")).toHaveLength(2);
-    const t = await berth(["run", "-t", "--rm", "busybox:test", "true"]);
-    expect(t.code).toBe(125);
-    expect(t.stderr).toContain("pseudo-terminal");
+    expect(i).toEqual({ code: 0, stdout: "x", stderr: "" });
+    const t = await berth(["run", "-t", "--rm", "busybox:test", "sh", "-c", "tty; exit 2"]);
+    expect(t).toEqual({ code: 2, stdout: "/dev/pts/0\r\n", stderr: "" });
   });
 });

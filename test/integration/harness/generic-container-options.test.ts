@@ -8,6 +8,7 @@ import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.j
 import { parsePortToExpose } from "../../../src/harness/container-options.js";
 import { GenericContainer } from "../../../src/harness/generic-container.js";
 import { Image } from "../../../src/harness/image.js";
+import { StartedTestContainer } from "../../../src/harness/started-container.js";
 import { Wait } from "../../../src/harness/wait/wait.js";
 import { NetworkManager } from "../../../src/network/network-manager.js";
 import { NetworkStore } from "../../../src/network/network-store.js";
@@ -212,6 +213,41 @@ describeAsRoot("GenericContainer options (busybox)", () => {
     await started.stop({ timeout: 0 });
     expect(calls).toEqual(["beforeContainerCreated", "containerCreated 64", "containerStarting false", "containerStarted false 64", "containerStopping", "containerStopped"]);
     expect((await engine.list({ all: true })).map((c) => c.Id)).not.toContain(started.getId());
+  });
+
+  it("a module subclasses GenericContainer and wraps the started container (new StartedX(await super.start())): one container, one shared state", async () => {
+    class Web extends GenericContainer {
+      constructor() {
+        super(image, { engine, networkManager: manager });
+        this.withExposedPorts(8080).withWaitStrategy(Wait.forListeningPorts());
+      }
+      protected override async beforeContainerCreated() {
+        this.withCommand(["httpd", "-f", "-p", "8080", "-h", "/"]);
+      }
+      override async start(): Promise<StartedWeb> {
+        return new StartedWeb(await super.start(), "/index");
+      }
+    }
+    class StartedWeb extends StartedTestContainer {
+      readonly #path: string;
+      constructor(started: StartedTestContainer, path: string) {
+        super(started);
+        this.#path = path;
+      }
+      url(): string {
+        return `http://${this.getHost()}:${this.getMappedPort(8080)}${this.#path}`;
+      }
+    }
+    const web = await new Web().start();
+    expect(web).toBeInstanceOf(StartedWeb);
+    expect(web.url()).toMatch(/^http:\/\/localhost:\d+\/index$/);
+    expect(web.getId()).toMatch(/^[0-9a-f]{64}$/);
+    await web.restart({ timeout: 0 });
+    // The getters follow the restart's new port, in the wrapper as in what it wraps.
+    expect(web.url()).toBe(`http://localhost:${web.getMappedPort(8080)}/index`);
+    await web.stop({ timeout: 0 });
+    await web[Symbol.asyncDispose](); // already stopped: nothing to do, no error
+    expect((await engine.list({ all: true })).map((c) => c.Id)).not.toContain(web.getId());
   });
 
   it("refuses aliases without a user network and ports without a network of their own (BERTH_INVALID_ARGUMENT), creating nothing", async () => {

@@ -115,6 +115,18 @@ describe("Wait.forLogMessage", () => {
     expect(hasErrorCode(error, "BERTH_WAIT_CONTAINER_EXITED")).toBe(true);
   });
 
+  it("a target whose output ends before the message fails with its exit code, the strategy and its last lines, whichever notices first", async () => {
+    // Regression: the end of the output used to be reported without the last lines, so the
+    // reason (an entrypoint's "fatal: ...") was lost when it won the race with the exit watcher.
+    for (let i = 0; i < 3; i++) {
+      const target = await start(["log=fatal: no password set", "exit=1"]);
+      const error = await failure(Wait.forLogMessage("ready").withStartupTimeout(20_000).waitUntilReady(target));
+      expect(hasErrorCode(error, "BERTH_WAIT_CONTAINER_EXITED")).toBe(true);
+      expect(error.message).toContain('log message "ready"');
+      expect(error.lastLines).toContain("fatal: no password set");
+    }
+  });
+
   it("times out with the message it waited for", async () => {
     const target = await start(["log=starting up", "tcp=0"]);
     const error = await failure(Wait.forLogMessage(/never/).withStartupTimeout(300).waitUntilReady(target));

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -64,6 +65,8 @@ describeAsRoot("pulls from several processes", () => {
     });
     proc.kill("SIGKILL");
     await proc;
+    // The native unpacker it ran (if any) dies with it, so nothing writes on into the store.
+    expect(await unpackersWritingUnder(state)).toEqual([]);
     const store = new ImageStore(state);
     // Left behind: a partial snapshot, a partial blob and a lock held by a dead process.
     expect((await readdir(join(store.root, "snapshots"))).some((n) => n.startsWith(".tmp-"))).toBe(true);
@@ -77,3 +80,20 @@ describeAsRoot("pulls from several processes", () => {
     expect((await readFile(join(layerDir, "data/0.bin"))).length).toBe(16 << 20);
   });
 });
+
+/** Pids of `berth-runtime unpack` processes writing below `dir` (polled briefly: death is asynchronous). */
+async function unpackersWritingUnder(dir: string): Promise<number[]> {
+  let found: number[] = [];
+  for (let attempt = 0; attempt < 50; attempt++) {
+    found = [];
+    for (const name of await readdir("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+      const args = cmdline.split("\0");
+      if (args.includes("unpack") && args.some((a) => a.startsWith(dir))) found.push(Number(name));
+    }
+    if (found.length === 0) return found;
+    await sleep(20);
+  }
+  return found;
+}

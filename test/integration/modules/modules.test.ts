@@ -117,6 +117,49 @@ describeAsRoot("modules on the fixture images (postgres, redis)", () => {
     await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
   });
 
+  it("restoreSnapshot swaps in a copy made ahead (renames, not a copy, even with a client connected); replaced databases and copies do not pile up", async () => {
+    await using postgres = await new PostgreSqlContainer(fixtureTags.postgres, { engine, networkManager: manager }).withDatabase("swap").start();
+    const admin = new pg.Client({ connectionString: postgres.getConnectionUri().replace(/\/swap$/, "/postgres") });
+    await admin.connect();
+    try {
+      const spares = async () => (await admin.query("SELECT oid::int AS oid FROM pg_database WHERE datname LIKE 'migrated_template_b%'")).rows.map((r: { oid: number }) => r.oid);
+      const current = async () => (await admin.query("SELECT oid::int AS oid FROM pg_database WHERE datname = 'swap'")).rows[0]?.oid as number | undefined;
+      const waitForSpares = async () => {
+        for (let i = 0; i < 600 && (await spares()).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+        return spares();
+      };
+      await admin.query("SELECT 1");
+      const app = new pg.Client({ connectionString: postgres.getConnectionUri() });
+      await app.connect();
+      await app.query("CREATE TABLE items (v int); INSERT INTO items VALUES (1)");
+      await app.end();
+      await postgres.snapshot();
+      for (let round = 0; round < 3; round++) {
+        const ready = await waitForSpares();
+        expect(ready).toHaveLength(2);
+        const held = new pg.Client({ connectionString: postgres.getConnectionUri() });
+        held.on("error", () => {});
+        await held.connect();
+        await held.query("INSERT INTO items VALUES (2)");
+        await postgres.restoreSnapshot();
+        expect(ready).toContain(await current());
+        await held.end().catch(() => {});
+        const check = new pg.Client({ connectionString: postgres.getConnectionUri() });
+        await check.connect();
+        expect((await check.query("SELECT count(*)::int AS n FROM items")).rows).toEqual([{ n: 1 }]);
+        await check.end();
+      }
+      await waitForSpares();
+      // Dropped in the background: give the last drop a moment.
+      for (let i = 0; i < 200 && (await admin.query("SELECT 1 FROM pg_database WHERE datname LIKE 'berth_trash_%'")).rowCount! > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const names = (await admin.query("SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY datname")).rows.map((r: { datname: string }) => r.datname);
+      expect(names.filter((n) => n.startsWith("berth_trash_"))).toEqual([]);
+      expect(names.filter((n) => n.startsWith("migrated_template_b"))).toHaveLength(2);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it("ensureFixtureImages: a second call finds both images in the store with their cache keys", async () => {
     expect((await ensureFixtureImages({ stateRoot: root })).sources).toEqual({ postgres: "store", redis: "store" });
   });

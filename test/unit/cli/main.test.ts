@@ -44,10 +44,10 @@ describe("berth (in-process)", () => {
     expect(r.stderr).toBe("berth: unknown flag: --foo\nSee 'berth run --help'.\n");
   });
 
-  it("verbs not wired yet say so in one line, exit 125", async () => {
-    const r = await berth(["compose", "up"]);
+  it("a compose verb's unknown flag is a usage error, exit 125", async () => {
+    const r = await berth(["compose", "up", "--bogus"]);
     expect(r.code).toBe(125);
-    expect(r.stderr).toBe("berth: 'berth compose up' is not available yet: it arrives with the engine\n");
+    expect(r.stderr).toBe("berth: unknown flag: --bogus\nSee 'berth compose up --help'.\n");
   });
 
   it("compose config prints the normalised YAML", async () => {
@@ -72,15 +72,15 @@ describe("berth (in-process)", () => {
     expect(r.stdout).toBe("db\n");
   });
 
-  it("a missing required variable is one line naming it, exit 125", async () => {
+  it("a missing required variable is one line naming it, exit 1 as docker compose", async () => {
     const r = await berth(["compose", "--env-file", "/dev/null", "config"]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^berth: required variable POSTGRES_PASSWORD is missing a value: set POSTGRES_PASSWORD in \.env \(.*compose\.yaml: services\.web\.environment\.DATABASE_URL\)\n$/);
   });
 
-  it("a compose file that is not there, exit 125", async () => {
+  it("a compose file that is not there, exit 1 as docker compose", async () => {
     const r = await berth(["compose", "-f", "nope.yml", "config"]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^berth: .*nope\.yml: no such file\n$/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ProgressDisplay, progressText } from "../../../src/cli/progress.js";
+import { BuildProgressView, ProgressDisplay, progressText } from "../../../src/cli/progress.js";
 
 describe("progressText (Docker's JSONProgress)", () => {
   it("draws the bar and the counts on a wide terminal", () => {
@@ -67,5 +67,28 @@ describe("ProgressDisplay", () => {
         "Digest: sha256:abc\n",
       ].join(""),
     );
+  });
+});
+
+describe("BuildProgressView (BuildKit's tty display)", () => {
+  it("redraws the whole block in place: header, one line per step, a running step's last output", () => {
+    const chunks: string[] = [];
+    let now = 1000;
+    const view = new BuildProgressView({ write: (t: string) => chunks.push(t), isTTY: true, columns: 40 }, () => now);
+    view.step("0:1", "[stage-0] FROM busybox", "cached");
+    now = 1500;
+    view.step("0:2", "[stage-0] RUN make", "running");
+    view.output("0:2", "compiling\n");
+    now = 3000;
+    view.step("0:2", "[stage-0] RUN make", "done", 1400);
+    view.finish(["naming to app:1"]);
+    const frames = chunks.map((c) => c.replace(/\x1b\[\d*[AJ]/g, "").split("\x1b[2K").join("").trimEnd().split("\n"));
+    // 40 columns: the title padded to 35, a space, the time.
+    const line = (left: string, time: string) => `${left.padEnd(35)} ${time}`;
+    expect(frames[2]).toEqual(["[+] Building 0.5s (1/2)", line(" => CACHED [stage-0] FROM busybox", "0.0s"), line(" => [stage-0] RUN make", "0.0s"), " => => # compiling"]);
+    expect(frames[4]).toEqual(["[+] Building 2.0s (2/2) FINISHED", line(" => CACHED [stage-0] FROM busybox", "0.0s"), line(" => [stage-0] RUN make", "1.4s"), " => => naming to app:1"]);
+    // Each frame after the first moves up over the previous one.
+    expect(chunks[1]!.startsWith("\x1b[2A")).toBe(true);
+    expect(chunks[3]!.startsWith("\x1b[4A")).toBe(true);
   });
 });

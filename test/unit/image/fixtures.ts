@@ -41,7 +41,7 @@ export interface LayoutImage {
 }
 
 /** Writes an OCI layout holding the images; returns manifest digests. Blobs written honestly. */
-export async function makeLayout(dir: string, images: LayoutImage[], options: { asIndex?: string } = {}): Promise<string[]> {
+export async function makeLayout(dir: string, images: LayoutImage[], options: { asIndex?: string; nest?: number } = {}): Promise<string[]> {
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   const put = async (bytes: Buffer) => {
@@ -90,7 +90,12 @@ export async function makeLayout(dir: string, images: LayoutImage[], options: { 
   }
   let top = descriptors;
   if (options.asIndex) {
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: descriptors }));
+    let index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: descriptors }));
+    // `nest` more indexes, each listing only the one below it (with no platform, as buildx writes them).
+    for (let level = 0; level < (options.nest ?? 0); level++) {
+      const inner = { mediaType: "application/vnd.oci.image.index.v1+json", digest: await put(index), size: index.length };
+      index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [inner] }));
+    }
     top = [
       {
         mediaType: "application/vnd.oci.image.index.v1+json",

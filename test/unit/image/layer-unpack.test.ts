@@ -21,8 +21,12 @@ beforeEach(async () => {
 });
 afterEach(async () => removeTempDir(dir));
 
+/** Both extractors follow the same rules; every unpackLayer test runs against each. */
+const extractors = ["native", "js"] as const;
+let extractor: (typeof extractors)[number] = "js";
+
 async function unpack(bytes: Buffer, extra: Partial<Parameters<typeof unpackLayer>[1]> = {}) {
-  return unpackLayer(Readable.from([bytes]), { dest: root, compression: "none", privileged: false, ...extra });
+  return unpackLayer(Readable.from([bytes]), { dest: root, compression: "none", privileged: false, extractor, ...extra });
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -94,7 +98,11 @@ describe("sniffCompression", () => {
   });
 });
 
-describe("unpackLayer", () => {
+describe.each(extractors)("unpackLayer with the %s extractor", (which) => {
+  beforeEach(() => {
+    extractor = which;
+  });
+
   it("unpacks files, dirs, symlinks, hard links, modes and mtimes; reports both digests", async () => {
     const tar = await makeTar([
       { name: "etc", type: "directory", mode: 0o755 },
@@ -155,6 +163,37 @@ describe("unpackLayer", () => {
     await unpack(tar);
     expect(await readFile(join(root, "a/x"), "utf8")).toBe("1");
     expect((await lstat(join(root, "f"))).isSymbolicLink()).toBe(true);
+  });
+
+  it("a directory replaced by a symlink is resolved anew for the entries after it", async () => {
+    // The native extractor caches the last parent directory; a replacement must drop it.
+    const tar = await makeTar([
+      { name: "a/b/c1", content: "1" },
+      { name: "a/b", type: "symlink", linkname: "../z" },
+      { name: "a/b/c2", content: "2" },
+      { name: "y", type: "directory", mode: 0o755 },
+      { name: "y/f", content: "old" },
+      { name: "y", content: "now a file" },
+    ]);
+    await unpack(tar);
+    expect((await lstat(join(root, "a/b"))).isSymbolicLink()).toBe(true);
+    expect(await readFile(join(root, "z/c2"), "utf8")).toBe("2");
+    await expect(lstat(join(root, "z/c1"))).rejects.toThrow();
+    expect(await readFile(join(root, "y"), "utf8")).toBe("now a file");
+  });
+
+  it("keeps read-only directories' modes while still filling them, and their mtimes", async () => {
+    const mtime = new Date("2020-02-02T00:00:00Z");
+    const tar = await makeTar([
+      { name: "ro", type: "directory", mode: 0o555, mtime },
+      { name: "ro/sub", type: "directory", mode: 0o500, mtime },
+      { name: "ro/sub/f", content: "inside", mode: 0o444, mtime },
+    ]);
+    await unpack(tar);
+    const ro = await stat(join(root, "ro"));
+    expect([ro.mode & 0o7777, ro.mtime.getTime()]).toEqual([0o555, mtime.getTime()]);
+    expect((await stat(join(root, "ro/sub"))).mode & 0o7777).toBe(0o500);
+    expect(await readFile(join(root, "ro/sub/f"), "utf8")).toBe("inside");
   });
 
   it("confines absolute entry paths to the root, as Docker does", async () => {
@@ -241,7 +280,7 @@ describe("unpackLayer", () => {
       // Would be 1 GiB of PAX data; the guard must stop long before.
       for (let i = 0; i < 4096; i++) yield Buffer.alloc(256 * 1024, 0x61);
     }
-    await expectCode(unpackLayer(Readable.from(huge()), { dest: root, compression: "none", privileged: false }), "BERTH_LAYER_INVALID");
+    await expectCode(unpackLayer(Readable.from(huge()), { dest: root, compression: "none", privileged: false, extractor }), "BERTH_LAYER_INVALID");
   });
 
   it("fails with BERTH_DIGEST_MISMATCH when the diff_id differs", async () => {

@@ -191,6 +191,69 @@ describe("pull from an OCI layout", () => {
     await expect(stat(join(dir, "escape"))).rejects.toThrow();
   });
 
+  it.each([
+    ["a hard link that climbs out", [{ name: "h", type: "link" as const, linkname: "../../../etc/passwd" }], "BERTH_PATH_ESCAPE"],
+    [
+      "a hard link through a symlink that points outside",
+      [
+        { name: "s", type: "symlink" as const, linkname: "/" },
+        { name: "h", type: "link" as const, linkname: "s/etc/passwd" },
+      ],
+      "BERTH_LAYER_INVALID",
+    ],
+    [
+      "a file under a directory that a later entry turned into a file",
+      [
+        { name: "d/f", content: "x" },
+        { name: "d", content: "now a file" },
+        { name: "d/g", content: "y" },
+      ],
+      "BERTH_LAYER_INVALID",
+    ],
+  ])("refuses a malicious layer (%s) and commits nothing", async (_what, entries, code) => {
+    await makeLayout(layoutDir, [{ layers: [await makeTar(entries)], tag: "v1" }]);
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe(code);
+    await expectNothingCommitted();
+  });
+
+  it("refuses a layer with a huge PAX header (BERTH_LAYER_INVALID) and commits nothing", async () => {
+    // A 64 MiB PAX record, far over the 1 MiB cap: refused on its header block alone.
+    const header = tarHeader("PaxHeaders/huge", 64 * 1024 * 1024, "x");
+    const layer = Buffer.concat([header, Buffer.alloc(64 * 1024 * 1024, 0x61), Buffer.alloc(1024)]);
+    await makeLayout(layoutDir, [{ layers: [layer], tag: "v1" }]);
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_LAYER_INVALID");
+    await expectNothingCommitted();
+  });
+
+  it("confines a symlink escape: the layer is committed, nothing is written outside the snapshot", async () => {
+    const outside = join(dir, "outside");
+    const evil = await makeTar([
+      { name: "esc", type: "symlink", linkname: outside },
+      { name: "esc/planted", content: "x" },
+    ]);
+    await makeLayout(layoutDir, [{ layers: [evil], tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    await expect(stat(join(outside, "planted"))).rejects.toThrow();
+    const { layerDirs } = await store.getRootfsLayers(record.id);
+    expect(await readFile(join(layerDirs[0]!, outside, "planted"), "utf8")).toBe("x");
+  });
+
+  it("fails with BERTH_PLATFORM_NOT_FOUND when no manifest fits the platform, committing nothing", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), platform: { os: "linux", architecture: "arm64" } }], { asIndex: "multi" });
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:multi", { platform: "linux/amd64" }))).toBe(
+      "BERTH_PLATFORM_NOT_FOUND",
+    );
+    await expectNothingCommitted();
+  });
+
+  it("follows an index nested in an index, and gives up on a cycle-like depth", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers() }], { asIndex: "nested", nest: 2 });
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:nested");
+    expect(record.layers).toHaveLength(2);
+    await makeLayout(join(dir, "deep"), [{ layers: await twoLayers() }], { asIndex: "deep", nest: 6 });
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(join(dir, "deep")), "localhost/app:deep"))).toBe("BERTH_REGISTRY_PROTOCOL");
+  });
+
   it("pushes to another layout and pulls it back with the same digests", async () => {
     await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
     const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
@@ -245,3 +308,22 @@ describe("tags, removal and prune", () => {
     expect((await store.get(record.repoDigests[0]!)).id).toBe(record.id);
   });
 });
+
+/** A ustar header block for `name` of `size` bytes and tar `type`. */
+function tarHeader(name: string, size: number, type: string): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0);
+  h.write("0000644\0", 100);
+  h.write("0000000\0", 108);
+  h.write("0000000\0", 116);
+  h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
+  h.write("00000000000\0", 136);
+  h.write(type, 156);
+  h.write("ustar\0", 257);
+  h.write("00", 263);
+  h.write("        ", 148);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+  return h;
+}

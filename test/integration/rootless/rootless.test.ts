@@ -1,0 +1,213 @@
+// Rootless mode end to end: a real unprivileged user (made here, with its own /etc/subuid and
+// /etc/subgid ranges, removed after) runs rootless-scenario.ts through the public engine API.
+// The scenario reports what it saw; the assertions, and the checks for leftovers from
+// outside the user's namespaces, are made here as root.
+import { execFileSync } from "node:child_process";
+import { chmodSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { findSubordinateRange } from "../../../src/runtime/rootless/subordinate-ids.js";
+import { busyboxRootfs } from "../../fixtures/busybox.js";
+import { describeAsRoot } from "../../helpers/require-root.js";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../../..");
+const user = `berthrl${process.pid % 100000}`;
+
+/** The pids of the processes running as `uid`. */
+function processesOf(uid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, "utf8");
+      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid && !/^State:\s+Z/m.test(status)) pids.push(Number(name));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return pids;
+}
+
+/** The first id past every range of an /etc/subuid-format file (at least 100000). */
+function nextFreeId(file: string): number {
+  let next = 100_000;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const [, start, count] = line.split(":");
+    if (start && count) next = Math.max(next, Number(start) + Number(count));
+  }
+  return next;
+}
+
+describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () => {
+  let dir: string;
+  let uid: number;
+  let subuid: { start: number; count: number };
+  let tunMode: number | undefined;
+  // What the scenario reported, step by step (see rootless-scenario.ts).
+  let report: Record<string, any>;
+
+  beforeAll(async () => {
+    for (const tool of ["unshare", "newuidmap", "newgidmap", "slirp4netns", "cc"]) {
+      await execa("sh", ["-c", `command -v ${tool}`]).catch(() => {
+        throw new Error(`${tool} is missing: install util-linux, uidmap, slirp4netns and build-essential (.ci/packages.txt)`);
+      });
+    }
+    dir = await makeTempDir("berth-rootless-");
+    chmodSync(dir, 0o755);
+    await execa("useradd", ["--create-home", "--shell", "/bin/sh", user]);
+    uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim());
+    // useradd gives a range itself when login.defs asks it to; otherwise one is added here.
+    if (!findSubordinateRange(readFileSync("/etc/subuid", "utf8"), user, uid)) {
+      const start = Math.max(nextFreeId("/etc/subuid"), nextFreeId("/etc/subgid"));
+      await execa("usermod", ["--add-subuids", `${start}-${start + 65535}`, "--add-subgids", `${start}-${start + 65535}`, user]);
+    }
+    subuid = findSubordinateRange(readFileSync("/etc/subuid", "utf8"), user, uid)!;
+    // slirp4netns opens /dev/net/tun in the user's namespace: it must be open to users, as
+    // Debian's udev makes it (0666); a minimal host may have it 0600.
+    tunMode = statSync("/dev/net/tun").mode & 0o777;
+    if (tunMode !== 0o666) chmodSync("/dev/net/tun", 0o666);
+    const rootfs = await busyboxRootfs({ cacheDir: join(dir, "fixtures") });
+    await execa("chmod", ["-R", "a+rX", join(dir, "fixtures")]);
+    await execa("cc", ["-static", "-O2", "-o", join(dir, "udp-echo"), join(here, "udp-echo.c")]);
+    const readable = await execa("runuser", ["-u", user, "--", "test", "-r", join(repo, "package.json")], { reject: false });
+    if (readable.exitCode !== 0) throw new Error(`the checkout ${repo} must be readable by other users for this test`);
+    const run = await execa(
+      "runuser",
+      ["-u", user, "--", "env", "-i", `HOME=/home/${user}`, `PATH=${process.env.PATH}`, process.execPath, join(repo, "node_modules/tsx/dist/cli.mjs"), join(here, "rootless-scenario.ts"), rootfs, join(dir, "udp-echo")],
+      { cwd: "/tmp", timeout: 240_000, reject: false },
+    );
+    const line = run.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
+    if (!line) throw new Error(`the rootless scenario reported nothing (exit ${run.exitCode}):\n${run.stderr.slice(-3000)}`);
+    report = JSON.parse(line);
+  }, 300_000);
+
+  afterAll(async () => {
+    // Whatever the scenario left running (it should be nothing: checked below) must not
+    // outlive the test: each process of the test user, by pid.
+    if (uid !== undefined) {
+      for (const pid of processesOf(uid)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await execa("userdel", ["--remove", user], { reject: false });
+    // userdel removes the user's ranges in shadow >= 4.6; older ones leave them.
+    for (const file of ["/etc/subuid", "/etc/subgid"]) {
+      const text = readFileSync(file, "utf8");
+      const kept = text.split("\n").filter((l) => !l.startsWith(`${user}:`) && !(uid !== undefined && l.startsWith(`${uid}:`)));
+      if (kept.join("\n") !== text) await execa("sh", ["-c", `printf '%s' "$1" > "$2"`, "sh", kept.join("\n"), file]);
+    }
+    await execa("rm", ["-rf", `/tmp/berth-${uid}`], { reject: false });
+    if (tunMode !== undefined && tunMode !== 0o666) chmodSync("/dev/net/tun", tunMode);
+    if (dir) await removeTempDir(dir);
+  });
+
+  const ok = (name: string) => {
+    const value = report[name];
+    expect(value?.error, `step ${name} failed`).toBeUndefined();
+    return value;
+  };
+
+  it("keeps its state under $XDG_DATA_HOME (~/.local/share/berth) and runs under /tmp/berth-<uid> without a session", () => {
+    expect(ok("paths")).toEqual({ stateRoot: `/home/${user}/.local/share/berth`, runRoot: `/tmp/berth-${uid}`, rootless: true });
+    expect(ok("import")).toMatch(/^sha256:/);
+  });
+
+  it("runs the container in a user namespace: root inside, the user and its subordinate ids outside", () => {
+    const run = ok("run");
+    expect(run.status).toBe("running");
+    expect(run.idInside).toBe("0");
+    const expected = [
+      [0, uid, 1],
+      [1, subuid.start, subuid.count],
+    ];
+    expect(run.uidMapInside).toEqual(expected);
+    expect(run.uidMapOutside).toEqual(expected);
+  });
+
+  it("mounts the rootfs overlay inside the user namespace; the container's writes land in its upper directory", () => {
+    const run = ok("run");
+    expect(run.rootfsType).toBe("overlay");
+    expect(run.overlayWrite).toBe("data");
+    expect(run.addedOnHost).toBe("data");
+  });
+
+  it("shows files the image gives to another uid with that owner, stored under the matching subordinate id", () => {
+    const run = ok("run");
+    // busybox's /home/user is 1000:1000 in the layer.
+    expect(run.imageOwner).toBe("1000:1000");
+    expect(run.chown).toBe("1000");
+    expect(run.ownedOnHost).toBe(subuid.start + 999);
+  });
+
+  it("execs (as another user too), keeps stdout and stderr apart in the logs, stops (SIGKILL after the timeout), copies from the stopped container and removes", () => {
+    const run = ok("run");
+    expect(run.logs).toEqual(["stdout: hello-out", "stderr: hello-err"]);
+    expect(run.execMissing).toBe(127);
+    expect(run.execAsUser).toBe("1000");
+    expect(run.copiedFromStopped).toBe(true);
+    expect(run.stoppedStatus).toBe("exited");
+    expect(run.exitCode).toBe(137);
+    expect(run.removed).toBe(true);
+  });
+
+  it("keeps a named volume's files, with their owners, from one container to the next, and removes it", () => {
+    expect(ok("volume")).toEqual({ wrote: 0, lines: ["kept", "1000"] });
+  });
+
+  it("publishes ports on 127.0.0.1 and ::1 with free host ports, TCP and UDP", () => {
+    const ports = ok("ports");
+    expect(ports.published).toHaveLength(4);
+    expect(ports.answers).toEqual({ "127.0.0.1": "from-container", "::1": "from-container" });
+    expect(ports.udpAnswer).toBe("pong:ping");
+  });
+
+  it("reaches a server on the host's loopback through host.berth.internal, and resolves through slirp4netns's forwarder", () => {
+    const outbound = ok("outbound");
+    expect(outbound).toMatchObject({ exitCode: 0, body: "from-host", stderr: "", afterRestart: "from-host" });
+    // The first start's slirp4netns ended with the restart.
+    expect(outbound.slirpAfterRestart).toBe(1);
+    expect(outbound.hosts).toMatch(/^10\.0\.2\.2\s+host\.berth\.internal$/m);
+    expect(outbound.resolv).toMatch(/^nameserver 10\.0\.2\.3$/m);
+  });
+
+  it("runs a container with a memory limit without applying it, and says so (no delegated cgroup v2 here)", () => {
+    const limits = ok("limits");
+    expect(limits.exitCode).toBe(0);
+    expect(limits.warnings.map((w: { code: string }) => w.code)).toEqual(["BERTH_ROOTLESS_NO_CGROUP"]);
+    expect(limits.warnings[0].message).toMatch(/limits .* \(memory\) are not applied/);
+    expect(limits.kept).toHaveLength(1);
+  });
+
+  it("a failed start leaves no process behind, and remove leaves no state directory", () => {
+    const failed = ok("failedStart");
+    expect(failed.code).toBe("BERTH_CONTAINER_START_FAILED");
+    expect(failed.processes).toEqual([]);
+    expect(failed.removed).toBe(true);
+  });
+
+  it("a host port already in use fails the start with BERTH_PORT_IN_USE naming the port, and leaves no helper running", () => {
+    const inUse = ok("portInUse");
+    expect(inUse.code).toBe("BERTH_CONTAINER_START_FAILED");
+    expect(inUse.causeCode).toBe("BERTH_PORT_IN_USE");
+    expect(inUse.message).toContain(String(inUse.port));
+    expect(inUse.processes).toEqual([]);
+  });
+
+  it("leaves no container, process, mount or network file behind", () => {
+    expect(ok("leftovers")).toEqual({ containers: [], slirp: 0, networkFiles: [], processes: [], mounts: [] });
+    expect(processesOf(uid)).toEqual([]);
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(`/home/${user}`) || l.includes(`/tmp/berth-${uid}`));
+    expect(mounts).toEqual([]);
+  });
+});

@@ -1,0 +1,116 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { hasErrorCode } from "../../../src/common/berth-error.js";
+import type { OciSpec } from "../../../src/runtime/oci-spec.js";
+import { findCgroupDelegation } from "../../../src/runtime/rootless/cgroup-delegation.js";
+import { applyRootless } from "../../../src/runtime/rootless/rootless-spec.js";
+import { findSubordinateRange, rootlessIdMappings } from "../../../src/runtime/rootless/subordinate-ids.js";
+
+const dir = mkdtempSync(join(tmpdir(), "berth-rootless-unit-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("subordinate ids", () => {
+  it("finds the user's first range by name or by uid, skipping comments and bad lines", () => {
+    const text = "# comment\nalice:100000:65536\nbob:x:1\n1002:300000:1000\nalice:500000:10\n";
+    expect(findSubordinateRange(text, "alice", 1001)).toEqual({ start: 100000, count: 65536 });
+    expect(findSubordinateRange(text, "carol", 1002)).toEqual({ start: 300000, count: 1000 });
+    expect(findSubordinateRange(text, "bob", 1003)).toBeUndefined();
+  });
+
+  it("maps the user to root and its range to 1..count, as Podman does", () => {
+    const subuid = file("subuid", "alice:100000:65536\n");
+    const subgid = file("subgid", "alice:200000:1000\n");
+    const m = rootlessIdMappings({ uid: 1001, gid: 1001, user: "alice", subuidFile: subuid, subgidFile: subgid });
+    expect(m.uidMappings).toEqual([
+      { containerID: 0, hostID: 1001, size: 1 },
+      { containerID: 1, hostID: 100000, size: 65536 },
+    ]);
+    expect(m.gidMappings[1]).toEqual({ containerID: 1, hostID: 200000, size: 1000 });
+  });
+
+  it("fails with BERTH_ROOTLESS_NO_SUBIDS, naming the file and how to fix it, when the user has no range", () => {
+    const none = file("empty", "");
+    const error = (() => {
+      try {
+        rootlessIdMappings({ uid: 1001, user: "alice", subuidFile: none, subgidFile: none });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(hasErrorCode(error, "BERTH_ROOTLESS_NO_SUBIDS")).toBe(true);
+    expect((error as Error).message).toMatch(/usermod --add-subuids/);
+  });
+});
+
+describe("applyRootless", () => {
+  const mappings = rootlessIdMappings({ uid: 1001, gid: 1001, user: "a", subuidFile: file("su", "a:100000:65536\n"), subgidFile: file("sg", "a:100000:65536\n") });
+  const overlay = { lowerDirs: ["/s/l2", "/s/l1"], upper: "/c/upper", work: "/c/work" };
+  const base = (): OciSpec =>
+    ({
+      ociVersion: "1.0.2",
+      root: { path: "/c/merged" },
+      linux: {
+        namespaces: [{ type: "pid" }, { type: "mount" }, { type: "network" }],
+        resources: { memory: { limit: 64 << 20 }, devices: [{ allow: false, access: "rwm" }] },
+        sysctl: { "net.ipv4.ping_group_range": "0 2147483647" },
+      },
+    }) as OciSpec;
+
+  it("adds a user namespace with the mappings and hands the overlay to the runtime", () => {
+    const spec = base();
+    applyRootless(spec, { overlay, container: "c", mappings, delegation: { path: "/x", controllers: ["memory"] } });
+    expect(spec.linux!.namespaces![0]).toEqual({ type: "user" });
+    expect(spec.linux!.uidMappings).toEqual(mappings.uidMappings);
+    expect(spec.annotations!["org.berth.overlay"]).toBe("lowerdir=/s/l2:/s/l1,upperdir=/c/upper,workdir=/c/work,index=off");
+    expect(spec.annotations!["org.berth.overlay.driver"]).toBe("auto");
+    // Delegated: the limit stays; the device cgroup (root's) goes.
+    expect(spec.linux!.resources).toEqual({ memory: { limit: 64 << 20 } });
+    expect(spec.linux!.sysctl!["net.ipv4.ping_group_range"]).toBe("0 65536");
+  });
+
+  it("joins the rootless network's user namespace instead of making one", () => {
+    const spec = base();
+    applyRootless(spec, { overlay, container: "c", mappings, usernsPath: "/proc/42/ns/user", delegation: { path: "/x", controllers: [] } });
+    expect(spec.linux!.namespaces![0]).toEqual({ type: "user", path: "/proc/42/ns/user" });
+    expect(spec.linux!.uidMappings).toBeUndefined();
+  });
+
+  it("drops limits with a warning when no cgroup v2 subtree is delegated", () => {
+    const spec = base();
+    const { warnings } = applyRootless(spec, { overlay, container: "web", mappings, delegation: { controllers: [], reason: "not delegated" } });
+    expect(warnings).toEqual(["rootless: the limits of container web (memory) are not applied: not delegated"]);
+    expect(spec.linux!.resources).toEqual({});
+  });
+});
+
+describe("findCgroupDelegation", () => {
+  it("refuses a hybrid host's cgroup2 hierarchy, which lacks memory and pids", () => {
+    const root = mkdtempSync(join(dir, "cg-"));
+    writeFileSync(join(root, "cgroup.controllers"), "\n");
+    const mountinfo = file("mi", `30 25 0:26 / ${root} rw - cgroup2 cgroup2 rw\n`);
+    const self = file("self", "12:memory:/user.slice\n0::/user.slice\n");
+    const found = findCgroupDelegation({ mountinfo, selfCgroup: self });
+    expect(found.path).toBeUndefined();
+    expect(found.reason).toMatch(/lacks the memory and pids controllers/);
+  });
+
+  it("finds a writable cgroup with every controller (a delegated user session)", () => {
+    const root = mkdtempSync(join(dir, "cg-"));
+    writeFileSync(join(root, "cgroup.controllers"), "cpu memory pids\n");
+    const own = join(root, "user.slice");
+    rmSync(own, { recursive: true, force: true });
+    mkdirSync(own);
+    writeFileSync(join(own, "cgroup.subtree_control"), "memory pids\n");
+    const mountinfo = file("mi2", `30 25 0:26 / ${root} rw - cgroup2 cgroup2 rw\n`);
+    const self = file("self2", "0::/user.slice\n");
+    expect(findCgroupDelegation({ mountinfo, selfCgroup: self })).toEqual({ path: own, relative: "/user.slice", controllers: ["memory", "pids"] });
+  });
+});
