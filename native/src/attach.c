@@ -37,6 +37,7 @@ struct client {
   struct buf out;
   char in[HEADER + MAX_PAYLOAD];
   size_t in_len;
+  bool shut; /* the container is gone: our end is shut, theirs awaited */
 };
 
 struct br_attach {
@@ -377,18 +378,38 @@ void br_attach_close(struct br_attach *a, int exit_code)
     if (a->clients[i])
       frame(a->clients[i], BR_ATTACH_EXIT, (const char *)code, 4);
   clock_gettime(CLOCK_MONOTONIC, &start);
+  /* Each client gets its output, then our end of the stream (SHUT_WR), and is closed once
+   * it has closed its own: closing with its last frames (a CLOSE_STDIN racing the exit)
+   * unread would reset the connection, and the client would lose the output it had not
+   * read yet. */
   for (;;) {
     struct pollfd p[BR_ATTACH_MAX_CLIENTS];
     int n = 0;
     long left;
-    for (i = 0; i < BR_ATTACH_MAX_CLIENTS; i++)
-      if (a->clients[i]) {
-        if (!client_flush(a->clients[i]) || a->clients[i]->out.len == 0) {
+    for (i = 0; i < BR_ATTACH_MAX_CLIENTS; i++) {
+      struct client *c = a->clients[i];
+      char discard[4096];
+      ssize_t r;
+      if (c == NULL)
+        continue;
+      if (!client_flush(c)) {
+        client_drop(a, i);
+        continue;
+      }
+      if (c->out.len == 0 && !c->shut) {
+        shutdown(c->fd, SHUT_WR);
+        c->shut = true;
+      }
+      if (c->shut) {
+        while ((r = recv(c->fd, discard, sizeof(discard), MSG_DONTWAIT)) > 0)
+          ;
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
           client_drop(a, i);
           continue;
         }
-        p[n++] = (struct pollfd){.fd = a->clients[i]->fd, .events = POLLOUT};
       }
+      p[n++] = (struct pollfd){.fd = c->fd, .events = c->shut ? POLLIN : POLLOUT};
+    }
     clock_gettime(CLOCK_MONOTONIC, &now);
     left = CLOSE_FLUSH_MS -
            ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);

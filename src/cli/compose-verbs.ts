@@ -122,7 +122,8 @@ const up: Handler = async (cmd, io) => {
     // Named as the log prefix names it (`web-1`), as Compose v2 prints it.
     if (c.state === "exited") io.stdout(`${c.service}-${c.number} exited with code ${await context.engine.wait(c.id, { timeout: 10_000 })}\n`);
   }
-  return 0;
+  // As a shell reports a Ctrl-C'd command, and as `docker compose up` exits after one.
+  return stopped ? 130 : 0;
 };
 
 const down: Handler = async (cmd, io) => {
@@ -283,16 +284,31 @@ const exec: Handler = async (cmd, io) => {
     ...(str(f.workdir) ? { workingDir: str(f.workdir)! } : {}),
   };
   const p = await context.engine.execStream(target.id, argv, options);
-  p.stdin.end();
   if (f.detach === true) {
+    p.stdin.end();
     p.stdout.resume();
     p.stderr.resume();
     return 0;
   }
+  // `docker compose exec` is interactive by default: the caller's stdin goes to the command
+  // (`echo 'select 1' | docker compose exec -T db psql`), until the command exits.
+  const stdin = io.stdin;
+  if (stdin) {
+    stdin.pipe(p.stdin);
+    p.stdin.on("error", () => {});
+  } else p.stdin.end();
   p.stdout.on("data", (chunk: Buffer) => io.stdout(chunk.toString()));
   p.stderr.on("data", (chunk: Buffer) => io.stderr(chunk.toString()));
-  const code = await p.exitCode;
-  return code;
+  try {
+    return await p.exitCode;
+  } finally {
+    if (stdin) {
+      stdin.unpipe(p.stdin);
+      // A terminal's stdin would keep the process alive once the command is done.
+      stdin.pause();
+      if ("unref" in stdin && typeof stdin.unref === "function") (stdin as unknown as { unref(): void }).unref();
+    }
+  }
 };
 
 const run: Handler = async (cmd, io) => {

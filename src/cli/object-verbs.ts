@@ -329,6 +329,12 @@ export const objectVerbs: Record<string, Verb> = {
     const started = Date.now();
     const file = str(f.file);
     const tags = list(f.tag);
+    // Docker's `default` is the bridge; RUN steps reach the Debian archive through its NAT.
+    const networkFlag = str(f.network);
+    const network = networkFlag === undefined || networkFlag === "default" ? undefined : networkFlag;
+    if (network !== undefined && network !== "none" && network !== "host" && network !== "bridge") {
+      throw new BerthError("BERTH_CLI_USAGE", `invalid --network "${network}" for build: expected default, bridge, none or host`, { flag: "network" });
+    }
     const image = await Image.fromDockerfile(context, {
       ...(file ? { dockerfile: isAbsolute(file) ? file : resolve(io.cwd, file) } : {}),
       buildArgs,
@@ -336,6 +342,9 @@ export const objectVerbs: Record<string, Verb> = {
       noCache: f["no-cache"] === true,
       labels: labelList(f.label),
       secrets,
+      ...(str(f.platform) ? { platform: str(f.platform)! } : {}),
+      ...(list(f["cache-from"]).length > 0 ? { cacheFrom: list(f["cache-from"]) } : {}),
+      ...(network ? { network } : {}),
       onProgress: (event) => {
         if (quiet) return;
         // Plain progress, as BuildKit's: one numbered vertex per step, its output prefixed.

@@ -12,7 +12,6 @@ import type { ComposeResource } from "./compose-events.js";
 import { composeDown, composeStop } from "./compose-lifecycle.js";
 import { composeUp } from "./compose-up.js";
 import { loadComposeProject } from "./load-project.js";
-import { projectContainers } from "./project-containers.js";
 import type { ComposeProject } from "./types.js";
 
 /** The label carrying the test session a container belongs to, as the harness labels its own. */
@@ -186,7 +185,8 @@ function reaperEntry(context: ComposeContext, resource: ComposeResource): Reaper
     case "container":
       return { kind: "container", id: resource.name, data: { stateRoot: context.engine.stateRoot, runRoot: context.engine.runRoot } };
     case "network":
-      return { kind: "network", id: resource.name };
+      // The roots travel with it, as with containers, for a reaper that removes networks of other roots.
+      return { kind: "network", id: resource.name, data: { stateRoot: context.engine.stateRoot, runRoot: context.engine.runRoot } };
     case "volume":
       return { kind: "volume", id: resource.name, data: { root: join(context.engine.stateRoot, "volumes") } };
   }
@@ -280,11 +280,6 @@ export class StartedComposeEnvironment implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.down();
-  }
-
-  /** The containers still known, for listings. */
-  async containerNames(): Promise<string[]> {
-    return (await projectContainers(this.#context, this.#project.name)).map((c) => c.name);
   }
 }
 

@@ -116,10 +116,10 @@ async function make(input: InitCacheInput, baseId: string, config: ImageConfig, 
   const init = new GenericContainer({ id: baseId, reference: input.image }, input.environment)
     .withEnvironment({ ...input.env, ...(pgdata ? { PGDATA: pgdata } : {}) })
     .withNetworkMode("none")
-    // The second of these is the official entrypoint's "init process complete" (the cluster
-    // is initialised and cleanly stopped), so the real server need not come up; an image
-    // that does not print it gets there at its real server's "ready".
-    .withWaitStrategy(Wait.forLogMessage(/PostgreSQL init process complete; ready for start up|database system is ready to accept connections/, 2))
+    // Stopped once the real server is up, not at the entrypoint's "init process complete":
+    // until it execs postgres, PID 1 is the entrypoint's shell, which as PID 1 ignores the
+    // stop signal, and the stop would wait for its timeout.
+    .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
     .withStartupTimeout(input.startupTimeout);
   if (input.cmd) init.withCommand(input.cmd);
   if (input.user !== undefined) init.withUser(input.user);
@@ -133,8 +133,7 @@ async function make(input: InitCacheInput, baseId: string, config: ImageConfig, 
   });
   try {
     // The image's stop signal (SIGINT, a fast shutdown) ends with a checkpoint, so the cluster
-    // is consistent on disk and the next start does no recovery; a server still starting
-    // shuts down as cleanly, and before it the entrypoint had stopped its init server.
+    // is consistent on disk and the next start does no recovery.
     await container.stop({ remove: false, timeout: 60_000 });
     const parent = config.config ?? {};
     const id = await engine.commit(container.getId(), {

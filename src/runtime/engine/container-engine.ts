@@ -384,7 +384,7 @@ export class ContainerEngine {
         const target: NetworkContainer = {
           ...this.#networkContainer(record),
           writeHosts: async (prep) => {
-            await writeFile(containerHostsPath(this.store, id), await containerHostsText(record, hostOptions, false, prep));
+            writeFileSync(containerHostsPath(this.store, id), await containerHostsText(record, hostOptions, false, prep));
             hostsWritten = true;
           },
         };

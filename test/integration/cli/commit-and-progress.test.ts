@@ -90,4 +90,18 @@ describeAsRoot("berth commit --change and build progress", () => {
     expect(tty.stderr).toMatch(/=> => # building-now/);
     expect(tty.stderr).toMatch(/=> => naming to progress:2/);
   });
+
+  it("build --network none runs RUN steps with loopback only, and takes --cache-from of a stored image", async () => {
+    const dir = join(world.root, "ctx-network");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "Dockerfile"), "FROM busybox:test\nRUN ls /sys/class/net > /nets\nCMD [\"cat\", \"/nets\"]\n");
+    const none = await berth(["build", "-q", "--no-cache", "--network", "none", "--cache-from", "busybox:test", "-t", "net:none", dir]);
+    expect(none.stderr).toBe("");
+    expect(none.code).toBe(0);
+    const run = await berth(["run", "--rm", "net:none"]);
+    expect(run.stdout.trim().split("\n")).toEqual(["lo"]);
+    const bad = await berth(["build", "--network", "overlay", dir]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/invalid --network "overlay"/);
+  });
 });

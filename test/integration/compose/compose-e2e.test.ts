@@ -96,6 +96,13 @@ describeAsRoot("berth compose end to end (webapp: web built from a Dockerfile, P
 
     const ping = await compose(["-p", "webtest", "exec", "-T", "cache", "redis-cli", "ping"]);
     expect(ping).toMatchObject({ code: 0, stdout: "PONG\n" });
+    // The caller's stdin goes to the command, as with `echo 'select 1' | docker compose exec -T db psql`.
+    const sql = await world.berth(["compose", "-p", "webtest", "exec", "-T", "-e", "PGPASSWORD=compose-pw", "db", "psql", "-h", "127.0.0.1", "-U", "app", "-d", "app", "-tA"], {
+      cwd: webapp,
+      env,
+      input: "select 40 + 2;\n",
+    });
+    expect(sql).toMatchObject({ code: 0, stdout: "42\n" });
     const failing = await compose(["-p", "webtest", "exec", "-T", "web", "sh", "-c", "exit 4"]);
     expect(failing.code).toBe(4);
 
@@ -124,7 +131,7 @@ describeAsRoot("berth compose end to end (webapp: web built from a Dockerfile, P
     expect((await compose(["-p", "webtest", "ps", "-a", "-q"])).stdout).toBe("");
   }, 300_000);
 
-  it("scales, reaches replicas by service name, alias and container name, recreates on change, stops, starts, restarts and removes orphans", async () => {
+  it("scales, reaches replicas by service name, alias and container name, recreates on change, stops, starts, restarts, removes orphans and goes down by -p alone", async () => {
     const serve = (word: string) => `["sh", "-c", "mkdir -p /www && echo ${word} > /www/index.html && exec httpd -f -p 80 -h /www"]`;
     const dir = await project(
       "lite",
@@ -249,14 +256,39 @@ describeAsRoot("berth compose end to end (webapp: web built from a Dockerfile, P
     expect(await leftovers("opts")).toEqual([]);
   });
 
-  it("runs attached without -d: prefixed output until the services exit", async () => {
+  it("runs attached without -d: prefixed output until the services exit; logs -f ends with them", async () => {
     const dir = await project("attached", 'services:\n  hello:\n    image: busybox\n    command: ["sh", "-c", "echo hello from compose"]\n');
     const r = await compose(["up"], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("hello-1  | hello from compose\n");
     expect(r.stdout).toContain("hello-1 exited with code 0\n");
+    // A follow ends once every container has exited.
+    const follow = await compose(["logs", "-f", "--no-log-prefix"], { cwd: dir });
+    expect(follow).toMatchObject({ code: 0, stdout: "hello from compose\n" });
     expect((await compose(["down"], { cwd: dir })).code).toBe(0);
     expect(await leftovers("attached")).toEqual([]);
+  });
+
+  it("stops the services on Ctrl-C when attached, and exits 130", async () => {
+    const dir = await project("ctrlc", 'services:\n  svc:\n    image: busybox\n    init: true\n    command: ["sh", "-c", "echo serving; exec sleep 300"]\n');
+    const proc = execa(process.execPath, [world.cli, "compose", "up"], { cwd: dir, env: { ...world.env, ...env }, reject: false, timeout: 60_000 });
+    // Once the container's first line is out, the command is attached.
+    await new Promise<void>((resolve, reject) => {
+      let seen = "";
+      proc.stdout!.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes("svc-1  | serving")) resolve();
+      });
+      void proc.then((r) => reject(new Error(`compose up ended early: ${r.stderr}`)));
+    });
+    proc.kill("SIGINT");
+    const r = await proc;
+    expect(r.exitCode, r.stderr).toBe(130);
+    expect(r.stderr).toContain("Gracefully stopping...");
+    expect(r.stderr).toContain(" Container ctrlc-svc-1  Stopped");
+    expect((await compose(["ps", "-a", "--format", "{{.Name}} {{.State}}"], { cwd: dir })).stdout).toBe("ctrlc-svc-1 exited\n");
+    expect((await compose(["down"], { cwd: dir })).code).toBe(0);
+    expect(await leftovers("ctrlc")).toEqual([]);
   });
 
   it("refuses an external network that does not exist, before creating anything", async () => {

@@ -1,9 +1,11 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { defaultSpec } from "../../../src/runtime/default-spec.js";
+import { OciRuntime, resolveRuntime } from "../../../src/runtime/oci-runtime.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
@@ -127,6 +129,20 @@ describeAsRoot("berth-runtime's co-process (serve) under the engine", () => {
     const serve = readFileSync(`/proc/${engine.runtime.server!.pid!}/cmdline`, "utf8").replaceAll("\0", " ").trim();
     expect(serve).toMatch(/berth-runtime serve --parent \d+$/);
     await engine.remove(id, { force: true });
+  }, 60_000);
+
+  it("a berth-runtime without serve (an older build) is spawned instead, with the same results", async () => {
+    const { root } = ctx;
+    // Named berth-runtime, so the driver tries its co-process; `serve` fails as an old build's would.
+    const dir = join(root, "old-build");
+    await mkdir(dir, { recursive: true });
+    const binary = join(dir, "berth-runtime");
+    await writeFile(binary, `#!/bin/sh\n[ "$1" = serve ] && { echo "unknown command serve" >&2; exit 1; }\nexec "${resolveRuntime("berth-runtime")}" "$@"\n`);
+    await chmod(binary, 0o755);
+    const runtime = new OciRuntime({ runtime: binary, root: join(root, "run", "old-build") });
+    expect(await runtime.list()).toEqual([]);
+    expect(runtime.server).toBeUndefined();
+    await expect(runtime.state("no-such-container")).rejects.toMatchObject({ code: "BERTH_CONTAINER_NOT_FOUND" });
   }, 60_000);
 
   it("a request past its time limit is killed and fails with BERTH_TIMEOUT, leaving no container", async () => {

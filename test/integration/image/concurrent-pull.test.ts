@@ -56,7 +56,8 @@ describeAsRoot("pulls from several processes", () => {
     const layout = join(dir, "layout");
     const state = join(dir, "state");
     await layoutWithBigLayers(layout, [16 << 20]);
-    const proc = startChild(state, layout, "localhost/big:big", 5);
+    // 40 ms per 256 KiB chunk: about 2.5 s for the layer, so the kill surely lands midway.
+    const proc = startChild(state, layout, "localhost/big:big", 40);
     await new Promise<void>((resolve, reject) => {
       proc.stdout!.on("data", (d: Buffer) => {
         if (d.toString().includes("progress")) resolve();
