@@ -9,6 +9,7 @@ import { writeFileAtomic, syncDirectory } from "../common/atomic-file.js";
 import { BerthError } from "../common/berth-error.js";
 import { withFileLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
+import { removeTree } from "../common/user-namespace.js";
 import type { LayerRecord } from "./image-record.js";
 import { unpackLayer, type Compression } from "./layer-unpack.js";
 import { digestHex, sha256Digest } from "./oci.js";
@@ -323,7 +324,8 @@ export class ContentStore {
       if (keepSnapshots.has(name)) continue;
       const users = await readdir(join(snapDir, name, "users")).catch(() => [] as string[]);
       if (users.length > 0) continue;
-      await rm(join(snapDir, name), { recursive: true, force: true });
+      // Rootless: a snapshot given its layer's owners holds files of subordinate ids.
+      await removeTree(join(snapDir, name));
       snapshots++;
     }
     for (const name of await readdir(join(this.root, "ingest")).catch(() => [] as string[])) {

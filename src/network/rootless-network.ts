@@ -12,11 +12,11 @@ import {
   type NetworkAttachment,
   type NetworkAttachmentConfig,
   type NetworkContainer,
+  type NetworkDescription,
   type NetworkDriverContext,
 } from "../runtime/engine/network-attachment.js";
 import type { RootlessPreparation } from "../runtime/rootless/rootless-engine.js";
-import { rootlessIdMappings, type RootlessIdMappings } from "../runtime/rootless/subordinate-ids.js";
-import { unshareArgs } from "../runtime/rootless/user-namespace.js";
+import { rootlessIdMappings, unshareArgs, type RootlessIdMappings } from "../common/user-namespace.js";
 import { NativeNet, type ProxiedPort } from "./native-net.js";
 import { parsePortSpec, proxyMap, type PortSpec } from "./port-spec.js";
 
@@ -153,6 +153,19 @@ export class RootlessNetworkAttachment implements NetworkAttachment {
       dnsConfig: { nameservers: [slirpDns] },
       ipv6: false,
       config: this.config,
+    };
+  }
+
+  /**
+   * The published ports and slirp4netns's fixed address, for `inspect`'s `NetworkSettings`
+   * (the harness's `getMappedPort` reads them there): any process's engine rebuilds the
+   * attachment from the record, which keeps them.
+   */
+  async describe(): Promise<NetworkDescription | undefined> {
+    if (!this.#state.holder) return undefined;
+    return {
+      endpoints: [{ network: this.name, networkId: "", ipAddress: slirpAddress, prefixLen: 24, gateway: slirpGateway, macAddress: "", aliases: [] }],
+      ports: (this.#state.published ?? []).map((p) => ({ containerPort: p.targetPort, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort })),
     };
   }
 

@@ -7,6 +7,7 @@ import { BerthError } from "../common/berth-error.js";
 import { withFileLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
 import { stateRoot } from "../common/paths.js";
+import { isRootless, removeTree, runInUserNamespace, type RootlessIdMappings } from "../common/user-namespace.js";
 import { resolveInRoot } from "../runtime/container-config/in-root-path.js";
 import { validateVolumeName } from "./mount-spec.js";
 
@@ -90,6 +91,18 @@ interface VolumeMeta {
   options: Record<string, string> | null;
 }
 
+/** Options of {@link VolumeStore}. */
+export interface VolumeStoreOptions {
+  /**
+   * Whether containers run rootless (docs/rootless.md): a first copy then runs in the user
+   * namespace, so the copied files keep the owners the container sees, and removal falls
+   * back to it for files of subordinate ids. @default isRootless()
+   */
+  rootless?: boolean;
+  /** The rootless id mappings. @default rootlessIdMappings() (read when first needed) */
+  mappings?: RootlessIdMappings;
+}
+
 const validDriverOptions = new Set(["type", "device", "o"]);
 /** How long mount/umount/cp may take before the operation fails. */
 const commandTimeout = 120_000;
@@ -102,8 +115,25 @@ const commandTimeout = 120_000;
  * the state root see consistent volumes; a volume appears and disappears by one rename.
  */
 export class VolumeStore {
-  /** @param root where volumes live. @default `<stateRoot()>/volumes` */
-  constructor(readonly root: string = join(stateRoot(), "volumes")) {}
+  readonly #rootless: boolean;
+  readonly #mappings: RootlessIdMappings | undefined;
+
+  /**
+   * @param root where volumes live. @default `<stateRoot()>/volumes`
+   * @param options rootless operation. @default rootless when not root
+   */
+  constructor(
+    readonly root: string = join(stateRoot(), "volumes"),
+    options: VolumeStoreOptions = {},
+  ) {
+    this.#rootless = options.rootless ?? isRootless();
+    this.#mappings = options.mappings;
+  }
+
+  /** `rm -rf`, finished in the rootless user namespace when files of subordinate ids refuse the user. */
+  private removeTree(path: string): Promise<void> {
+    return removeTree(path, { rootless: this.#rootless, ...(this.#mappings ? { mappings: this.#mappings } : {}) });
+  }
 
   private dir(name: string): string {
     // A name that could not have been created cannot exist; refusing it here also keeps
@@ -225,7 +255,7 @@ export class VolumeStore {
     } catch (error) {
       throw new BerthError("BERTH_IO", `cannot remove volume ${name}`, { volume: name, path: this.dir(name), cause: error });
     }
-    await rm(trash, { recursive: true, force: true });
+    await this.removeTree(trash);
     log("removed volume %s", name);
   }
 
@@ -236,7 +266,7 @@ export class VolumeStore {
     const result: PruneVolumesResult = { volumesDeleted: [], spaceReclaimed: 0 };
     // A `.trash-*` directory is only ever deleted, so one left by a crashed remove can go.
     for (const trash of (await readdir(this.root).catch(() => [] as string[])).filter((n) => n.startsWith(".trash-"))) {
-      await rm(join(this.root, trash), { recursive: true, force: true });
+      await this.removeTree(join(this.root, trash));
     }
     for (const name of await this.names()) {
       await this.locked(name, async () => {
@@ -315,7 +345,12 @@ export class VolumeStore {
       }
       try {
         // GNU cp -a is the well-kept tool that preserves all of it; -T copies into the existing _data.
-        await execa("cp", ["-a", "-T", "--", source, data], { timeout: commandTimeout });
+        const cp = ["cp", "-a", "-T", "--", source, data];
+        // Rootless: the user cannot chown, so a copy made as the user would give every file
+        // to the container's root; in the user namespace the subordinate ids are mapped and
+        // the copy keeps the owners the container sees.
+        if (this.#rootless) await runInUserNamespace(cp, { timeout: commandTimeout, ...(this.#mappings ? { mappings: this.#mappings } : {}) });
+        else await execa(cp[0]!, cp.slice(1), { timeout: commandTimeout });
       } catch (error) {
         throw new BerthError("BERTH_IO", `cannot copy ${source} into volume ${name}`, { volume: name, path: source, cause: error });
       }

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { BerthError } from "../../common/berth-error.js";
-import { isRoot } from "../../common/paths.js";
+import { isRootless } from "../../common/user-namespace.js";
 import { logger } from "../../common/logger.js";
 import type { ImageStore } from "../../image/image-store.js";
 import type { OciSpec } from "../oci-spec.js";
@@ -46,12 +46,8 @@ export interface RootlessPreparation extends NetworkPreparation {
   usernsPath?: string;
 }
 
-/** Whether the engine runs rootless: not root, or `BERTH_ROOTLESS=1` (tests, as root). */
-export function isRootless(env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.BERTH_ROOTLESS === "1") return true;
-  if (env.BERTH_ROOTLESS === "0") return false;
-  return !isRoot();
-}
+/** Whether the engine runs rootless (see src/common/user-namespace.ts). */
+export { isRootless };
 
 /**
  * What the engine does differently as an unprivileged user (docs/rootless.md): it cannot

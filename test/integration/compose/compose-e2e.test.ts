@@ -69,8 +69,13 @@ describeAsRoot("berth compose end to end (webapp: web built from a Dockerfile, P
   const compose = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
     world.berth(["compose", ...args], { cwd: options.cwd ?? webapp, env: { ...env, ...options.env } });
 
-  it("brings the webapp up, answers through the published port, lists, logs, execs, runs one-offs and goes down leaving nothing", async () => {
+  it("builds and brings the webapp up, answers through the published port, lists, logs, execs, runs one-offs and goes down leaving nothing", async () => {
+    const build = await compose(["-p", "webtest", "build", "-q"]);
+    expect(build).toMatchObject({ code: 0, stdout: "" });
+    expect((await world.berth(["images", "--format", "{{.Repository}}"])).stdout).toContain("webtest-web\n");
     const up = await compose(["-p", "webtest", "up", "-d", "--wait"]);
+    // Built already: up does not build again.
+    expect(up.stderr).not.toContain("Building");
     expect(up.stderr).toContain(" Network webtest_default  Created");
     expect(up.stderr).toContain(" Volume webtest_db-data  Created");
     expect(up.stderr).toContain(" Container webtest-db-1  Healthy");
