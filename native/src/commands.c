@@ -1,5 +1,5 @@
 /* The commands that work on an existing container: state, kill, delete, list, pause,
- * resume, ps, wait; and spec. */
+ * resume, ps, wait, stop; and spec. */
 #include "commands.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "cgroup.h"
 #include "hooks.h"
 #include "log.h"
+#include "restart.h"
 #include "spec.h"
 #include "state.h"
 #include "utils.h"
@@ -51,8 +52,13 @@ int br_cmd_kill(const struct br_global *g, const char *id, const char *signame, 
     return -1;
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
+  br_restart_request_stop(st);
   if (strcmp(br_state_status(st), "stopped") == 0)
     return br_error_make(err, 0, "container `%s` is not running", id);
+  /* Between two runs: the stop request alone ends it (the monitor kills a run it was
+   * starting). */
+  if (strcmp(br_state_status(st), "restarting") == 0)
+    return 0;
   if (all && load_cgroup(st, &cg, err) < 0)
     return -1;
   if (cg) {
@@ -104,18 +110,21 @@ int br_container_remove(const struct br_global *g, const char *id, bool force, b
   }
   status = br_state_status(st);
   if (!force && (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0 ||
-                 strcmp(status, "creating") == 0))
+                 strcmp(status, "creating") == 0 || strcmp(status, "restarting") == 0))
     return br_error_make(err, 0, "cannot delete container `%s` that is not stopped: %s", id,
                          status);
   if (load_cgroup(st, &cg, &e) < 0) {
     br_log_warning("%s", e->msg);
     br_error_release(&e);
   }
+  if (force)
+    br_restart_request_stop(st);
   if (strcmp(status, "stopped") != 0) {
     if (cg && st->paused)
       br_cgroup_freeze(cg, false, &e);
     br_error_release(&e);
-    kill(st->pid, SIGKILL);
+    if (br_proc_alive(st->pid, st->pid_start))
+      kill(st->pid, SIGKILL);
     if (cg && br_cgroup_kill(cg, SIGKILL, &e) < 0)
       br_log_warning("%s", e->msg);
     br_error_release(&e);
@@ -311,43 +320,36 @@ static bool print_exit(const struct br_global *g, const char *id, const char *pa
   return true;
 }
 
-/* Blocks on a pidfd of the monitor, which writes exit.json and then exits: no polling, and
- * no inotify (closing an inotify instance waits for an SRCU grace period, milliseconds). A
- * container without a monitor (a foreground `run --keep` elsewhere) is waited for through
- * its own pidfd. */
-int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, bool state,
-                br_error_t *err)
+/* Blocks until the container's end is recorded: on a pidfd of the monitor, which writes
+ * exit.json and then exits (no polling, and no inotify: closing an inotify instance waits for
+ * an SRCU grace period, milliseconds); without a monitor (a foreground `run --keep`
+ * elsewhere), on the container's own process. Returns 1 once ended, 0 at the timeout
+ * (timeout_ms < 0: none). */
+static int wait_end(struct br_state *st, const char *id, int timeout_ms, br_error_t *err)
 {
-  cleanup_state struct br_state *st = NULL;
   cleanup_close int fd = -1;
-  char path[4096];
   struct pollfd p;
-  int timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000) : -1;
   int r;
-  if (br_state_load(g->root, id, &st, err) < 0)
-    return -1;
-  snprintf(path, sizeof(path), "%s/exit.json", st->dir);
-  if (print_exit(g, id, path, state))
-    return 0;
   if (st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))
     fd = br_pidfd_open(st->monitor_pid);
   else if (st->pid > 0 && br_proc_alive(st->pid, st->pid_start))
     fd = br_pidfd_open(st->pid);
-  if (fd >= 0) {
-    p.fd = fd;
-    p.events = POLLIN;
-    do
-      r = poll(&p, 1, timeout_ms);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-      return br_error_make(err, errno, "wait for container `%s`", id);
-    if (r == 0) {
-      br_error_make(err, 0, "wait for container `%s`: timed out after %g s", id, timeout_s);
-      (*err)->status = ETIMEDOUT;
-      return -1;
-    }
-  }
-  /* The process the pidfd named (or that was already gone) has exited. */
+  if (fd < 0)
+    return 1;
+  p.fd = fd;
+  p.events = POLLIN;
+  do
+    r = poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return br_error_make(err, errno, "wait for container `%s`", id);
+  return r > 0;
+}
+
+/* After the end was waited for: the exit (or state), else why there is none. */
+static int print_end(const struct br_global *g, struct br_state *st, const char *id,
+                     const char *path, bool state, br_error_t *err)
+{
   if (print_exit(g, id, path, state))
     return 0;
   if (access(st->dir, F_OK) < 0)
@@ -356,6 +358,110 @@ int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, boo
                        "container `%s` has stopped but its exit code was not recorded (its "
                        "monitor is gone)",
                        id);
+}
+
+static int timed_out(br_error_t *err, const char *what, const char *id, double timeout_s)
+{
+  br_error_make(err, 0, "%s container `%s`: timed out after %g s", what, id, timeout_s);
+  (*err)->status = ETIMEDOUT;
+  return -1;
+}
+
+int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, bool state,
+                br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  char path[4096];
+  int r;
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  snprintf(path, sizeof(path), "%s/exit.json", st->dir);
+  if (print_exit(g, id, path, state))
+    return 0;
+  r = wait_end(st, id, timeout_s > 0 ? (int)(timeout_s * 1000) : -1, err);
+  if (r < 0)
+    return -1;
+  if (r == 0)
+    return timed_out(err, "wait for", id, timeout_s);
+  return print_end(g, st, id, path, state, err);
+}
+
+/* Kills every process of the container (its cgroup), or its init when it has no cgroup. */
+static int kill_all(struct br_state *st, const char *id, br_error_t *err)
+{
+  struct br_cgroup *cg = NULL;
+  br_error_t e = NULL;
+  int r = 0;
+  if (load_cgroup(st, &cg, &e) < 0) {
+    br_log_warning("%s", e->msg);
+    br_error_release(&e);
+  }
+  if (cg) {
+    r = br_cgroup_kill(cg, SIGKILL, err);
+    br_cgroup_free(cg);
+    if (r < 0)
+      return br_error_wrap(err, "kill container `%s`", id);
+  }
+  if (kill(st->pid, SIGKILL) < 0 && errno != ESRCH && cg == NULL)
+    return br_error_make(err, errno, "kill container `%s`", id);
+  return 0;
+}
+
+/* `docker stop` in one command: thaw a paused container, send the stop signal, wait up to the
+ * timeout for the end, then SIGKILL every process and wait again; prints the stopped state
+ * (as `wait --state`), so the engine needs no `state`, `kill` or `wait` of its own. A stopped
+ * container just gets its state printed. */
+int br_cmd_stop(const struct br_global *g, const char *id, const char *signame, double timeout_s,
+                br_error_t *err)
+{
+  cleanup_state struct br_state *st = NULL;
+  char path[4096];
+  int sig = SIGTERM, r = 0;
+  if (signame && br_parse_signal(signame, &sig, err) < 0)
+    return -1;
+  if (br_state_load(g->root, id, &st, err) < 0)
+    return -1;
+  snprintf(path, sizeof(path), "%s/exit.json", st->dir);
+  if (print_exit(g, id, path, true))
+    return 0;
+  if (strcmp(br_state_status(st), "stopped") != 0) {
+    if (st->paused) {
+      /* A frozen process cannot act on its stop signal; Docker also thaws before it waits. */
+      struct br_cgroup *cg = NULL;
+      char paused[4096];
+      if (load_cgroup(st, &cg, err) < 0)
+        return -1;
+      if (cg) {
+        r = br_cgroup_freeze(cg, false, err);
+        br_cgroup_free(cg);
+        if (r < 0)
+          return br_error_wrap(err, "resume container `%s`", id);
+      }
+      snprintf(paused, sizeof(paused), "%s/paused", st->dir);
+      unlink(paused);
+    }
+    r = 0;
+    if (timeout_s > 0) {
+      if (kill(st->pid, sig) < 0 && errno != ESRCH)
+        return br_error_make(err, errno, "kill container `%s`", id);
+      r = wait_end(st, id, (int)(timeout_s * 1000), err);
+      if (r < 0)
+        return -1;
+    }
+    if (r == 0) {
+      if (kill_all(st, id, err) < 0)
+        return -1;
+      r = wait_end(st, id, 30000, err);
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        return timed_out(err, "stop", id, 30);
+    }
+  } else if (wait_end(st, id, 10000, err) < 0) {
+    /* Stopped, but its monitor may still be writing the exit. */
+    return -1;
+  }
+  return print_end(g, st, id, path, true, err);
 }
 
 int br_cmd_spec(const char *bundle, bool rootless, br_error_t *err)

@@ -38,6 +38,9 @@ int br_cmd_ps(const struct br_global *g, const char *id, bool json, br_error_t *
 /* Prints the exit code, or with `state` the stopped container's state document. */
 int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, bool state,
                 br_error_t *err);
+/* Stop signal, wait up to the timeout, SIGKILL, wait; prints the stopped state document. */
+int br_cmd_stop(const struct br_global *g, const char *id, const char *sig, double timeout_s,
+                br_error_t *err);
 int br_cmd_spec(const char *bundle, bool rootless, br_error_t *err);
 int br_cmd_exec(const struct br_global *g, const struct br_exec_opts *o, int *exit_code,
                 br_error_t *err);

@@ -392,7 +392,7 @@ static int prepare(const struct br_global *g, const struct br_create_opts *o,
     return -1;
   if (mkdir(g->root, 0700) < 0 && errno != EEXIST && br_mkdir_p(g->root, 0700, err) < 0)
     return -1;
-  if (mkdir(c->state_dir, 0700) < 0) {
+  if (mkdir(c->state_dir, 0700) < 0 && !(errno == EEXIST && o->restarting)) {
     int e = errno;
     free(c->state_dir);
     c->state_dir = NULL; /* not ours to remove */

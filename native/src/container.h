@@ -82,6 +82,9 @@ struct br_create_opts {
   bool attach;
   bool open_stdin;
   bool attach_wait;
+  /* The monitor re-running the container under its restart policy (restart.h): the state
+   * directory is the container's already. */
+  bool restarting;
 };
 
 int br_container_create(const struct br_global *g, const struct br_create_opts *o, int *exit_code,

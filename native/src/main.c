@@ -125,7 +125,7 @@ static int need_id(char **pos, size_t npos, const char *cmd, br_error_t *err)
 static void usage(FILE *f)
 {
   fputs("usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
-        "commands: spec create start run state kill delete list pause resume exec ps wait\n"
+        "commands: spec create start run state kill delete list pause resume exec ps wait stop\n"
         "          netns-create netns-delete bridge-ensure bridge-delete veth-attach\n"
         "          veth-detach port-proxy nat-ensure nat-remove mount-overlay umount serve\n",
         f);
@@ -317,6 +317,25 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
         return br_error_make(err, 0, "wait: invalid --timeout `%s`", timeout);
     }
     if (br_cmd_wait(g, pos[0], t, state, err) < 0)
+      return -1;
+  } else if (strcmp(cmd, "stop") == 0) {
+    const char *timeout = NULL, *signame = NULL;
+    double t = 10;
+    const struct opt opts[] = {{"timeout", 't', OPT_STR, &timeout},
+                               {"signal", 's', OPT_STR, &signame},
+                               {NULL, 0, 0, NULL}};
+    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
+        need_id(pos, npos, cmd, err) < 0)
+      return -1;
+    if (timeout) {
+      char *end;
+      t = strtod(timeout, &end);
+      if (*end == 's')
+        end++;
+      if (*end != '\0' || t < 0)
+        return br_error_make(err, 0, "stop: invalid --timeout `%s`", timeout);
+    }
+    if (br_cmd_stop(g, pos[0], signame, t, err) < 0)
       return -1;
   } else if (strcmp(cmd, "_probe-exe") == 0) {
     /* Test hook for the CVE-2019-5736 guard: can this process write its own binary? */

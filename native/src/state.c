@@ -66,6 +66,14 @@ int br_state_load(const char *root, const char *id, struct br_state **out, br_er
   }
   snprintf(path, sizeof(path), "%s/paused", dir);
   st->paused = access(path, F_OK) == 0;
+  {
+    struct json_object *r = load_json(dir, "restart.json");
+    if (r) {
+      st->restart_count = json_object_get_int(br_json_get(r, "count"));
+      st->restarting = json_object_get_boolean(br_json_get(r, "restarting"));
+      json_object_put(r);
+    }
+  }
   *out = st;
   return 0;
 }
@@ -87,6 +95,9 @@ void br_state_free(struct br_state *st)
 const char *br_state_status(struct br_state *st)
 {
   const char *stored;
+  /* Between two runs only the monitor lives; a monitor that died restarts nothing. */
+  if (st->restarting && br_proc_alive(st->monitor_pid, st->monitor_start))
+    return "restarting";
   if (st->obj == NULL)
     return "stopped";
   if (st->exit != NULL || !br_proc_alive(st->pid, st->pid_start))
@@ -111,7 +122,10 @@ struct json_object *br_state_document(struct br_state *st)
   json_object_object_add(doc, "id", json_object_new_string(st->id));
   json_object_object_add(doc, "status", json_object_new_string(status));
   json_object_object_add(doc, "pid",
-                         json_object_new_int(strcmp(status, "stopped") == 0 ? 0 : st->pid));
+                         json_object_new_int(
+                             strcmp(status, "stopped") == 0 || strcmp(status, "restarting") == 0
+                                 ? 0
+                                 : st->pid));
   json_object_object_add(
       doc, "bundle",
       json_object_new_string(o && br_json_str(o, "bundle") ? br_json_str(o, "bundle") : ""));
@@ -125,6 +139,7 @@ struct json_object *br_state_document(struct br_state *st)
   else
     json_object_object_add(doc, "annotations", json_object_new_object());
   json_object_object_add(doc, "owner", json_object_new_string(""));
+  json_object_object_add(doc, "restartCount", json_object_new_int(st->restart_count));
   if (st->started)
     json_object_object_add(doc, "started", json_object_new_string(st->started));
   if (st->exit) {

@@ -5,7 +5,8 @@
  *   exec.fifo   the fifo `start` writes one byte into to let the process exec;
  *   started     written by whoever starts the container (its start time);
  *   exit.json   written by the monitor when the container's process has exited;
- *   paused      present while the container is frozen.
+ *   paused      present while the container is frozen;
+ *   restart.json, no-restart  the restart policy's (restart.h).
  */
 #ifndef BR_STATE_H
 #define BR_STATE_H
@@ -27,6 +28,9 @@ struct br_state {
   unsigned long long pid_start;
   pid_t monitor_pid;
   unsigned long long monitor_start;
+  /* restart.json: restarts so far, and whether the monitor is between two runs. */
+  int restart_count;
+  bool restarting;
 };
 
 /* Checks the id (no '/', no leading '.', at most 1024 bytes) and returns `<root>/<id>`. */

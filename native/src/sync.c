@@ -1,5 +1,6 @@
 #include "sync.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -27,6 +28,14 @@ int br_sync_recv(int fd, int *fd_out, br_error_t *err)
   int n;
   memset(&m, 0, sizeof(m));
   n = br_recv_fd(fd, &got_fd, &m, sizeof(m) - 1, err);
+  /* A peer that exits with one of our messages unread (a container failing its setup before
+   * it read CGROUP) makes the kernel report ECONNRESET once, ahead of what the peer sent before
+   * it exited: that is still queued, and the next read returns it (then EOF). */
+  if (n < 0 && *err && (*err)->status == ECONNRESET) {
+    br_error_release(err);
+    memset(&m, 0, sizeof(m));
+    n = br_recv_fd(fd, &got_fd, &m, sizeof(m) - 1, err);
+  }
   if (n < 0)
     return -1;
   if (n == 0)

@@ -24,14 +24,12 @@
  *
  * Prints `{"unpackedSize":N}` (bytes of regular-file content) on success. A failure prints one
  * line on stderr and exits 1 (I/O), 2 (invalid layer), 3 (path escape) or 4 (input ended
- * inside an entry); DEST is then left
- * for the caller to remove (it is always a private temporary directory). Stdin is read to its
- * end on success, so the writer never sees EPIPE. */
+ * inside an entry); DEST is then left for the caller to remove (it is always a private
+ * temporary directory). Stdin is read to its end on success, so the writer never sees EPIPE. */
 #include "unpack.h"
 
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -82,46 +80,8 @@ struct dir_meta {
   struct timespec mtime;
 };
 
-/* A regular file created and opened by the main thread, whose content and metadata a writer
- * thread puts in: the tar is read on while files fill, and the kernel's per-file work runs on
- * both cores. Only descriptors reach the writers, never paths, so they cannot be redirected. */
-struct write_job {
-  struct write_job *next;
-  int fd;
-  unsigned char *data;
-  size_t len;
-  uid_t uid;
-  gid_t gid;
-  mode_t mode;
-  bool chown_it;
-  struct timespec mtime;
-  char *xattrs;
-  size_t xattrs_len;
-  char *rel;
-};
-
-#define WRITERS 2
-/* Files up to this size go to the writers; bigger ones are written by the main thread. */
-#define ASYNC_FILE_MAX (1u << 20)
-/* Bytes of file content waiting for a writer before the main thread waits. */
-#define QUEUE_BYTES_MAX (32u << 20)
-
-struct writers {
-  pthread_t threads[WRITERS];
-  int started;
-  pthread_mutex_t lock;
-  pthread_cond_t has_work, has_room;
-  struct write_job *head, *tail;
-  size_t queued_bytes;
-  bool closing, privileged;
-  /* The first failure, reported by the main thread. */
-  int failed_errno;
-  char failed_msg[512];
-};
-
 struct unpacker {
   int root;
-  struct writers *writers;
   bool privileged;
   uid_t own_uid;
   gid_t own_gid;
@@ -717,168 +677,6 @@ static bool needs_chown(const struct unpacker *u, const struct entry *e)
   return u->privileged && (e->uid != u->own_uid || e->gid != u->own_gid);
 }
 
-/* Fills one file; returns 0, or -1 with *what naming the step that failed (errno kept). */
-static int run_job(struct writers *w, struct write_job *j, const char **what)
-{
-  struct timespec times[2] = {j->mtime, j->mtime};
-  size_t i = 0;
-  if (br_write_all(j->fd, j->data, j->len) < 0)
-    return *what = "write", -1;
-  if (j->chown_it && fchown(j->fd, j->uid, j->gid) < 0)
-    return *what = "chown", -1;
-  /* chown clears set-id bits, and open() never sets them. */
-  if ((j->chown_it || (j->mode & 07000)) && fchmod(j->fd, j->mode & 07777) < 0)
-    return *what = "chmod", -1;
-  while (i < j->xattrs_len) {
-    const char *name = j->xattrs + i;
-    size_t nlen = strlen(name) + 1, vlen;
-    memcpy(&vlen, j->xattrs + i + nlen, sizeof(size_t));
-    if (keep_xattr_name(w->privileged, name) &&
-        fsetxattr(j->fd, name, j->xattrs + i + nlen + sizeof(size_t), vlen, 0) < 0)
-      return *what = "set xattr on", -1;
-    i += nlen + sizeof(size_t) + vlen;
-  }
-  if (futimens(j->fd, times) < 0)
-    return *what = "set times of", -1;
-  return 0;
-}
-
-static void *writer_main(void *arg)
-{
-  struct writers *w = arg;
-  for (;;) {
-    struct write_job *j;
-    const char *what = NULL;
-    int failed_errno = 0;
-    pthread_mutex_lock(&w->lock);
-    while (!w->head && !w->closing)
-      pthread_cond_wait(&w->has_work, &w->lock);
-    j = w->head;
-    if (!j) {
-      pthread_mutex_unlock(&w->lock);
-      return NULL;
-    }
-    w->head = j->next;
-    if (!w->head)
-      w->tail = NULL;
-    failed_errno = w->failed_errno;
-    pthread_mutex_unlock(&w->lock);
-
-    if (!failed_errno && run_job(w, j, &what) < 0)
-      failed_errno = errno ? errno : EIO;
-    else
-      failed_errno = 0;
-    close(j->fd);
-
-    pthread_mutex_lock(&w->lock);
-    w->queued_bytes -= j->len;
-    if (failed_errno && !w->failed_errno) {
-      w->failed_errno = failed_errno;
-      snprintf(w->failed_msg, sizeof(w->failed_msg), "%s %s", what, j->rel);
-    }
-    pthread_cond_signal(&w->has_room);
-    pthread_mutex_unlock(&w->lock);
-    free(j->data);
-    free(j->xattrs);
-    free(j->rel);
-    free(j);
-  }
-}
-
-static struct writers *writers_start(bool privileged)
-{
-  struct writers *w = calloc(1, sizeof(*w));
-  int i;
-  if (!w)
-    abort();
-  w->privileged = privileged;
-  pthread_mutex_init(&w->lock, NULL);
-  pthread_cond_init(&w->has_work, NULL);
-  pthread_cond_init(&w->has_room, NULL);
-  for (i = 0; i < WRITERS; i++)
-    if (pthread_create(&w->threads[w->started], NULL, writer_main, w) == 0)
-      w->started++;
-  if (w->started == 0) {
-    free(w);
-    return NULL; /* the main thread writes every file itself */
-  }
-  return w;
-}
-
-/* Waits for every queued file; returns the first failure's errno (0 when none). */
-static int writers_stop(struct writers *w, char *msg, size_t msg_len)
-{
-  int i, failed;
-  pthread_mutex_lock(&w->lock);
-  w->closing = true;
-  pthread_cond_broadcast(&w->has_work);
-  pthread_mutex_unlock(&w->lock);
-  for (i = 0; i < w->started; i++)
-    pthread_join(w->threads[i], NULL);
-  failed = w->failed_errno;
-  if (msg)
-    snprintf(msg, msg_len, "%s", w->failed_msg);
-  free(w);
-  return failed;
-}
-
-static int writers_failure(struct unpacker *u, br_error_t *err)
-{
-  struct writers *w = u->writers;
-  int failed;
-  char msg[512];
-  pthread_mutex_lock(&w->lock);
-  failed = w->failed_errno;
-  snprintf(msg, sizeof(msg), "%s", w->failed_msg);
-  pthread_mutex_unlock(&w->lock);
-  return failed ? fail(u, BR_UNPACK_EXIT_IO, err, failed, "%s", msg) : 0;
-}
-
-/* Hands an open, empty file to the writers with its content, read now from the tar. */
-static int queue_file(struct unpacker *u, int fd, const struct entry *e, br_error_t *err)
-{
-  struct writers *w = u->writers;
-  struct write_job *j = calloc(1, sizeof(*j));
-  if (!j)
-    abort();
-  j->fd = fd;
-  j->len = (size_t)e->size;
-  j->data = malloc(j->len ? j->len : 1);
-  if (!j->data)
-    abort();
-  if (rd_read(u, j->data, j->len, err) < 0) {
-    close(fd);
-    free(j->data);
-    free(j);
-    return -1;
-  }
-  j->uid = e->uid;
-  j->gid = e->gid;
-  j->mode = e->mode;
-  j->chown_it = needs_chown(u, e);
-  j->mtime = e->mtime;
-  if (e->xattrs_len) {
-    j->xattrs = malloc(e->xattrs_len);
-    if (!j->xattrs)
-      abort();
-    memcpy(j->xattrs, e->xattrs, e->xattrs_len);
-    j->xattrs_len = e->xattrs_len;
-  }
-  j->rel = br_xstrdup(e->rel);
-  pthread_mutex_lock(&w->lock);
-  while (w->queued_bytes > 0 && w->queued_bytes + j->len > QUEUE_BYTES_MAX && !w->failed_errno)
-    pthread_cond_wait(&w->has_room, &w->lock);
-  w->queued_bytes += j->len;
-  if (w->tail)
-    w->tail->next = j;
-  else
-    w->head = j;
-  w->tail = j;
-  pthread_cond_signal(&w->has_work);
-  pthread_mutex_unlock(&w->lock);
-  return writers_failure(u, err);
-}
-
 static int write_file(struct unpacker *u, int dir, const char *name, const struct entry *e,
                       br_error_t *err)
 {
@@ -895,12 +693,6 @@ static int write_file(struct unpacker *u, int dir, const char *name, const struc
     }
     if (fd < 0)
       return fail(u, BR_UNPACK_EXIT_IO, err, errno, "create %s", e->rel);
-  }
-  if (u->writers && e->size <= ASYNC_FILE_MAX) {
-    int owned = fd;
-    fd = -1;
-    u->unpacked_size += e->size;
-    return queue_file(u, owned, e, err);
   }
   if (rd_copy(u, fd, e->size, err) < 0)
     return -1;
@@ -1281,16 +1073,6 @@ static int unpack_stream(struct unpacker *u, br_error_t *err)
     free(e.linkname);
     pending_reset(&p);
   }
-  /* Every file is complete before directory metadata (and the verdict). */
-  if (u->writers) {
-    char msg[512];
-    int failed = writers_stop(u->writers, msg, sizeof(msg));
-    u->writers = NULL;
-    if (failed) {
-      fail(u, BR_UNPACK_EXIT_IO, err, failed, "%s", msg);
-      goto out;
-    }
-  }
   if (finish_dirs(u, err) < 0)
     goto out;
   /* The rest (end-of-archive padding) is read so the writer never sees a broken pipe. */
@@ -1349,7 +1131,6 @@ int br_cmd_unpack(int argc, char **argv)
   if (u.root < 0) {
     fail(&u, BR_UNPACK_EXIT_IO, &err, errno, "open `%s`", dest);
   } else {
-    u.writers = writers_start(u.privileged);
     if (unpack_stream(&u, &err) == 0 && sync_at_end && syncfs(u.root) < 0)
       fail(&u, BR_UNPACK_EXIT_IO, &err, errno, "syncfs `%s`", dest);
   }
@@ -1361,8 +1142,6 @@ int br_cmd_unpack(int argc, char **argv)
   } else {
     printf("{\"unpackedSize\":%llu}\n", (unsigned long long)u.unpacked_size);
   }
-  if (u.writers)
-    writers_stop(u.writers, NULL, 0);
   invalidate_cache(&u);
   invalidate_cache(&u);
   for (i = 0; (size_t)i < u.ndirs; i++)

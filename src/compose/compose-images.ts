@@ -46,6 +46,10 @@ export async function buildServices(context: ComposeContext, project: ComposePro
       ...(service.build.target ? { target: service.build.target } : {}),
       ...(options.noCache ?? service.build.noCache ? { noCache: true } : {}),
       ...(service.build.labels ? { labels: service.build.labels } : {}),
+      ...(service.build.cacheFrom ? { cacheFrom: service.build.cacheFrom } : {}),
+      // The service's own platform wins, as in Compose; else the first of build.platforms.
+      ...(service.platform ?? service.build.platforms?.[0] ? { platform: (service.platform ?? service.build.platforms![0])! } : {}),
+      ...(buildNetwork(service.build.network) ? { network: buildNetwork(service.build.network)! } : {}),
       ...(options.onBuildOutput ? { onProgress: (event) => options.onBuildOutput!(service.name, JSON.stringify(event)) } : {}),
     }).build(tag);
     options.onEvent?.({ kind: "Service", name: service.name, status: "Built" });
@@ -110,4 +114,11 @@ export async function ensureServiceImages(
     ids.set(service.name, (await Image.get(tag, { root: context.imageRoot })).id);
   }
   return ids;
+}
+
+/** `build.network` as the builder takes it: Compose's `default` is the bridge. */
+function buildNetwork(network: string | undefined): "none" | "host" | "bridge" | undefined {
+  if (network === undefined || network === "default") return undefined;
+  if (network === "none" || network === "host" || network === "bridge") return network;
+  throw new BerthError("BERTH_UNSUPPORTED", `build.network "${network}" is not supported: use default, bridge, none or host`, { network });
 }

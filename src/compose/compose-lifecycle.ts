@@ -66,7 +66,6 @@ export async function composeStop(context: ComposeContext, project: ComposeProje
 export async function composeStart(context: ComposeContext, project: ComposeProject, options: { services?: readonly string[]; timeout?: number; onEvent?: ComposeEventListener } = {}): Promise<void> {
   const emit = options.onEvent ?? (() => {});
   const containers = await projectContainers(context, project.name, { ...(options.services ? { services: options.services } : {}) });
-  const started = new Set<string>();
   for (const group of startOrder(project)) {
     await Promise.all(
       containers
@@ -75,13 +74,12 @@ export async function composeStart(context: ComposeContext, project: ComposeProj
           for (const [dep, d] of Object.entries(project.services[c.service]?.dependsOn ?? {})) {
             if (d.condition !== "service_healthy") continue;
             for (const dc of await projectContainers(context, project.name, { services: [dep] })) {
-              await waitHealthy(context, dc.id, { timeout: options.timeout ?? 300_000, probesHere: started.has(dc.id) });
+              await waitHealthy(context, dc.id, { timeout: options.timeout ?? 300_000 });
             }
           }
           if (c.state === "running") return;
           emit({ kind: "Container", name: c.name, status: "Starting" });
           await context.engine.start(c.id);
-          started.add(c.id);
           emit({ kind: "Container", name: c.name, status: "Started" });
         }),
     );

@@ -103,7 +103,6 @@ export async function composeUp(context: ComposeContext, project: ComposeProject
   const groups = startOrder(project).map((g) => g.filter((n) => selectedSet.has(n))).filter((g) => g.length > 0);
   const services = selected.map((n) => project.services[n]!);
   const created: Created = { containers: [], networks: [], volumes: [] };
-  const startedHere = new Set<string>();
   try {
     await handleOrphans(context, project, options);
     await prepareResources(context, project, services, created, options);
@@ -119,8 +118,8 @@ export async function composeUp(context: ComposeContext, project: ComposeProject
       const results = await Promise.allSettled(
         group.map(async (name) => {
           const service = project.services[name]!;
-          await waitForDependencies(context, project, service, selectedSet, startedHere, timeout, options, emit);
-          await convergeService(context, project, service, imageIds.get(name)!, created, startedHere, options, emit);
+          await waitForDependencies(context, project, service, selectedSet, timeout, options, emit);
+          await convergeService(context, project, service, imageIds.get(name)!, created, options, emit);
         }),
       );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -133,7 +132,7 @@ export async function composeUp(context: ComposeContext, project: ComposeProject
           const service = project.services[c.service]!;
           emit({ kind: "Container", name: c.name, status: "Waiting" });
           if (hasHealthcheck(service, await context.engine.inspect(c.id))) {
-            await waitHealthy(context, c.id, { timeout, probesHere: startedHere.has(c.id), ...(options.signal ? { signal: options.signal } : {}) });
+            await waitHealthy(context, c.id, { timeout, ...(options.signal ? { signal: options.signal } : {}) });
             emit({ kind: "Container", name: c.name, status: "Healthy" });
           } else if (isOneShotDependency(project, c.service)) {
             await waitCompleted(context, c.id, c.service, { timeout });
@@ -246,7 +245,6 @@ async function waitForDependencies(
   project: ComposeProject,
   service: ComposeService,
   selected: Set<string>,
-  startedHere: Set<string>,
   timeout: number,
   options: ComposeUpOptions,
   emit: ComposeEventListener,
@@ -263,7 +261,7 @@ async function waitForDependencies(
       for (const c of containers) {
         if (d.condition === "service_healthy") {
           emit({ kind: "Container", name: c.name, status: "Waiting" });
-          await waitHealthy(context, c.id, { timeout, probesHere: startedHere.has(c.id), ...(options.signal ? { signal: options.signal } : {}) });
+          await waitHealthy(context, c.id, { timeout, ...(options.signal ? { signal: options.signal } : {}) });
           emit({ kind: "Container", name: c.name, status: "Healthy" });
         } else if (d.condition === "service_completed_successfully") {
           emit({ kind: "Container", name: c.name, status: "Waiting" });
@@ -281,7 +279,6 @@ async function convergeService(
   service: ComposeService,
   imageId: string,
   created: Created,
-  startedHere: Set<string>,
   options: ComposeUpOptions,
   emit: ComposeEventListener,
 ): Promise<void> {
@@ -302,7 +299,6 @@ async function convergeService(
       }
       emit({ kind: "Container", name: current.name, status: "Starting" });
       await context.engine.start(current.id);
-      startedHere.add(current.id);
       emit({ kind: "Container", name: current.name, status: "Started" });
       continue;
     }
@@ -317,7 +313,6 @@ async function convergeService(
     emit({ kind: "Container", name, status: current ? "Recreated" : "Created" });
     emit({ kind: "Container", name, status: "Starting" });
     await container.start();
-    startedHere.add(container.id);
     emit({ kind: "Container", name, status: "Started" });
   }
 }

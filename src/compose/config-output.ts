@@ -59,6 +59,7 @@ function serviceToDocument(s: ComposeService): Record<string, unknown> {
       target: s.build.target,
       labels: s.build.labels,
       cache_from: s.build.cacheFrom,
+      platforms: s.build.platforms,
       network: s.build.network,
       shm_size: s.build.shmSize === undefined ? undefined : String(s.build.shmSize),
       no_cache: s.build.noCache,

@@ -317,6 +317,7 @@ function normaliseBuild(raw: unknown, at: At, workingDir: string): ComposeBuild 
   if (raw.target !== undefined) build.target = str(raw.target, at.key("target"));
   if (raw.labels !== undefined) build.labels = stringMapping(raw.labels, at.key("labels"));
   if (raw.cache_from !== undefined) build.cacheFrom = stringList(raw.cache_from, at.key("cache_from"));
+  if (raw.platforms !== undefined) build.platforms = stringList(raw.platforms, at.key("platforms"));
   if (raw.network !== undefined) build.network = str(raw.network, at.key("network"));
   if (raw.shm_size !== undefined) build.shmSize = size(raw.shm_size, at.key("shm_size"));
   if (raw.no_cache !== undefined) build.noCache = bool(raw.no_cache, at.key("no_cache"));

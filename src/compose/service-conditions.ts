@@ -3,19 +3,16 @@ import { BerthError } from "../common/berth-error.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
 import type { ComposeContext } from "./compose-context.js";
 
-/** How often conditions are polled, in ms: a health status is written at each probe, at most this often in the fixtures. */
+/**
+ * How often conditions are polled, in ms. The container's monitor runs its health probes and
+ * writes the status at each one, whichever process started it, so polling the record suffices.
+ */
 const pollInterval = 100;
 
 /** Options of the waits in this file. */
 export interface ConditionWaitOptions {
   /** How long to wait, in ms; then `BERTH_COMPOSE_DEPENDENCY_FAILED`. */
   timeout: number;
-  /**
-   * Whether this process runs the container's health checks (it started it). When it does
-   * not, nobody updates the recorded status (the engine probes from the process that started
-   * the container), so the probe is run here, as dockerd would have.
-   */
-  probesHere: boolean;
   /** Aborts the wait. @default none */
   signal?: AbortSignal;
 }
@@ -40,7 +37,6 @@ function lastLog(inspect: ContainerInspect): string {
  */
 export async function waitHealthy(context: ComposeContext, id: string, options: ConditionWaitOptions): Promise<void> {
   const deadline = Date.now() + options.timeout;
-  let nextProbe = 0;
   for (;;) {
     options.signal?.throwIfAborted();
     const inspect = await context.engine.inspect(id);
@@ -57,12 +53,6 @@ export async function waitHealthy(context: ComposeContext, id: string, options: 
     if (status === "healthy") return;
     if (status === "unhealthy") {
       throw new BerthError("BERTH_COMPOSE_DEPENDENCY_FAILED", `dependency failed to start: container ${name} is unhealthy${lastLog(inspect)}`, { container: name });
-    }
-    if (!options.probesHere && Date.now() >= nextProbe) {
-      nextProbe = Date.now() + Math.max(pollInterval, hc.Interval / 1e6);
-      const argv = hc.Test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", hc.Test.slice(1).join(" ")] : hc.Test.slice(1);
-      const result = await context.engine.exec(id, argv, { timeout: Math.max(1000, hc.Timeout / 1e6) }).catch(() => undefined);
-      if (result?.exitCode === 0) return;
     }
     if (Date.now() >= deadline) {
       throw new BerthError("BERTH_COMPOSE_DEPENDENCY_FAILED", `dependency failed to start: container ${name} not healthy after ${options.timeout} ms${lastLog(inspect)}`, {

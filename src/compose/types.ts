@@ -72,6 +72,8 @@ export interface ComposeBuild {
   target?: string;
   labels?: Record<string, string>;
   cacheFrom?: string[];
+  /** `build.platforms`: the platforms to build for; berth builds the first. */
+  platforms?: string[];
   network?: string;
   shmSize?: number;
   noCache?: boolean;

@@ -5,6 +5,7 @@ import { ContainerAttachment } from "../network/container-attachment.js";
 import { defaultNetworkName, NetworkManager } from "../network/network-manager.js";
 import { matchNetwork, NetworkStore } from "../network/network-store.js";
 import type { PortSpec } from "../network/port-spec.js";
+import { RootlessNetworkAttachment } from "../network/rootless-network.js";
 import type { LogEntry, ReadLogsOptions } from "../runtime/container-config/log-reader.js";
 import type { CommitOptions } from "../runtime/engine/container-commit.js";
 import { ContainerEngine, type ExecProcess } from "../runtime/engine/container-engine.js";
@@ -64,6 +65,19 @@ async function networkAttachment(options: ContainerNetworkOptions, engine: Conta
     const target = mode.slice("container:".length);
     if (!target) throw new BerthError("BERTH_INVALID_ARGUMENT", "network mode container: needs a container id or name", { field: "networkMode" });
     return new ContainerAttachment(target, { manager });
+  }
+  if (engine.rootless) {
+    // An unprivileged user can make no bridge: the default network is the container's own
+    // slirp4netns, and there are no networks between containers yet (docs/rootless.md).
+    const field = mode !== defaultNetworkName ? "networkMode" : aliases.length > 0 ? "networkAliases" : options.ipv4Address ? "ipv4Address" : undefined;
+    if (field) {
+      const what = field === "networkMode" ? `network mode ${mode}` : field;
+      throw new BerthError("BERTH_UNSUPPORTED", `${what} is not supported in rootless mode yet: a rootless container has only its own slirp4netns network (docs/rootless.md)`, {
+        field,
+        network: mode,
+      });
+    }
+    return new RootlessNetworkAttachment({ ports });
   }
   // Docker refuses a network that does not exist at create, not at start.
   if (mode !== defaultNetworkName && !matchNetwork(await manager.store.list(), mode)) {

@@ -6,6 +6,7 @@ import { BridgeAttachment } from "../network/bridge-attachment.js";
 import { ContainerAttachment } from "../network/container-attachment.js";
 import { NetworkManager } from "../network/network-manager.js";
 import { NetworkStore } from "../network/network-store.js";
+import { RootlessNetworkAttachment } from "../network/rootless-network.js";
 import type { Network } from "../network/network.js";
 import type { ContainerEngine } from "../runtime/engine/container-engine.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
@@ -133,7 +134,7 @@ export class GenericContainer extends GenericContainerBuilder {
   async #adopt(engine: ContainerEngine, manager: NetworkManager, id: string): Promise<StartedTestContainer> {
     const inspect = await engine.inspect(id);
     await this.containerStarting(inspect, true);
-    const started = this.#started(engine, manager, inspect, await this.#readAddresses(manager, id), true, false);
+    const started = this.#started(engine, manager, inspect, await this.#readAddresses(engine, manager, id), true, false);
     await this.containerStarted(started, inspect, true);
     return started;
   }
@@ -147,7 +148,7 @@ export class GenericContainer extends GenericContainerBuilder {
     const resource: ReaperResource | undefined =
       reaper && !reaper.disabled && name ? { kind: "container", id: name, data: { stateRoot: engine.stateRoot, runRoot: engine.runRoot } } : undefined;
     // Built first: options that cannot work fail here, before anything is registered.
-    const createOptions = this.#createOptions(manager, name, labels);
+    const createOptions = this.#createOptions(manager, name, labels, engine.rootless !== undefined);
     if (resource) reaper!.register(resource);
     let id: string | undefined;
     const logFollow = new AbortController();
@@ -160,7 +161,7 @@ export class GenericContainer extends GenericContainerBuilder {
       await engine.start(id);
       for (const consumer of o.logConsumers) consumer(logStream(engine, id, { follow: true, signal: logFollow.signal }));
       // One inspect serves the default strategy, the wait target and the started container.
-      const [inspect, addresses] = await Promise.all([engine.inspect(id), this.#readAddresses(manager, id)]);
+      const [inspect, addresses] = await Promise.all([engine.inspect(id), this.#readAddresses(engine, manager, id)]);
       const strategy = o.waitStrategy ?? defaultWaitStrategy({ hasHealthCheck: !!inspect.Config.Healthcheck && inspect.Config.Healthcheck.Test[0] !== "NONE" });
       if (o.startupTimeout !== undefined && !strategy.hasStartupTimeout) strategy.withStartupTimeout(o.startupTimeout);
       const target = await containerWaitTarget(engine, id, {
@@ -189,7 +190,7 @@ export class GenericContainer extends GenericContainerBuilder {
       name: inspect.Name.replace(/^\//, ""),
       labels: { ...(inspect.Config.Labels ?? {}) },
       addresses,
-      readAddresses: () => this.#readAddresses(manager, inspect.Id),
+      readAddresses: () => this.#readAddresses(engine, manager, inspect.Id),
       reused,
       removeOnStop: this.options.autoRemove ?? true,
       registered,
@@ -198,7 +199,7 @@ export class GenericContainer extends GenericContainerBuilder {
     });
   }
 
-  #createOptions(manager: NetworkManager, name: string | undefined, labels: Record<string, string>): CreateContainerOptions {
+  #createOptions(manager: NetworkManager, name: string | undefined, labels: Record<string, string>, rootless: boolean): CreateContainerOptions {
     const o = this.options;
     const hc = o.healthcheck;
     return {
@@ -211,7 +212,7 @@ export class GenericContainer extends GenericContainerBuilder {
       exposedPorts: o.exposedPorts.map((p) => `${p.port}/${p.protocol}`),
       mounts: o.mounts,
       tmpfs: o.tmpfs,
-      network: this.#network(manager),
+      network: this.#network(manager, rootless),
       extraHosts: o.extraHosts.map((h) => `${h.host}:${h.ipAddress}`),
       ...(hc ? { healthcheck: hc } : {}),
       ...(o.pullPolicy ? { pull: o.pullPolicy } : {}),
@@ -227,8 +228,11 @@ export class GenericContainer extends GenericContainerBuilder {
     };
   }
 
-  /** The engine's network for the options: the default bridge unless a mode or networks say otherwise. */
-  #network(manager: NetworkManager): CreateContainerOptions["network"] {
+  /**
+   * The engine's network for the options: the default bridge unless a mode or networks say
+   * otherwise; rootless, slirp4netns in place of the default bridge (docs/rootless.md).
+   */
+  #network(manager: NetworkManager, rootless: boolean): CreateContainerOptions["network"] {
     const o = this.options;
     const mode = o.networkMode;
     if (mode === "none" || mode === "host" || mode?.startsWith("container:")) {
@@ -240,6 +244,18 @@ export class GenericContainer extends GenericContainerBuilder {
     if (mode === "none" || mode === "host") return mode;
     if (mode?.startsWith("container:")) return new ContainerAttachment(mode.slice("container:".length), { manager });
     const ports = o.exposedPorts.map((p) => `${p.host ?? 0}:${p.port}/${p.protocol}`);
+    if (rootless) {
+      // An unprivileged user can make no bridge: each rootless container has its own
+      // slirp4netns, so there are no networks between containers to join yet.
+      const field = o.networks.length > 0 || (mode !== undefined && mode !== "bridge") ? "networks" : o.networkAliases.length > 0 ? "networkAliases" : undefined;
+      if (field) {
+        throw new BerthError("BERTH_UNSUPPORTED", `${field} are not supported in rootless mode yet: a rootless container has only its own slirp4netns network (docs/rootless.md)`, {
+          field,
+          ...(mode !== undefined ? { network: mode } : {}),
+        });
+      }
+      return new RootlessNetworkAttachment({ ports });
+    }
     const networks: { network: Network | string; aliases: string[] }[] = o.networks.map((n) => ({ network: n.network, aliases: [...n.aliases, ...o.networkAliases] }));
     if (mode !== undefined && mode !== "bridge") networks.unshift({ network: mode, aliases: [...o.networkAliases] });
     else if (mode === "bridge" && networks.length > 0) networks.unshift({ network: "bridge", aliases: [] });
@@ -262,12 +278,23 @@ export class GenericContainer extends GenericContainerBuilder {
   }
 
   /** Published ports in the order they were exposed, and addresses by network name, as the network layer recorded them. */
-  async #readAddresses(manager: NetworkManager, id: string): Promise<ContainerAddresses> {
+  async #readAddresses(engine: ContainerEngine, manager: NetworkManager, id: string): Promise<ContainerAddresses> {
     const o = this.options;
     const ports = new Map<string, number>();
     const networks = new Map<string, string>();
     if (o.networkMode === "host") {
       for (const p of o.exposedPorts) ports.set(`${p.port}/${p.protocol}`, p.port);
+      return { ports, networks };
+    }
+    if (engine.rootless && (o.networkMode === undefined || o.networkMode === "bridge")) {
+      // The rootless network keeps its published ports in the container's record, and
+      // inspect reports them: the same port on 127.0.0.1 and ::1, so one is enough.
+      const settings = (await engine.inspect(id)).NetworkSettings;
+      for (const p of o.exposedPorts) {
+        const key = `${p.port}/${p.protocol}`;
+        const host = settings.Ports[key]?.[0]?.HostPort;
+        if (host !== undefined) ports.set(key, Number(host));
+      }
       return { ports, networks };
     }
     const state = await manager.container(id);

@@ -10,6 +10,8 @@ export { BridgeAttachment, bridgeDriverName } from "./bridge-attachment.js";
 export type { BridgeAttachmentOptions, BridgeEndpoint } from "./bridge-attachment.js";
 export { ContainerAttachment, containerDriverName } from "./container-attachment.js";
 export type { ContainerAttachmentOptions } from "./container-attachment.js";
+export { RootlessNetworkAttachment, rootlessDriverName, hostInternalName } from "./rootless-network.js";
+export type { RootlessNetworkAttachmentOptions } from "./rootless-network.js";
 export { NativeNet } from "./native-net.js";
 export type { NativeNetOptions, ProxiedPort, VethOptions, VethResult } from "./native-net.js";
 export { parsePortSpec } from "./port-spec.js";

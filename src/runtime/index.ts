@@ -12,6 +12,7 @@ export type {
   OciKillOptions,
   OciDeleteOptions,
   OciWaitOptions,
+  OciStopOptions,
   OciMonitorOptions,
   OciDetachedStdio,
 } from "./oci-runtime.js";

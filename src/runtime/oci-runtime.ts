@@ -166,6 +166,14 @@ export interface OciWaitOptions {
   timeout?: number;
 }
 
+/** Options of {@link OciRuntime.stop}. */
+export interface OciStopOptions {
+  /** The signal that asks the process to stop, by name or number. @default "SIGTERM" */
+  signal?: string | number;
+  /** How long the process gets to stop before every process of the container is SIGKILLed, in ms; 0 kills at once. @default 10000 */
+  gracePeriod?: number;
+}
+
 interface Invocation {
   args: string[];
   id?: string;
@@ -404,6 +412,22 @@ export class OciRuntime {
     // The runtime's own limit speaks first; ours is a backstop.
     const result = await this.#invoke({ args: ["wait", id, "--timeout", String(seconds), "--state"], id, timeout: timeout + 2_000 });
     return parseJson<OciState>(result.stdout, "wait --state", id);
+  }
+
+  /**
+   * berth-runtime only: `docker stop` in one command — thaws a paused container, sends
+   * `signal`, waits up to `gracePeriod`, then SIGKILLs every process of the container and
+   * waits — and returns the stopped container's state, as {@link waitState}. A stopped
+   * container's state is returned at once.
+   */
+  async stop(id: string, options: OciStopOptions = {}): Promise<OciState> {
+    checkId(id);
+    this.#requireExtensions("stop", id);
+    const grace = options.gracePeriod ?? 10_000;
+    const args = ["stop", "--timeout", String(grace / 1000), "--signal", String(options.signal ?? "SIGTERM"), id];
+    // The runtime waits the grace period, then up to 30 s for the killed processes to go.
+    const result = await this.#invoke({ args, id, timeout: grace + 35_000 });
+    return parseJson<OciState>(result.stdout, "stop", id);
   }
 
   /**

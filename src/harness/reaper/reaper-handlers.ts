@@ -45,9 +45,18 @@ export const reaperHandlers: Record<ReaperKind, ReaperHandler> = {
     }
   },
   async network(resource) {
-    const { Network } = await import("../../network/network.js");
+    const [{ Network }, { NetworkManager }, { NetworkStore }] = await Promise.all([
+      import("../../network/network.js"),
+      import("../../network/network-manager.js"),
+      import("../../network/network-store.js"),
+    ]);
+    // A network made over a private state root (a ComposeEnvironment's, a test's) is only
+    // found under that root: the registration carries both roots, as a container's does.
+    const root = stringData(resource, "stateRoot");
+    const run = stringData(resource, "runRoot");
+    const manager = root || run ? new NetworkManager({ store: new NetworkStore({ ...(root ? { stateRoot: root } : {}), ...(run ? { runRoot: run } : {}) }) }) : undefined;
     try {
-      await (await Network.get(resource.id)).remove();
+      await (await Network.get(resource.id, manager ? { manager } : {})).remove();
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

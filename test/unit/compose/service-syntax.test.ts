@@ -54,6 +54,8 @@ describe("service keys, every form", () => {
     expect(b.s.build).toEqual({ context: join(b.dir, "ctx"), dockerfile: "Dockerfile.dev", target: "test", args: { VERSION: "1", FROM_ENV: null } });
     const c = await service("build:\n  context: .\n  args:\n    N: 3");
     expect(c.s.build!.args).toEqual({ N: "3" });
+    const d = await service("build:\n  context: .\n  cache_from: [app:cache]\n  platforms: [linux/amd64, linux/arm64]\n  network: none");
+    expect(d.s.build).toMatchObject({ cacheFrom: ["app:cache"], platforms: ["linux/amd64", "linux/arm64"], network: "none" });
   });
 
   it("a git URL build context is kept as it is", async () => {
