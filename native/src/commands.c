@@ -376,7 +376,8 @@ int br_cmd_wait(const struct br_global *g, const char *id, double timeout_s, boo
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
   snprintf(path, sizeof(path), "%s/exit.json", st->dir);
-  if (print_exit(g, id, path, state))
+  /* Between two runs of a restart policy the last exit is not the end: its monitor's is. */
+  if (strcmp(br_state_status(st), "restarting") != 0 && print_exit(g, id, path, state))
     return 0;
   r = wait_end(st, id, timeout_s > 0 ? (int)(timeout_s * 1000) : -1, err);
   if (r < 0)
@@ -421,8 +422,10 @@ int br_cmd_stop(const struct br_global *g, const char *id, const char *signame, 
     return -1;
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
+  /* First: a restart policy must not run the container again once it has stopped. */
+  br_restart_request_stop(st);
   snprintf(path, sizeof(path), "%s/exit.json", st->dir);
-  if (print_exit(g, id, path, true))
+  if (strcmp(br_state_status(st), "restarting") != 0 && print_exit(g, id, path, true))
     return 0;
   if (strcmp(br_state_status(st), "stopped") != 0) {
     if (st->paused) {

@@ -54,7 +54,9 @@ struct exec_ctx {
 static struct json_object *build_process(struct json_object *base, const struct br_exec_opts *o,
                                          br_error_t *err)
 {
-  struct json_object *p;
+  /* json_object_deep_copy refuses a destination that is not NULL: an uninitialised one only
+   * worked where the stack happened to be zero (a fresh CLI), not in the monitor's probes. */
+  struct json_object *p = NULL;
   size_t i;
   if (o->process_file) {
     p = json_object_from_file(o->process_file);
@@ -71,9 +73,12 @@ static struct json_object *build_process(struct json_object *base, const struct 
   }
   /* runc's way: the container's process, with args, env, cwd, user and tty from the command
    * line. */
-  if (base)
-    json_object_deep_copy(base, &p, NULL);
-  else
+  if (base) {
+    if (json_object_deep_copy(base, &p, NULL) < 0 || p == NULL) {
+      br_error_make(err, 0, "cannot copy the container's process: %s", json_util_get_last_err());
+      return NULL;
+    }
+  } else
     p = json_object_new_object();
   {
     struct json_object *args = json_object_new_array();

@@ -7,6 +7,11 @@
  * caller's stdio. It then copies the container's stdout/stderr into a json-file log when
  * asked, and records the exit in the state directory. A foreground `run --monitor` keeps
  * the pipe open and gets the exit code through it.
+ *
+ * Under a restart policy (restart.h) the monitor runs the container again when it exits:
+ * through the same create and start as the first run, in the same state directory, with the
+ * log appended. It outlives the process that asked for the container, so the policy holds
+ * without a daemon (but not across a reboot: nothing runs the monitor again then).
  */
 #include "monitor.h"
 
@@ -26,6 +31,7 @@
 #include "health.h"
 #include "hooks.h"
 #include "log.h"
+#include "restart.h"
 #include "spec.h"
 #include "state.h"
 #include "sync.h"
@@ -154,7 +160,8 @@ static void record_exit(struct br_container *c, int status)
   json_object_put(o);
 }
 
-static int monitor_loop(struct br_container *c, int report_fd)
+/* Returns 1 when the restart policy runs the container again, 0 when it is done. */
+static int monitor_loop(struct br_container *c, int report_fd, struct br_restart *rs)
 {
   struct stream out = {.name = "stdout", .fd = c->stdio[1]};
   struct stream err = {.name = "stderr", .fd = c->stdio[2]};
@@ -162,7 +169,7 @@ static int monitor_loop(struct br_container *c, int report_fd)
   cleanup_close int logfd = -1, sfd = -1;
   sigset_t set;
   int status = 0;
-  bool exited = false;
+  bool exited = false, again;
   struct timespec exit_time = {0};
   struct br_health *health = br_health_load(c);
 
@@ -246,7 +253,16 @@ static int monitor_loop(struct br_container *c, int report_fd)
       flush_lines(logfd, ss[i], true);
       close(ss[i]->fd);
     }
+  /* Marked restarting before the exit is recorded: no reader ever sees a "stopped" container
+   * whose monitor is about to run it again. */
+  again = br_restart_wanted(rs, c->state_dir, status);
+  if (again)
+    br_restart_record(rs, c->state_dir, true);
   record_exit(c, status);
+  if (again)
+    return 1;
+  if (rs->policy != BR_RESTART_NO)
+    br_restart_record(rs, c->state_dir, false);
   if (attach) {
     br_attach_close(attach, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     attach = NULL;
@@ -279,11 +295,108 @@ static void report(int fd, const char *fmt, ...)
   br_write_all(fd, buf, n);
 }
 
+/* Starts a created container as `run` does: the exec fifo, poststart hooks, then the
+ * process's word that it exec'd. -1: the start failed; -2: the process failed before its
+ * exec (it is reaped). */
+static int start_created(const struct br_global *g, struct br_container *c, br_error_t *err)
+{
+  if (br_container_do_start(c->state_dir, c->pid, err) < 0)
+    return -1;
+  if (br_hooks_count(c->spec, "poststart")) {
+    cleanup_state struct br_state *st = NULL;
+    br_error_t he = NULL;
+    if (br_state_load(g->root, c->id, &st, &he) == 0) {
+      struct json_object *hs = br_state_document(st);
+      if (br_hooks_run(c->spec, "poststart", hs, &he) < 0)
+        br_log_warning("%s", he->msg);
+      json_object_put(hs);
+    }
+    br_error_release(&he);
+  }
+  if (br_sync_recv(c->sync_fd, NULL, err) == BR_SYNC_ERROR) {
+    int status;
+    waitpid(c->pid, &status, 0);
+    c->pid = 0;
+    return -2;
+  }
+  br_error_release(err);
+  return 0;
+}
+
+/* The exit stays recorded when a restart fails: the engine reaps it as any exit. */
+static void record_failed_restart(const char *state_dir, const char *id, br_error_t e)
+{
+  struct json_object *o = json_object_new_object();
+  char now[40];
+  br_error_t we = NULL;
+  br_log_warning("restart container `%s`: %s", id, e && e->msg ? e->msg : "unknown error");
+  br_now(now);
+  json_object_object_add(o, "finished", json_object_new_string(now));
+  /* Docker's exit code for a container its runtime could not start. */
+  json_object_object_add(o, "exitCode", json_object_new_int(128));
+  json_object_object_add(o, "oomKilled", json_object_new_boolean(false));
+  if (br_state_write(state_dir, "exit.json", o, &we) < 0)
+    br_log_warning("%s", we->msg);
+  br_error_release(&we);
+  json_object_put(o);
+}
+
+/* Runs the exited container again, through the same create and start as its first run, once
+ * the backoff has passed. False when it is not run again: a stop came, or the run failed. */
+static bool restart(const struct br_global *g, struct br_create_opts *co, struct br_container *c,
+                    struct br_restart *rs)
+{
+  static const char *const stale[] = {"exit.json", "started", "exec.fifo"};
+  char dir[PATH_MAX], path[PATH_MAX + 32];
+  br_error_t e = NULL;
+  bool stopped = !br_restart_backoff(rs, c->state_dir);
+  snprintf(dir, sizeof(dir), "%s", c->state_dir);
+  /* Whatever the last run left in its cgroup (without a pid namespace its children outlive
+   * it) goes with the cgroup; the next run makes it again. */
+  if (c->cgroup) {
+    br_cgroup_destroy(c->cgroup, true, &e);
+    br_error_release(&e);
+  }
+  if (stopped) {
+    br_restart_record(rs, dir, false);
+    return false;
+  }
+  for (size_t i = 0; i < BR_ARRAY_SIZE(stale); i++) {
+    snprintf(path, sizeof(path), "%s/%s", dir, stale[i]);
+    unlink(path);
+  }
+  br_container_free(c);
+  co->restarting = true;
+  if (br_container_create_child_side(g, co, c, &e) < 0 || start_created(g, c, &e) < 0) {
+    if (c->pid > 0) {
+      kill(c->pid, SIGKILL);
+      waitpid(c->pid, NULL, 0);
+      c->pid = 0;
+    }
+    if (c->cgroup)
+      br_cgroup_destroy(c->cgroup, true, NULL);
+    record_failed_restart(dir, co->id, e);
+    br_error_release(&e);
+    br_restart_record(rs, dir, false);
+    return false;
+  }
+  close(c->sync_fd);
+  close(c->fifo_fd);
+  c->sync_fd = c->fifo_fd = -1;
+  br_restart_started(rs);
+  br_restart_record(rs, dir, false);
+  /* A `kill` that came while this run was being made left it to us (it saw "restarting"). */
+  if (br_restart_stop_requested(dir))
+    kill(c->pid, SIGKILL);
+  return true;
+}
+
 static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
                                                    const struct br_create_opts *o, int rep)
 {
   struct br_container c;
   struct br_create_opts co = *o;
+  struct br_restart rs;
   struct br_attach_io io = {.in_w = -1, .out_r = -1, .err_r = -1, .console = -1, .root_fd = -1};
   bool attaching = o->attach || o->open_stdin || o->attach_wait;
   br_error_t e = NULL;
@@ -307,34 +420,26 @@ static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
       goto fail;
     c.log_path = o->log_path;
   }
+  br_restart_load(&rs, c.spec);
+  /* A restart re-attaches no client: such containers are refused a policy by the engine. */
+  if (attaching)
+    rs.policy = BR_RESTART_NO;
+  if (rs.policy != BR_RESTART_NO)
+    br_restart_record(&rs, c.state_dir, false);
   if (o->run) {
-    int t;
+    int r;
     if (o->attach_wait)
       br_attach_wait_client(attach, ATTACH_WAIT_MS);
-    if (br_container_do_start(c.state_dir, c.pid, &e) < 0)
+    r = start_created(g, &c, &e);
+    if (r == -1)
       goto fail;
-    if (br_hooks_count(c.spec, "poststart")) {
-      cleanup_state struct br_state *st = NULL;
-      br_error_t he = NULL;
-      if (br_state_load(g->root, o->id, &st, &he) == 0) {
-        struct json_object *hs = br_state_document(st);
-        if (br_hooks_run(c.spec, "poststart", hs, &he) < 0)
-          br_log_warning("%s", he->msg);
-        json_object_put(hs);
-      }
-      br_error_release(&he);
-    }
-    t = br_sync_recv(c.sync_fd, NULL, &e);
-    if (t == BR_SYNC_ERROR) {
-      int status;
-      waitpid(c.pid, &status, 0);
-      c.pid = 0;
+    if (r == -2) {
       report(rep, "E %d %s container `%s`: %s", e->status, "run", o->id, e->msg);
       br_container_cleanup(&c);
       _exit(1);
     }
-    br_error_release(&e);
   }
+  br_restart_started(&rs);
   close(c.sync_fd);
   close(c.fifo_fd);
   report(rep, "C %d", c.pid);
@@ -350,7 +455,8 @@ static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
     close(rep);
     rep = -1;
   }
-  monitor_loop(&c, rep);
+  while (monitor_loop(&c, rep, &rs) == 1 && restart(g, &co, &c, &rs))
+    ;
   _exit(0);
 fail:
   report(rep, "E %d %s container `%s`: %s", e ? e->status : 0, o->run ? "run" : "create", o->id,

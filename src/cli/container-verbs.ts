@@ -5,6 +5,7 @@ import { Container, type ContainerCreateOptions } from "../harness/container.js"
 import { Image } from "../harness/image.js";
 import { NetworkStore } from "../network/network-store.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
+import { parseRestartPolicy } from "../runtime/engine/restart-policy.js";
 import { parseMountFlag, parseTmpfsFlag } from "../volume/mount-spec.js";
 import { applyCommitChanges } from "./commit-changes.js";
 import { readDockerEnvFile } from "./docker-env-file.js";
@@ -44,7 +45,7 @@ function envEntries(v: FlagValue | undefined): string[] {
 /** `run`/`create` flags as {@link Container.create} options: the CLI adds nothing the API lacks. */
 export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<ContainerCreateOptions> {
   const f = cmd.flags;
-  refuse(cmd, ["attach", "restart"]);
+  refuse(cmd, ["attach"]);
   const platform = str(f.platform);
   if (platform && platform !== `linux/${process.arch === "x64" ? "amd64" : process.arch}`) {
     throw new BerthError("BERTH_UNSUPPORTED", `--platform ${platform}: berth runs only the host's platform`, { flag: "platform", platform });
@@ -99,6 +100,7 @@ export async function createOptions(cmd: ParsedCommand, io: CliIo): Promise<Cont
     ...(list(f["network-alias"]).length > 0 ? { networkAliases: list(f["network-alias"]) } : {}),
     ...(list(f.publish).length > 0 ? { ports: list(f.publish) } : {}),
     autoRemove: f.rm === true,
+    ...(str(f.restart) && str(f.restart) !== "no" ? { restartPolicy: parseRestartPolicy(str(f.restart)!) } : {}),
     init: f.init === true,
     privileged: f.privileged === true,
     readonlyRootfs: f["read-only"] === true,

@@ -126,6 +126,12 @@ export interface RunInUserNamespaceOptions {
   mount?: boolean;
   /** The mappings. @default rootlessIdMappings() */
   mappings?: RootlessIdMappings;
+  /**
+   * Joins the user and mount namespaces of this process (one of the user's, such as the
+   * engine's rootfs helper) instead of making a new user namespace: what that process has
+   * mounted is then reachable by its path. @default a new namespace
+   */
+  joinPid?: number;
 }
 
 /**
@@ -134,10 +140,12 @@ export interface RunInUserNamespaceOptions {
  * remove them, copy them keeping their owners) it can do there. Resolves with stdout.
  */
 export async function runInUserNamespace(argv: readonly string[], options: RunInUserNamespaceOptions = {}): Promise<string> {
-  const mappings = options.mappings ?? rootlessIdMappings();
-  const args = [...unshareArgs(mappings, options.mount), "--", ...argv];
+  const [command, args] =
+    options.joinPid !== undefined
+      ? ["nsenter", [`--target=${options.joinPid}`, "--user", "--mount", "--", ...argv]]
+      : ["unshare", [...unshareArgs(options.mappings ?? rootlessIdMappings(), options.mount), "--", ...argv]];
   return new Promise((resolve, reject) => {
-    const child = execFile("unshare", args, { timeout: options.timeout ?? 60_000, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
+    const child = execFile(command, args, { timeout: options.timeout ?? 60_000, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
       if (!error) return resolve(stdout);
       reject(
         new BerthError("BERTH_ROOTLESS_FAILED", `${argv[0]} failed in the rootless user namespace: ${String(stderr).trim().split("\n").pop() || error.message}`, {

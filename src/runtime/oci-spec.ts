@@ -280,7 +280,8 @@ export interface OciLinux {
 }
 
 /** The status of a container in its state document. */
-export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";
+/** `restarting`: berth-runtime's, while the monitor waits to run the container again (restart policy). */
+export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused" | "restarting";
 
 /**
  * The state document `state ID` prints. The last four fields are berth-runtime's extensions,
@@ -307,4 +308,6 @@ export interface OciState {
   exitCode?: number;
   /** berth-runtime: whether the cgroup's OOM killer killed a process of the container. */
   oomKilled?: boolean;
+  /** berth-runtime: how many times the monitor restarted the container (restart policy). */
+  restartCount?: number;
 }

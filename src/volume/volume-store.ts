@@ -345,12 +345,16 @@ export class VolumeStore {
       }
       try {
         // GNU cp -a is the well-kept tool that preserves all of it; -T copies into the existing _data.
-        const cp = ["cp", "-a", "-T", "--", source, data];
         // Rootless: the user cannot chown, so a copy made as the user would give every file
         // to the container's root; in the user namespace the subordinate ids are mapped and
-        // the copy keeps the owners the container sees.
-        if (this.#rootless) await runInUserNamespace(cp, { timeout: commandTimeout, ...(this.#mappings ? { mappings: this.#mappings } : {}) });
-        else await execa(cp[0]!, cp.slice(1), { timeout: commandTimeout });
+        // the copy keeps the owners the container sees. A root reached through another
+        // process (`/proc/<pid>/root`, the engine's rootfs helper) is refused to a sibling
+        // namespace, so the copy runs in that process's own namespaces, by its inner path.
+        const through = this.#rootless ? /^\/proc\/(\d+)\/root(\/.*)$/.exec(source) : null;
+        const cp = (from: string) => ["cp", "-a", "-T", "--", from, data];
+        if (through) await runInUserNamespace(cp(through[2]!), { timeout: commandTimeout, joinPid: Number(through[1]) });
+        else if (this.#rootless) await runInUserNamespace(cp(source), { timeout: commandTimeout, ...(this.#mappings ? { mappings: this.#mappings } : {}) });
+        else await execa("cp", cp(source).slice(1), { timeout: commandTimeout });
       } catch (error) {
         throw new BerthError("BERTH_IO", `cannot copy ${source} into volume ${name}`, { volume: name, path: source, cause: error });
       }

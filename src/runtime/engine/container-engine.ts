@@ -1,6 +1,6 @@
 import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
@@ -47,6 +47,7 @@ import {
 } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
 import { isRootless, RootlessSupport, type RootfsView } from "../rootless/rootless-engine.js";
+import { restartAnnotations, validateRestartPolicy, type RestartPolicy } from "./restart-policy.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
 const log = logger("engine");
@@ -96,11 +97,6 @@ export interface ExecProcess {
   resize(rows: number, cols: number): void;
 }
 
-/** What one running container's owner keeps in this process. */
-interface LiveHandle {
-  health?: { timer: NodeJS.Timeout; stop: () => void };
-}
-
 /**
  * The container engine: `docker create/start/stop/rm/wait/logs/exec/inspect/ps` as a
  * TypeScript API, daemonless. Every process works directly on the state root; each
@@ -125,7 +121,6 @@ export class ContainerEngine {
   readonly #attachments = new Map<string, NetworkAttachment>();
   readonly #pull: (images: ImageStore, reference: string) => Promise<void>;
   readonly #cgroupParent: string;
-  readonly #live = new Map<string, LiveHandle>();
   /** Sessions attached to a container before its start, by id: the start connects them. */
   readonly #pendingAttach = new Map<string, AttachSession[]>();
   /** Set when running as an unprivileged user (docs/rootless.md). */
@@ -167,8 +162,14 @@ export class ContainerEngine {
     }
     const imageConfig = (layers.config.config ?? {}) as ImageRuntimeConfig;
     let config: ResolvedContainerConfig;
+    let restartPolicy: Required<RestartPolicy>;
     try {
+      restartPolicy = validateRestartPolicy(options.restartPolicy ?? { name: "no" }, options.autoRemove ?? false);
       config = mergeConfig(imageConfig, options, id);
+      // The monitor holds an attached client's stdio for one run only (native/src/attach.c).
+      if (restartPolicy.name !== "no" && (config.tty || config.openStdin)) {
+        throw new BerthError("BERTH_INVALID_ARGUMENT", `restart policy ${restartPolicy.name} cannot be used with tty or openStdin: a restarted process would have no attached client`, { container: name, field: "restartPolicy" });
+      }
       if (network.name === "host" && !options.hostname) config.hostname = hostName();
       if (config.args.length === 0) {
         throw new BerthError("BERTH_INVALID_ARGUMENT", "no command specified", { container: name, field: "cmd" });
@@ -193,6 +194,7 @@ export class ContainerEngine {
         ...(network.config ? { config: network.config } : {}),
       },
       autoRemove: options.autoRemove ?? false,
+      restartPolicy,
       init: options.init ?? false,
       privileged: options.privileged ?? false,
       readonlyRootfs: options.readonlyRootfs ?? false,
@@ -241,6 +243,7 @@ export class ContainerEngine {
         // `none` is a namespace the runtime makes, with `lo` brought up by it (buildContainerSpec).
         const mode: NetworkMode = networkMode(prep);
         const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep);
+        spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, this.#overlay(record), prep);
         await view?.close();
         await this.runtime.writeBundle(join(dir, "bundle"), spec);
@@ -399,6 +402,7 @@ export class ContainerEngine {
         // finds the namespace.
         await this.store.write(record);
         const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), view?.root ?? rootfs, prep, hostsWritten);
+        spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, this.#overlay(record), prep);
         await this.runtime.writeBundle(bundle, spec);
       }
@@ -504,12 +508,33 @@ export class ContainerEngine {
     const id = await this.store.resolve(ref);
     await this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
+      if (record.status !== "running" || (await this.#stopNative(record, options))) return;
       // One `state` serves the reap and the stop.
-      const state = record.status === "running" ? await this.#stateOf(record) : undefined;
+      const state = await this.#stateOf(record);
       if (!(await this.#reapLocked(record, state)) || record.status !== "running") return;
       this.#refuseForeign(record, state, "stop");
       await this.#stopLocked(record, options, state);
     }, 10 * 60_000);
+  }
+
+  /**
+   * berth-runtime's `stop`: signal, grace period, SIGKILL and the stopped state in one request,
+   * for a running, paused or already exited container alike; then the reap. False when the
+   * runtime cannot (another runtime, a container another run root runs, a monitor gone): the
+   * general path takes over.
+   */
+  async #stopNative(record: ContainerRecord, options: StopOptions): Promise<boolean> {
+    if (!this.runtime.hasBerthExtensions) return false;
+    const timeout = options.timeout ?? record.config.stopTimeout;
+    const stopped = await this.runtime
+      .stop(record.id, { signal: options.signal ?? record.config.stopSignal, gracePeriod: Math.max(0, timeout) * 1000 })
+      .catch((error: unknown) => {
+        if (hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND") || (hasErrorCode(error, "BERTH_RUNTIME_FAILED") && /exit code was not recorded/.test(error.message))) return undefined;
+        throw withContainer(error, record.name);
+      });
+    if (!stopped) return false;
+    await this.#reapLocked(record, stopped);
+    return true;
   }
 
   async #stopLocked(record: ContainerRecord, options: StopOptions, known?: OciState): Promise<void> {
@@ -543,7 +568,7 @@ export class ContainerEngine {
       // The stop inside a restart must not auto-remove the container it is about to start again.
       const autoRemove = record.autoRemove;
       record.autoRemove = false;
-      if (record.status === "running") {
+      if (record.status === "running" && !(await this.#stopNative(record, options))) {
         const state = await this.#stateOf(record);
         this.#refuseForeign(record, state, "restart");
         await this.#stopLocked(record, options, state);
@@ -652,7 +677,6 @@ export class ContainerEngine {
    */
   async remove(ref: string, options: RemoveContainerOptions = {}): Promise<void> {
     const id = await this.store.resolve(ref);
-    this.#stopHealth(id);
     await this.store.locked(id, async () => {
       const record = await this.store.read(id);
       if (!record) {
@@ -782,7 +806,8 @@ export class ContainerEngine {
     record.oomKilled = state?.oomKilled ?? false;
     record.finishedAt = state?.finished ?? new Date().toISOString();
     if (state?.started) record.startedAt = state.started;
-    this.#stopHealth(record.id);
+    // The monitor counts the restarts of one start through the engine; the record, of all.
+    record.restartCount += state?.restartCount ?? 0;
     await this.store.write(record);
     const written = JSON.stringify(record.network);
     await Promise.all([
@@ -804,23 +829,46 @@ export class ContainerEngine {
   /** A Docker-like `inspect` of a container (reaping it first when it has exited). */
   async inspect(ref: string): Promise<ContainerInspect> {
     const id = await this.store.resolve(ref);
-    const record = await this.#current(id, ref);
-    const state = record.status === "running" ? await this.#stateOf(record) : undefined;
+    const { record, state } = await this.#currentWithState(id, ref);
     // Addresses exist only while it runs; a layer that cannot tell them leaves them empty.
     const network = state && state.status !== "stopped" ? await this.#attachmentOf(record)?.describe?.(id).catch(() => undefined) : undefined;
     return toInspect(record, state, this.store.dir(id), this.store.logPath(id), network);
   }
 
   async #current(id: string, ref: string): Promise<ContainerRecord> {
+    return (await this.#currentWithState(id, ref)).record;
+  }
+
+  /** The record, reaped when its container has exited, and the state it was judged by (for a running one). */
+  async #currentWithState(id: string, ref: string): Promise<{ record: ContainerRecord; state?: OciState }> {
     const record = await this.#readOrThrow(id, ref);
-    if (record.status !== "running") return record;
-    const state = await this.#stateOf(record);
-    if (state && state.status !== "stopped") return record;
+    if (record.status !== "running") return { record };
+    const state = await this.#recordedState(record);
+    if (state && state.status !== "stopped") return { record, state };
     return this.store.locked(id, async () => {
       const fresh = await this.#readOrThrow(id, ref);
       if (!(await this.#reapLocked(fresh))) throw new BerthError("BERTH_CONTAINER_NOT_FOUND", `No such container: ${ref}`, { container: ref });
-      return fresh;
+      return { record: fresh };
     });
+  }
+
+  /**
+   * A running container's state from its record when the record suffices — no runtime
+   * request: the recorded init (pid and start time) still lives, under this engine's runtime
+   * root, with no exit recorded. Then it runs as the record says (a restart by the policy
+   * would have changed the pid), paused when the runtime's `paused` mark is there. Otherwise,
+   * the runtime's answer. For reads (inspect, exec); changes take the runtime's state under
+   * the lock.
+   */
+  async #recordedState(record: ContainerRecord): Promise<OciState | undefined> {
+    if (this.runtime.hasBerthExtensions && record.pidStartTime !== undefined && isAlive(record)) {
+      const dir = join(this.runtime.root, record.id);
+      if (existsSync(join(dir, "state.json")) && !existsSync(join(dir, "exit.json"))) {
+        const status = existsSync(join(dir, "paused")) ? "paused" : "running";
+        return { ociVersion: "1.0.2", id: record.id, status, pid: record.pid, bundle: join(this.store.dir(record.id), "bundle"), started: record.startedAt, restartCount: 0 };
+      }
+    }
+    return this.#stateOf(record);
   }
 
   /** The containers (`docker ps`), running ones only unless `all`; reaps those that exited. */
@@ -1061,7 +1109,7 @@ export class ContainerEngine {
     });
   }
 
-  // ---------------------------------------------------------------- helpers for health
+  // ---------------------------------------------------------------- for the engine's own modules
 
   /** The record of a container, for the engine's own modules. */
   async record(ref: string): Promise<ContainerRecord> {
@@ -1115,26 +1163,12 @@ export class ContainerEngine {
     return join(this.store.dir(id), "upper");
   }
 
-  /** Registers a health timer so that stop/remove end it. */
-  setHealthTimer(id: string, timer: NodeJS.Timeout, stop: () => void): void {
-    const previous = this.#live.get(id)?.health;
-    if (previous && previous.timer !== timer) clearTimeout(previous.timer);
-    this.#live.set(id, { health: { timer, stop } });
-  }
-
-  #stopHealth(id: string): void {
-    const live = this.#live.get(id);
-    if (live?.health) {
-      clearTimeout(live.health.timer);
-      live.health.stop();
-    }
-    this.#live.delete(id);
-  }
-
-  /** Ends every health checker of this engine (they also end when their container stops). */
-  dispose(): void {
-    for (const id of [...this.#live.keys()]) this.#stopHealth(id);
-  }
+  /**
+   * Releases what this engine holds in this process. Nothing today: containers and their
+   * health checks belong to their monitors, and the runtime's co-process never keeps Node
+   * alive. Kept so that code owning an engine disposes of it without knowing that.
+   */
+  dispose(): void {}
 
   #overlay(record: ContainerRecord) {
     const dir = this.store.dir(record.id);

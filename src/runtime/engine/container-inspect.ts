@@ -58,6 +58,7 @@ export interface ContainerInspect {
   HostConfig: {
     NetworkMode: string;
     AutoRemove: boolean;
+    RestartPolicy: { Name: "no" | "always" | "on-failure" | "unless-stopped"; MaximumRetryCount: number };
     Privileged: boolean;
     ReadonlyRootfs: boolean;
     Init: boolean;
@@ -147,6 +148,7 @@ export function displayStatus(record: ContainerRecord, state: OciState | undefin
     case "exited":
       return record.startedAt.startsWith("0001") ? "created" : "exited";
     case "running":
+      if (state?.status === "restarting") return "restarting";
       return state?.status === "paused" ? "paused" : state === undefined || state.status === "stopped" ? "exited" : "running";
   }
 }
@@ -235,6 +237,7 @@ export function networkSettings(record: ContainerRecord, running: boolean, netwo
 export function toInspect(record: ContainerRecord, state: OciState | undefined, dir: string, logPath: string, network?: NetworkDescription): ContainerInspect {
   const status = displayStatus(record, state);
   const running = status === "running" || status === "paused";
+  const restarted = record.status === "running" && (state?.restartCount ?? 0) > 0;
   const c = record.config;
   const health = readHealthState(dir, record, running);
   return {
@@ -244,16 +247,18 @@ export function toInspect(record: ContainerRecord, state: OciState | undefined, 
     Args: c.args.slice(1),
     State: {
       Status: status,
-      Running: running,
+      // Docker's: a container between two runs of its restart policy still counts as running.
+      Running: running || status === "restarting",
       Paused: status === "paused",
-      Restarting: false,
+      Restarting: status === "restarting",
       OOMKilled: record.oomKilled,
       Dead: false,
-      Pid: running ? record.pid : 0,
-      ExitCode: record.exitCode,
+      // After a restart by the policy the runtime's state is newer than the record.
+      Pid: running ? (state?.pid || record.pid) : 0,
+      ExitCode: restarted ? (status === "restarting" ? (state?.exitCode ?? record.exitCode) : 0) : record.exitCode,
       Error: record.error,
-      StartedAt: record.startedAt,
-      FinishedAt: record.finishedAt,
+      StartedAt: running && state?.started ? state.started : record.startedAt,
+      FinishedAt: restarted && state?.finished ? state.finished : record.finishedAt,
       ...(health ? { Health: health } : {}),
     },
     Image: record.imageId,
@@ -262,7 +267,7 @@ export function toInspect(record: ContainerRecord, state: OciState | undefined, 
     HostsPath: join(dir, "hosts"),
     LogPath: logPath,
     Name: `/${record.name}`,
-    RestartCount: record.restartCount,
+    RestartCount: record.restartCount + (record.status === "running" ? (state?.restartCount ?? 0) : 0),
     Driver: "overlay",
     Mounts: record.mounts.map((m) => ({
       Type: m.type,
@@ -303,6 +308,7 @@ export function toInspect(record: ContainerRecord, state: OciState | undefined, 
     HostConfig: {
       NetworkMode: record.network.mode,
       AutoRemove: record.autoRemove,
+      RestartPolicy: { Name: record.restartPolicy?.name ?? "no", MaximumRetryCount: record.restartPolicy?.maximumRetryCount ?? 0 },
       Privileged: record.privileged,
       ReadonlyRootfs: record.readonlyRootfs,
       Init: record.init,
@@ -335,7 +341,9 @@ export function toSummary(record: ContainerRecord, state: OciState | undefined):
             ? `Exited (${record.exitCode}) at ${record.finishedAt}`
             : status === "created"
               ? "Created"
-              : status,
+              : status === "restarting"
+                ? `Restarting (${state?.exitCode ?? record.exitCode}) since ${state?.finished ?? record.finishedAt}`
+                : status,
     Labels: record.config.labels,
   };
 }

@@ -4,6 +4,7 @@ import type { ExtraHost } from "../container-config/etc-files.js";
 import type { ResourceLimits } from "../container-config/oci-spec-builder.js";
 import type { Ulimit } from "../container-config/ulimit.js";
 import type { NetworkAttachment } from "./network-attachment.js";
+import type { RestartPolicy } from "./restart-policy.js";
 
 /** Options of {@link ContainerEngine.create}: `docker create`'s, as one object. */
 export interface CreateContainerOptions extends ContainerConfigOptions {
@@ -46,6 +47,13 @@ export interface CreateContainerOptions extends ContainerConfigOptions {
   dnsOptions?: readonly string[];
   /** `--rm`: remove the container once it has exited (see docs/containers.md: reaped by the next engine call). @default false */
   autoRemove?: boolean;
+  /**
+   * `--restart`: whether the container's monitor runs it again when it exits (see
+   * {@link RestartPolicy}; docs/containers.md). Refused with `autoRemove`, and with `tty` or
+   * `openStdin` (a restarted process gets no attached client).
+   * @default { name: "no" }
+   */
+  restartPolicy?: RestartPolicy;
   /** `--init`: a tini-like pid 1 that reaps zombies and forwards signals. @default false */
   init?: boolean;
   /** `--privileged`. @default false */

@@ -1,5 +1,6 @@
 import type { ResolvedContainerConfig } from "../container-config/merge-config.js";
 import type { NetworkAttachmentConfig } from "./network-attachment.js";
+import type { RestartPolicy } from "./restart-policy.js";
 import type { ContainerMount, ResourceLimits } from "../container-config/oci-spec-builder.js";
 
 /**
@@ -66,6 +67,8 @@ export interface ContainerRecord {
    */
   network: { mode: string; netnsPath?: string; config?: NetworkAttachmentConfig };
   autoRemove: boolean;
+  /** Absent in records written before restart policies existed: `no`. */
+  restartPolicy?: Required<RestartPolicy>;
   init: boolean;
   privileged: boolean;
   readonlyRootfs: boolean;
@@ -84,6 +87,6 @@ export interface ContainerRecord {
   oomKilled: boolean;
   /** Why the last start failed, as Docker's `State.Error`. */
   error: string;
+  /** Restarts by the restart policy since the last start through the engine (the monitor's count, taken at the reap). */
   restartCount: number;
-  health?: HealthState;
 }

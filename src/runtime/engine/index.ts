@@ -14,6 +14,8 @@ export type {
   ExecResult,
 } from "./container-options.js";
 export type { ContainerInspect, ContainerInspectState, ContainerSummary } from "./container-inspect.js";
+export { parseRestartPolicy, validateRestartPolicy } from "./restart-policy.js";
+export type { RestartPolicy, RestartPolicyName } from "./restart-policy.js";
 export type { ContainerRecord, ContainerRecordStatus, HealthState, HealthLogEntry, MountRecord } from "./container-record.js";
 export { noneNetwork, hostNetwork, registerNetworkDriver, networkDriver } from "./network-attachment.js";
 export type {

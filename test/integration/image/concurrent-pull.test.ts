@@ -64,6 +64,13 @@ describeAsRoot("pulls from several processes", () => {
       });
       proc.then(() => reject(new Error("child ended before it was killed")), reject);
     });
+    // "progress" comes as the first bytes are read, which may be just before the temporary
+    // snapshot exists: wait for it, so the kill surely lands midway through the unpack.
+    for (let i = 0; i < 500; i++) {
+      const names = await readdir(join(state, "image", "snapshots")).catch(() => [] as string[]);
+      if (names.some((n) => n.startsWith(".tmp-"))) break;
+      await sleep(10);
+    }
     proc.kill("SIGKILL");
     await proc;
     // The native unpacker it ran (if any) dies with it, so nothing writes on into the store.

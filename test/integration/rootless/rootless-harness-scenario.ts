@@ -23,7 +23,9 @@ async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
   try {
     report[name] = await fn();
   } catch (error) {
-    report[name] = { error: isBerthError(error) ? `${error.code}: ${error.message} ${JSON.stringify(error.context ?? {})}` : String((error as Error)?.stack ?? error) };
+    let text = isBerthError(error) ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error);
+    for (let cause = (error as Error)?.cause as Error | undefined; cause; cause = cause.cause as Error | undefined) text += ` <- ${cause.message}`;
+    report[name] = { error: text };
   }
 }
 
@@ -40,21 +42,37 @@ async function get(url: string): Promise<string> {
 
 const root = stateRoot();
 const containerDirs = () => readdirSync(join(root, "containers")).filter((n) => /^[0-9a-f]{64}$/.test(n));
-const httpd = ["sh", "-c", "mkdir -p /www && echo from-harness > /www/index.html && exec httpd -f -p 8080 -h /www"];
+const httpd = ["sh", "-c", "mkdir -p /www && echo from-harness > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www"];
 
 await step("generic", async () => {
-  const started = await new GenericContainer("busybox:test").withCommand(httpd).withExposedPorts(8080).withWaitStrategy(Wait.forListeningPorts()).start();
+  const started = await new GenericContainer("busybox:test")
+    .withCommand(httpd)
+    .withExposedPorts(8080)
+    .withCopyContentToContainer([{ content: "copied-in\n", target: "/www/before.txt" }])
+    .withWaitStrategy(Wait.forListeningPorts())
+    .start();
   const port = started.getMappedPort(8080);
+  await started.copyContentToContainer([{ content: "copied-late\n", target: "/www/late.txt" }]);
+  let logs = "";
+  for await (const chunk of await started.logs()) logs += String(chunk);
   const result = {
     host: started.getHost(),
     samePort: started.getFirstMappedPort() === port,
     body: await get(`http://${started.getHost()}:${port}/`),
     bodyV4: await get(`http://127.0.0.1:${port}/`),
+    copied: [await get(`http://127.0.0.1:${port}/before.txt`), await get(`http://127.0.0.1:${port}/late.txt`)],
+    logs: logs.trim(),
     exec: (await started.exec(["id", "-u"])).stdout.trim(),
   };
+  // A restart makes the network again; the harness reads the new host port.
+  await started.restart({ timeout: 0 });
+  let afterRestart = "";
+  for (let i = 0; i < 40 && !afterRestart; i++) {
+    afterRestart = await get(`http://127.0.0.1:${started.getMappedPort(8080)}/`).catch(async () => (await new Promise((r) => setTimeout(r, 100)), ""));
+  }
   const id = started.getId();
   await started.stop();
-  return { ...result, removedOnStop: !containerDirs().includes(id) };
+  return { ...result, afterRestart, removedOnStop: !containerDirs().includes(id) };
 });
 
 await step("facade", async () => {

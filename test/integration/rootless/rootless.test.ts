@@ -8,8 +8,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { findSubordinateRange } from "../../../src/runtime/rootless/subordinate-ids.js";
+import { findSubordinateRange } from "../../../src/common/user-namespace.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
+import { ensureFixtureImages } from "../../fixtures/fixture-images.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 
@@ -32,6 +33,17 @@ function processesOf(uid: number): number[] {
   return pids;
 }
 
+/** Waits (at most `ms`) until `check` holds; returns its last value. */
+async function settle<T>(check: () => T, done: (value: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = check();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    value = check();
+  }
+  return value;
+}
+
 /** The first id past every range of an /etc/subuid-format file (at least 100000). */
 function nextFreeId(file: string): number {
   let next = 100_000;
@@ -47,8 +59,9 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
   let uid: number;
   let subuid: { start: number; count: number };
   let tunMode: number | undefined;
-  // What the scenario reported, step by step (see rootless-scenario.ts).
+  // What the scenarios reported, step by step (see rootless-scenario.ts, rootless-harness-scenario.ts).
   let report: Record<string, any>;
+  let harness: Record<string, any>;
 
   beforeAll(async () => {
     for (const tool of ["unshare", "newuidmap", "newgidmap", "slirp4netns", "cc"]) {
@@ -83,7 +96,19 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
     const line = run.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
     if (!line) throw new Error(`the rootless scenario reported nothing (exit ${run.exitCode}):\n${run.stderr.slice(-3000)}`);
     report = JSON.parse(line);
-  }, 300_000);
+    // The Redis fixture image, built (or cached) as root, handed to the user as an archive.
+    const fixtures = await ensureFixtureImages({ stateRoot: join(dir, "fixture-root"), images: ["redis"] });
+    await fixtures.redis!.export(join(dir, "redis.tar"), { format: "docker" });
+    chmodSync(join(dir, "redis.tar"), 0o644);
+    const second = await execa(
+      "runuser",
+      ["-u", user, "--", "env", "-i", `HOME=/home/${user}`, `PATH=${process.env.PATH}`, process.execPath, join(repo, "node_modules/tsx/dist/cli.mjs"), join(here, "rootless-harness-scenario.ts"), join(dir, "redis.tar")],
+      { cwd: "/tmp", timeout: 240_000, reject: false },
+    );
+    const harnessLine = second.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
+    if (!harnessLine) throw new Error(`the rootless harness scenario reported nothing (exit ${second.exitCode}):\n${second.stderr.slice(-3000)}`);
+    harness = JSON.parse(harnessLine);
+  }, 600_000);
 
   afterAll(async () => {
     // Whatever the scenario left running (it should be nothing: checked below) must not
@@ -202,9 +227,57 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
     expect(inUse.processes).toEqual([]);
   });
 
-  it("leaves no container, process, mount or network file behind", () => {
+  const done = (name: string) => {
+    const value = harness[name];
+    expect(value?.error, `harness step ${name} failed`).toBeUndefined();
+    return value;
+  };
+
+  it("GenericContainer: publishes its exposed port (getMappedPort, getHost), waits for listening ports, copies in, logs, execs, restarts, and stop removes it", () => {
+    expect(done("generic")).toEqual({
+      host: "localhost",
+      samePort: true,
+      body: "from-harness",
+      bodyV4: "from-harness",
+      copied: ["copied-in", "copied-late"],
+      logs: "serving",
+      exec: "0",
+      afterRestart: "from-harness",
+      removedOnStop: true,
+    });
+  });
+
+  it("Container facade: the default network is slirp4netns with ports on 127.0.0.1 and ::1, a user network is BERTH_UNSUPPORTED, `await using` removes", () => {
+    expect(done("facade")).toMatchObject({ hostIps: ["127.0.0.1", "::1"], body: "from-harness", unsupported: "BERTH_UNSUPPORTED" });
+    expect(harness.facadeRemoved).toBe(true);
+  });
+
+  it("a named volume's first copy keeps the image's owners as the container sees them", () => {
+    expect(done("volumeCopy")).toEqual({ inside: "1000:1000", onHost: `${subuid.start + 999}:${subuid.start + 999}`, volumeRemoved: true });
+  });
+
+  it("RedisContainer (the fixture image imported by the user) answers node-redis through its mapped port", () => {
+    expect(done("redis")).toMatchObject({ value: "works", dataOwner: "redis" });
+  });
+
+  it("removes and prunes an image whose snapshots hold subordinate-owned directories, leaving no snapshot directory", () => {
+    expect(done("imageRemove")).toEqual({ subordinateOwned: true, deleted: true, prunedSnapshots: true, left: [] });
+  });
+
+  it("the session reaper removes a container the test left running once the test process ends", async () => {
+    const { id } = done("reaped");
+    const containers = join(`/home/${user}/.local/share/berth/containers`);
+    const left = await settle(() => readdirSync(containers).filter((n) => /^[0-9a-f]{64}$/.test(n)), (l) => l.length === 0, 20_000);
+    expect(left).not.toContain(id);
+    expect(left).toEqual([]);
+  });
+
+  it("leaves no container, process, mount or network file behind", async () => {
     expect(ok("leftovers")).toEqual({ containers: [], slirp: 0, networkFiles: [], processes: [], mounts: [] });
-    expect(processesOf(uid)).toEqual([]);
+    // The session watchdog ends once it has removed what the harness scenario left.
+    expect(await settle(() => processesOf(uid), (p) => p.length === 0, 20_000)).toEqual([]);
+    expect(readdirSync(`/home/${user}/.local/share/berth/volumes`).filter((n) => !n.startsWith("."))).toEqual([]);
+    expect(readdirSync(`/tmp/berth-${uid}/rootless-net`)).toEqual([]);
     const mounts = readFileSync("/proc/self/mountinfo", "utf8")
       .split("\n")
       .filter((l) => l.includes(`/home/${user}`) || l.includes(`/tmp/berth-${uid}`));
