@@ -104,9 +104,11 @@ export default async function engineBench(): Promise<void> {
 
     // 2. stop + remove of a running container (SIGTERM reaches `sleep` through --init).
     const stopRemove: number[] = [];
+    const inspectRunning: number[] = [];
     for (let i = 0; i < Math.min(runs, 20); i++) {
       const id = await engine.create({ image: "busybox:bench", cmd: ["sleep", "300"], init: true });
       await engine.start(id);
+      inspectRunning.push(await time(() => engine.inspect(id)));
       stopRemove.push(
         await time(async () => {
           await engine.stop(id);
@@ -115,6 +117,7 @@ export default async function engineBench(): Promise<void> {
       );
     }
     console.log(`stop + remove of a running container  ${summary(stopRemove)}   (target ≤ 15 ms median); load ${load()}`);
+    console.log(`inspect of a running container        ${summary(inspectRunning)}   (from the record: no runtime request)`);
 
     // 2b. Network setup as the engine does it: start on a bridge minus start on `none`. A
     // user-defined bridge with a subnet of its own, not berth0: this bench's state root is its

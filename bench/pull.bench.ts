@@ -4,14 +4,18 @@
 // toolchain, made once with Image.fromRootfs and cached under ~/.cache/berth/bench/; the
 // registry is started fresh and the image pushed to it on every run.
 // Targets (issue 3): berth ≤ 0.6× skopeo+umoci; pull of a present image ≤ 50 ms.
-import { existsSync } from "node:fs";
+// When berth-runtime decompresses and hashes layers itself (`unpack --gzip`), berth is also
+// run with BERTH_UNPACKER=native-tar (Node decompresses and hashes, C only extracts), so one
+// run compares both. Each line also gives the CPU seconds spent (this process and the
+// children it waited for: berth-runtime, skopeo, umoci; not the registry).
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { homedir, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { Image } from "../src/harness/image.js";
 import { busyboxRootfs } from "../test/fixtures/busybox.js";
-import { nativeUnpacker } from "../src/image/native-unpacker.js";
+import { nativeDecompresses, nativeUnpacker } from "../src/image/native-unpacker.js";
 import { startRegistry } from "../test/helpers/registry-server.js";
 import { quantile, summary, time } from "./stats.js";
 
@@ -53,7 +57,10 @@ export default async function pullBench(): Promise<void> {
   console.log(`image: ${label}: ${(compressed / 1e6).toFixed(0)} MB compressed, ${(info.size / 1e6).toFixed(0)} MB unpacked, ${info.layers.length} layer(s)`);
 
   const unpacker = await nativeUnpacker();
-  console.log(`extractor: ${unpacker ? `native (${unpacker} unpack)` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`);
+  const both = unpacker !== null && nativeDecompresses(unpacker);
+  console.log(
+    `extractor: ${unpacker ? `native (${unpacker} unpack${both ? ", decompressing and hashing" : ""})` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`,
+  );
   console.log(`load average before: ${loadAverage()}`);
   await removeStaleWorkDirs();
   const registry = await startRegistry({ mode: "plain" });
@@ -61,29 +68,47 @@ export default async function pullBench(): Promise<void> {
   try {
     const ref = `${registry.host}/${tag}`;
     await made.push(ref);
-    const berth: number[] = [];
-    const peer: number[] = [];
+    const berth: Sample[] = [];
+    const berthTar: Sample[] = [];
+    const peer: Sample[] = [];
     for (let i = 0; i < runs; i++) {
       const root = join(work, `berth-${i}`);
-      berth.push(await time(() => Image.pull(ref, { root })));
+      berth.push(await measure(() => Image.pull(ref, { root })));
       await rm(root, { recursive: true, force: true });
+
+      if (both) {
+        const saved = process.env.BERTH_UNPACKER;
+        process.env.BERTH_UNPACKER = "native-tar";
+        try {
+          berthTar.push(await measure(() => Image.pull(ref, { root })));
+        } finally {
+          if (saved === undefined) delete process.env.BERTH_UNPACKER;
+          else process.env.BERTH_UNPACKER = saved;
+        }
+        await rm(root, { recursive: true, force: true });
+      }
 
       const layout = join(work, `oci-${i}`);
       const bundle = join(work, `umoci-${i}`);
       peer.push(
-        await time(async () => {
+        await measure(async () => {
           await execa("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${ref}`, `oci:${layout}:pg`]);
           await execa("umoci", ["raw", "unpack", "--image", `${layout}:pg`, bundle]);
         }),
       );
       await rm(layout, { recursive: true, force: true });
       await rm(bundle, { recursive: true, force: true });
+      const last = (xs: Sample[]) => (xs.length ? `${(xs.at(-1)!.ms / 1000).toFixed(2)} s` : "-");
+      console.log(`  run ${i + 1}: berth ${last(berth)}, berth native-tar ${last(berthTar)}, skopeo+umoci ${last(peer)}; load ${loadAverage()}`);
     }
     console.log(`pull + unpack, ${runs} runs each, alternating`);
-    console.log(`  berth              ${summary(berth)}`);
-    console.log(`  skopeo + umoci     ${summary(peer)}`);
-    const ratio = quantile(berth, 0.5) / quantile(peer, 0.5);
+    console.log(`  berth              ${describe(berth)}`);
+    if (both) console.log(`  berth native-tar   ${describe(berthTar)}   (Node decompresses and hashes: the previous way)`);
+    console.log(`  skopeo + umoci     ${describe(peer)}`);
+    const wall = (xs: Sample[]) => quantile(xs.map((x) => x.ms), 0.5);
+    const ratio = wall(berth) / wall(peer);
     console.log(`  ratio (median)     ${ratio.toFixed(2)}×  (target ≤ 0.60×: ${ratio <= 0.6 ? "met" : "NOT met"})`);
+    if (both) console.log(`  native-tar ratio   ${(wall(berthTar) / wall(peer)).toFixed(2)}×`);
 
     const root = join(work, "present");
     await Image.pull(ref, { root });
@@ -109,6 +134,35 @@ async function removeStaleWorkDirs(): Promise<void> {
       await rm(join(tmpdir(), name), { recursive: true, force: true });
     }
   }
+}
+
+interface Sample {
+  ms: number;
+  /** CPU seconds of this process and of the children it reaped meanwhile. */
+  cpu: number;
+}
+
+/** Wall time and CPU time of `fn`. */
+async function measure(fn: () => unknown): Promise<Sample> {
+  const before = cpuSeconds();
+  const ms = await time(fn);
+  return { ms, cpu: cpuSeconds() - before };
+}
+
+/** utime + stime + cutime + cstime of this process, from /proc/self/stat (clock ticks of 10 ms). */
+function cpuSeconds(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14–17 of stat(5); the slice starts at field 3.
+  return fields.slice(11, 15).reduce((a, f) => a + Number(f), 0) / 100;
+}
+
+function describe(samples: Sample[]): string {
+  const cpu = quantile(
+    samples.map((s) => s.cpu),
+    0.5,
+  );
+  return `${summary(samples.map((s) => s.ms))}  CPU median ${cpu.toFixed(1)} s`;
 }
 
 function loadAverage(): string {

@@ -52,7 +52,12 @@ int br_cmd_kill(const struct br_global *g, const char *id, const char *signame, 
     return -1;
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
-  br_restart_request_stop(st);
+  if (br_restart_request_stop(st)) {
+    br_state_free(st);
+    st = NULL;
+    if (br_state_load(g->root, id, &st, err) < 0)
+      return -1;
+  }
   if (strcmp(br_state_status(st), "stopped") == 0)
     return br_error_make(err, 0, "container `%s` is not running", id);
   /* Between two runs: the stop request alone ends it (the monitor kills a run it was
@@ -423,7 +428,12 @@ int br_cmd_stop(const struct br_global *g, const char *id, const char *signame, 
   if (br_state_load(g->root, id, &st, err) < 0)
     return -1;
   /* First: a restart policy must not run the container again once it has stopped. */
-  br_restart_request_stop(st);
+  if (br_restart_request_stop(st)) {
+    br_state_free(st);
+    st = NULL;
+    if (br_state_load(g->root, id, &st, err) < 0)
+      return -1;
+  }
   snprintf(path, sizeof(path), "%s/exit.json", st->dir);
   if (strcmp(br_state_status(st), "restarting") != 0 && print_exit(g, id, path, true))
     return 0;
@@ -445,7 +455,9 @@ int br_cmd_stop(const struct br_global *g, const char *id, const char *signame, 
     }
     r = 0;
     if (timeout_s > 0) {
-      if (kill(st->pid, sig) < 0 && errno != ESRCH)
+      /* Between two runs there is no process: the stop request ends it (its monitor exits). */
+      if (strcmp(br_state_status(st), "restarting") != 0 && kill(st->pid, sig) < 0 &&
+          errno != ESRCH)
         return br_error_make(err, errno, "kill container `%s`", id);
       r = wait_end(st, id, (int)(timeout_s * 1000), err);
       if (r < 0)

@@ -253,20 +253,23 @@ static int monitor_loop(struct br_container *c, int report_fd, struct br_restart
       flush_lines(logfd, ss[i], true);
       close(ss[i]->fd);
     }
+  rs->last_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   /* Marked restarting before the exit is recorded: no reader ever sees a "stopped" container
    * whose monitor is about to run it again. */
   again = br_restart_wanted(rs, c->state_dir, status);
   if (again)
     br_restart_record(rs, c->state_dir, true);
   record_exit(c, status);
-  if (again)
-    return 1;
-  if (rs->policy != BR_RESTART_NO)
-    br_restart_record(rs, c->state_dir, false);
+  /* Attached clients see every run end, as with Docker's attach; the next run opens the
+   * endpoint again. */
   if (attach) {
     br_attach_close(attach, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     attach = NULL;
   }
+  if (again)
+    return 1;
+  if (rs->policy != BR_RESTART_NO)
+    br_restart_record(rs, c->state_dir, false);
   if (report_fd >= 0) {
     char buf[32];
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -329,11 +332,14 @@ static void record_failed_restart(const char *state_dir, const char *id, br_erro
   struct json_object *o = json_object_new_object();
   char now[40];
   br_error_t we = NULL;
+  /* Docker's exit codes for a command that cannot run (as a first `run`, see
+   * br_monitor_create), else the one for a container its runtime could not start. */
+  bool exec = e && e->msg && strstr(e->msg, "exec: ");
+  int code = exec && e->status == ENOENT ? 127 : exec && e->status == EACCES ? 126 : 128;
   br_log_warning("restart container `%s`: %s", id, e && e->msg ? e->msg : "unknown error");
   br_now(now);
   json_object_object_add(o, "finished", json_object_new_string(now));
-  /* Docker's exit code for a container its runtime could not start. */
-  json_object_object_add(o, "exitCode", json_object_new_int(128));
+  json_object_object_add(o, "exitCode", json_object_new_int(code));
   json_object_object_add(o, "oomKilled", json_object_new_boolean(false));
   if (br_state_write(state_dir, "exit.json", o, &we) < 0)
     br_log_warning("%s", we->msg);
@@ -344,8 +350,10 @@ static void record_failed_restart(const char *state_dir, const char *id, br_erro
 /* Runs the exited container again, through the same create and start as its first run, once
  * the backoff has passed. False when it is not run again: a stop came, or the run failed. */
 static bool restart(const struct br_global *g, struct br_create_opts *co, struct br_container *c,
-                    struct br_restart *rs)
+                    struct br_restart *rs, const char *log_path)
 {
+  struct br_attach_io io = {.in_w = -1, .out_r = -1, .err_r = -1, .console = -1, .root_fd = -1};
+  bool attaching = co->attach || co->open_stdin;
   static const char *const stale[] = {"exit.json", "started", "exec.fifo"};
   char dir[PATH_MAX], path[PATH_MAX + 32];
   br_error_t e = NULL;
@@ -366,8 +374,23 @@ static bool restart(const struct br_global *g, struct br_create_opts *co, struct
     unlink(path);
   }
   br_container_free(c);
+  memset(c, 0, sizeof(*c));
+  c->sync_fd = c->fifo_fd = -1;
+  c->stdio[0] = c->stdio[1] = c->stdio[2] = -1;
   co->restarting = true;
-  if (br_container_create_child_side(g, co, c, &e) < 0 || start_created(g, c, &e) < 0) {
+  /* The same steps as the first run's in monitor_main: the attach endpoint's stdio, the
+   * create, the endpoint, the start. */
+  if ((attaching &&
+       br_attach_prepare(g->root, co->bundle, co->open_stdin, &io, &co->console_socket, &e) < 0) ||
+      br_container_create_child_side(g, co, c, &e) < 0 ||
+      (attaching &&
+       br_attach_finish(&io, c->state_dir, &c->stdio[1], &c->stdio[2], &attach, &e) < 0) ||
+      start_created(g, c, &e) < 0) {
+    br_attach_abandon(&io);
+    if (attach) {
+      br_attach_close(attach, 128);
+      attach = NULL;
+    }
     if (c->pid > 0) {
       kill(c->pid, SIGKILL);
       waitpid(c->pid, NULL, 0);
@@ -383,6 +406,17 @@ static bool restart(const struct br_global *g, struct br_create_opts *co, struct
   close(c->sync_fd);
   close(c->fifo_fd);
   c->sync_fd = c->fifo_fd = -1;
+  if (attaching) {
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    /* The pipes br_attach_prepare put on 0-2 are the container's now. */
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      close(null);
+    }
+    c->log_path = log_path;
+  }
   br_restart_started(rs);
   br_restart_record(rs, dir, false);
   /* A `kill` that came while this run was being made left it to us (it saw "restarting"). */
@@ -421,9 +455,6 @@ static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
     c.log_path = o->log_path;
   }
   br_restart_load(&rs, c.spec);
-  /* A restart re-attaches no client: such containers are refused a policy by the engine. */
-  if (attaching)
-    rs.policy = BR_RESTART_NO;
   if (rs.policy != BR_RESTART_NO)
     br_restart_record(&rs, c.state_dir, false);
   if (o->run) {
@@ -455,8 +486,17 @@ static __attribute__((noreturn)) void monitor_main(const struct br_global *g,
     close(rep);
     rep = -1;
   }
-  while (monitor_loop(&c, rep, &rs) == 1 && restart(g, &co, &c, &rs))
-    ;
+  while (monitor_loop(&c, rep, &rs) == 1)
+    if (!restart(g, &co, &c, &rs, o->log_path)) {
+      /* Stopped between two runs, or the next run failed: a foreground `run` still gets
+       * the last exit code. */
+      if (rep >= 0) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "X %d\n", rs.last_exit);
+        br_write_all(rep, buf, n);
+      }
+      break;
+    }
   _exit(0);
 fail:
   report(rep, "E %d %s container `%s`: %s", e ? e->status : 0, o->run ? "run" : "create", o->id,

@@ -129,17 +129,18 @@ bool br_restart_backoff(struct br_restart *r, const char *state_dir)
   }
 }
 
-void br_restart_request_stop(const struct br_state *st)
+bool br_restart_request_stop(const struct br_state *st)
 {
   char path[PATH_MAX];
   int fd;
   snprintf(path, sizeof(path), "%s/restart.json", st->dir);
   if (access(path, F_OK) < 0)
-    return; /* no policy: nothing would restart it */
+    return false; /* no policy: nothing would restart it */
   snprintf(path, sizeof(path), "%s/no-restart", st->dir);
   fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd >= 0)
     close(fd);
   if (st->monitor_pid > 0 && br_proc_alive(st->monitor_pid, st->monitor_start))
     kill(st->monitor_pid, SIGUSR1);
+  return true;
 }

@@ -17,12 +17,18 @@
 
 #include "state.h"
 
-enum br_restart_policy { BR_RESTART_NO, BR_RESTART_ALWAYS, BR_RESTART_ON_FAILURE, BR_RESTART_UNLESS_STOPPED };
+enum br_restart_policy {
+  BR_RESTART_NO,
+  BR_RESTART_ALWAYS,
+  BR_RESTART_ON_FAILURE,
+  BR_RESTART_UNLESS_STOPPED
+};
 
 struct br_restart {
   enum br_restart_policy policy;
   int max_retries; /* on-failure: 0 is no limit */
   int count;
+  int last_exit; /* the exit code of the last run, for a foreground `run` */
   long delay_ms;
   struct timespec started; /* of the current run, for the backoff's reset */
 };
@@ -38,8 +44,10 @@ void br_restart_record(const struct br_restart *r, const char *state_dir, bool r
 /* Sleeps the backoff (Docker's: 100 ms doubling up to 1 min). False when a stop came. */
 bool br_restart_backoff(struct br_restart *r, const char *state_dir);
 bool br_restart_stop_requested(const char *state_dir);
-/* For `kill` and `delete`: marks the container as stopped on purpose and wakes its monitor,
- * before any signal reaches the container, so a stop never races a restart. */
-void br_restart_request_stop(const struct br_state *st);
+/* For `kill`, `stop` and `delete`: marks the container as stopped on purpose and wakes its
+ * monitor, before any signal reaches the container, so a stop never races a restart. True
+ * when the container has a policy: its status must then be read again, after the mark (a
+ * run the monitor made before it saw the mark is the caller's to signal). */
+bool br_restart_request_stop(const struct br_state *st);
 
 #endif

@@ -121,11 +121,10 @@ struct json_object *br_state_document(struct br_state *st)
                                                     : "1.0.2"));
   json_object_object_add(doc, "id", json_object_new_string(st->id));
   json_object_object_add(doc, "status", json_object_new_string(status));
-  json_object_object_add(doc, "pid",
-                         json_object_new_int(
-                             strcmp(status, "stopped") == 0 || strcmp(status, "restarting") == 0
-                                 ? 0
-                                 : st->pid));
+  json_object_object_add(
+      doc, "pid",
+      json_object_new_int(
+          strcmp(status, "stopped") == 0 || strcmp(status, "restarting") == 0 ? 0 : st->pid));
   json_object_object_add(
       doc, "bundle",
       json_object_new_string(o && br_json_str(o, "bundle") ? br_json_str(o, "bundle") : ""));

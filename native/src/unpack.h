@@ -1,6 +1,6 @@
-/* `berth-runtime unpack`: extracts one uncompressed image layer (a tar on stdin) into a
- * directory, confined to it. The TypeScript side (src/image/native-unpacker.ts) downloads,
- * verifies and decompresses; this command only creates the entries. See unpack.c. */
+/* `berth-runtime unpack`: extracts one image layer (a tar on stdin, gzip- or zstd-compressed
+ * or plain) into a directory, confined to it, and verifies its blob digest and diff_id. The
+ * TypeScript side (src/image/native-unpacker.ts) downloads and stores the blob. See unpack.c. */
 #ifndef BR_UNPACK_H
 #define BR_UNPACK_H
 
@@ -11,6 +11,10 @@
 /* The tar ended inside an entry: BERTH_LAYER_INVALID, unless the writer knows why (a
  * download cut short), which it then reports instead. */
 #define BR_UNPACK_EXIT_SHORT 4
+/* With --blob-digest / --diff-id: the bytes as given, or the tar, hash to something else.
+ * BERTH_DIGEST_MISMATCH either way; the message names which. */
+#define BR_UNPACK_EXIT_BLOB_DIGEST 5
+#define BR_UNPACK_EXIT_DIFF_ID 6
 #define BR_UNPACK_EXIT_USAGE 64
 
 int br_cmd_unpack(int argc, char **argv);

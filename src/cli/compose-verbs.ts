@@ -17,7 +17,7 @@ import { NetworkManager } from "../network/network-manager.js";
 import { NetworkStore } from "../network/network-store.js";
 import { ContainerEngine } from "../runtime/engine/container-engine.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
-import { refuse } from "./container-verbs.js";
+import { publishedPorts, refuse } from "./container-verbs.js";
 import { formatError } from "./exit-codes.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
@@ -186,9 +186,7 @@ const ps: Handler = async (cmd, io) => {
   for (const c of containers) {
     const info = await context.engine.inspect(c.id).catch(() => undefined);
     if (!info) continue;
-    const state = info.State.Running ? await context.networks.container(c.id).catch(() => undefined) : undefined;
-    const ports: PortSummary[] = (state?.proxy?.ports ?? []).map((p) => ({ ip: p.hostIp, privatePort: p.targetPort, publicPort: p.hostPort, type: p.proto }));
-    rows.push(toComposeSummary(info, ports));
+    rows.push(toComposeSummary(info, publishedPorts(info)));
   }
   io.stdout(renderComposePs(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
   return 0;

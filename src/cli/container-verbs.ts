@@ -3,7 +3,6 @@ import { pipeline } from "node:stream/promises";
 import { BerthError } from "../common/index.js";
 import { Container, type ContainerCreateOptions } from "../harness/container.js";
 import { Image } from "../harness/image.js";
-import { NetworkStore } from "../network/network-store.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
 import { parseRestartPolicy } from "../runtime/engine/restart-policy.js";
 import { parseMountFlag, parseTmpfsFlag } from "../volume/mount-spec.js";
@@ -233,18 +232,23 @@ async function each(cmd: ParsedCommand, io: CliIo, action: (c: Container, ref: s
 }
 
 /**
- * A container's published ports. The engine's inspect does not carry them yet (the
- * engine↔network seam), so they are read from the network layer's record of the container.
+ * A container's published ports, from inspect's `NetworkSettings.Ports` as Docker's CLI reads
+ * them: whichever network driver published them (the bridge's proxy, rootless slirp4netns).
  */
-async function publishedPorts(id: string): Promise<PortSummary[]> {
-  const state = await new NetworkStore().readContainer(id).catch(() => undefined);
-  return (state?.proxy?.ports ?? []).map((p) => ({ ip: p.hostIp, privatePort: p.targetPort, publicPort: p.hostPort, type: p.proto }));
+export function publishedPorts(i: ContainerInspect): PortSummary[] {
+  if (!i.State.Running) return [];
+  const out: PortSummary[] = [];
+  for (const [key, bindings] of Object.entries(i.NetworkSettings?.Ports ?? {})) {
+    const [privatePort, proto = "tcp"] = key.split("/");
+    for (const b of bindings ?? []) out.push({ ip: b.HostIp, privatePort: Number(privatePort), publicPort: Number(b.HostPort), type: proto });
+  }
+  return out;
 }
 
 async function port(cmd: ParsedCommand, io: CliIo): Promise<number> {
   const c = await Container.get(cmd.args[0]!);
   const want = cmd.args[1];
-  const ports = await publishedPorts(c.id);
+  const ports = publishedPorts(await c.inspect());
   const [wantPort, wantProto = "tcp"] = want ? want.split("/") : [];
   const shown = ports.filter((p) => !want || (String(p.privatePort) === wantPort && p.type === wantProto));
   if (want && shown.length === 0) {
@@ -300,7 +304,7 @@ async function ps(cmd: ParsedCommand, io: CliIo): Promise<number> {
   for (const s of summaries) {
     const c = await Container.get(s.Id).catch(() => undefined);
     const info = await c?.inspect().catch(() => undefined);
-    if (info) rows.push(toSummary(info, info.State.Status === "running" ? await publishedPorts(info.Id) : []));
+    if (info) rows.push(toSummary(info, publishedPorts(info)));
   }
   io.stdout(renderPs(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
   return 0;

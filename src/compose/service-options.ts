@@ -2,6 +2,7 @@ import { BerthError } from "../common/berth-error.js";
 import { BridgeAttachment, type BridgeEndpoint } from "../network/bridge-attachment.js";
 import type { PortSpec } from "../network/port-spec.js";
 import type { CreateContainerOptions } from "../runtime/engine/container-options.js";
+import { parseRestartPolicy, validateRestartPolicy, type RestartPolicy } from "../runtime/engine/restart-policy.js";
 import type { ComposeContext } from "./compose-context.js";
 import { containerLabels } from "./naming.js";
 import type { ComposePort, ComposeProject, ComposeService } from "./types.js";
@@ -102,8 +103,7 @@ export interface ServiceCreateOptionsInput {
 
 /**
  * What the engine is asked to create for one container of a service: every key of the
- * service berth models, mapped to `docker create`'s options. `restart` is kept as a label
- * only: the engine has no restart policy (a container's monitor does not restart it).
+ * service berth models, mapped to `docker create`'s options.
  */
 export function serviceCreateOptions(context: ComposeContext, project: ComposeProject, service: ComposeService, input: ServiceCreateOptionsInput): CreateContainerOptions {
   const { mounts, tmpfs } = serviceMounts(project, service);
@@ -122,7 +122,9 @@ export function serviceCreateOptions(context: ComposeContext, project: ComposePr
     ...(service.entrypoint ? { entrypoint: service.entrypoint.length === 0 ? "" : service.entrypoint } : {}),
     env,
     hostEnv: {},
-    labels: { ...containerLabels(project, service, input.number, input.oneoff ?? false), ...(service.restart ? { "org.berth.compose.restart": service.restart } : {}), ...input.extraLabels },
+    labels: { ...containerLabels(project, service, input.number, input.oneoff ?? false), ...input.extraLabels },
+    // A one-off container (`compose run`) is never restarted, as with Compose.
+    ...(input.oneoff ? {} : restartPolicyOf(service)),
     exposedPorts: [...service.expose, ...service.ports.map((p) => `${p.target}/${p.protocol}`)],
     mounts,
     tmpfs,
@@ -165,4 +167,31 @@ export function serviceCreateOptions(context: ComposeContext, project: ComposePr
         }
       : {}),
   };
+}
+
+const conditions: Readonly<Record<string, RestartPolicy["name"]>> = { none: "no", no: "no", "on-failure": "on-failure", any: "always", always: "always", "unless-stopped": "unless-stopped" };
+
+/**
+ * The service's restart policy as Compose maps it: `restart:` (`on-failure[:N]`), overridden
+ * by `deploy.restart_policy` (`condition`: `none`, `on-failure` or `any` (the default),
+ * `max_attempts`). Its `delay` and `window` have no engine equivalent (Docker's own backoff
+ * applies) and are ignored, as `docker compose` does.
+ */
+export function restartPolicyOf(service: ComposeService): { restartPolicy?: RestartPolicy } {
+  let policy: RestartPolicy | undefined = service.restart ? parseRestartPolicy(service.restart) : undefined;
+  const deployed = service.deploy?.restart_policy;
+  if (deployed !== undefined && deployed !== null) {
+    const field = `services.${service.name}.deploy.restart_policy`;
+    if (typeof deployed !== "object") throw new BerthError("BERTH_COMPOSE_INVALID", `${field} must be a mapping`, { field });
+    const { condition = "any", max_attempts: max } = deployed as { condition?: unknown; max_attempts?: unknown };
+    const name = typeof condition === "string" ? conditions[condition] : undefined;
+    if (!name) throw new BerthError("BERTH_COMPOSE_INVALID", `${field}.condition must be one of none, on-failure, any`, { field: `${field}.condition` });
+    if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 0)) {
+      throw new BerthError("BERTH_COMPOSE_INVALID", `${field}.max_attempts must be a non-negative integer`, { field: `${field}.max_attempts` });
+    }
+    // A count with another condition than on-failure is refused below, as Docker refuses it.
+    policy = { name, ...(max ? { maximumRetryCount: max } : {}) };
+  }
+  if (!policy || policy.name === "no") return {};
+  return { restartPolicy: validateRestartPolicy(policy) };
 }

@@ -7,7 +7,7 @@ import { BerthError, isBerthError } from "../common/berth-error.js";
 import { isRoot } from "../common/paths.js";
 import { decompressor, type Compression } from "./compression.js";
 import { Extractor } from "./layer-extractor.js";
-import { nativeUnpacker, startNativeUnpack } from "./native-unpacker.js";
+import { nativeDecompresses, nativeUnpacker, startNativeUnpack, type NativeUnpack } from "./native-unpacker.js";
 import { TarGuard } from "./tar-guard.js";
 
 export { classifyWhiteout, type WhiteoutKind } from "./layer-extractor.js";
@@ -59,18 +59,23 @@ const teeBacklog = 8 * 1024 * 1024;
  * to every chunk; the stream waits only when the backlog grows, and at its end.
  */
 class Hasher extends Transform {
-  readonly hash: Hash = createHash("sha256");
+  /** Null when the bytes are only counted and copied (the native unpacker hashes them). */
+  readonly hash: Hash | null;
   bytes = 0;
   private writing: Promise<void> = Promise.resolve();
   private queued = 0;
   private failure: unknown;
 
-  constructor(private readonly tee?: FileHandle) {
+  constructor(
+    private readonly tee?: FileHandle,
+    hashing = true,
+  ) {
     super({ highWaterMark: stageBuffer });
+    this.hash = hashing ? createHash("sha256") : null;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     if (!this.tee) return cb(null, chunk);
     if (this.failure) return cb(this.asError(this.failure));
@@ -102,7 +107,8 @@ class Hasher extends Transform {
 /**
  * Unpacks one layer, in one pass over its bytes: hash the bytes as given (and copy them to
  * `tee`), decompress, hash the tar (the diff_id), extract — in C by `berth-runtime unpack`
- * beside this process when it is built (native-unpacker.ts), else in JavaScript
+ * beside this process when it is built (native-unpacker.ts: it then also decompresses and
+ * hashes, and this process only copies the bytes to it and to `tee`), else in JavaScript
  * (layer-extractor.ts), with the same rules. Entries are confined to `dest` (see
  * `safe-path.ts`); whiteouts become what overlayfs expects. Fails with
  * `BERTH_DIGEST_MISMATCH` when a digest differs, `BERTH_LAYER_INVALID` for a corrupt stream
@@ -118,23 +124,25 @@ export async function unpackLayer(source: Readable, options: UnpackLayerOptions)
   if (options.extractor === "native" && !binary) {
     throw new BerthError("BERTH_RUNTIME_NOT_FOUND", "berth-runtime (for `berth-runtime unpack`) is not built", {});
   }
+  if (binary && nativeDecompresses(binary)) {
+    // The unpacker decompresses and checks both digests; here the bytes are only counted
+    // and copied to the blob file on their way into the pipe.
+    const copy = new Hasher(options.tee, false);
+    const native = startNativeUnpack(binary, dest, privileged, {
+      compression,
+      ...(options.expectedDigest ? { expectedDigest: options.expectedDigest } : {}),
+      ...(options.expectedDiffId ? { expectedDiffId: options.expectedDiffId } : {}),
+    });
+    await feedNative(native, [source, copy]);
+    const result = await native.finishWithin(nativeFinishTimeout);
+    if (!result.digest || !result.diffId || result.size !== copy.bytes) {
+      throw new BerthError("BERTH_IO", `berth-runtime unpack read ${result.size} of ${copy.bytes} bytes or reported no digests`, { path: binary });
+    }
+    return { digest: result.digest, size: copy.bytes, diffId: result.diffId, unpackedSize: result.unpackedSize };
+  }
   if (binary) {
     const native = startNativeUnpack(binary, dest, privileged);
-    const stages = [source, given, decompressor(compression), tarHash] as const;
-    for (const stage of stages) (stage as NodeJS.EventEmitter).on("error", () => {});
-    let failure: { error: unknown } | undefined;
-    try {
-      await pipeline(...stages, native.stdin);
-    } catch (error) {
-      failure = { error };
-    }
-    // When the unpacker refuses an entry it exits at once, and the writer's failure (a broken
-    // pipe, or a source torn down with the pipeline) is only the echo: the unpacker's verdict
-    // is the story. When the stream itself failed (truncated, corrupt, aborted), the unpacker
-    // only saw its input end early, and the stream's error is the story.
-    if (failure && !(await native.stoppedOnItsOwn(isCausedByUnpacker(failure.error) ? 10_000 : 200))) {
-      throw asLayerError(failure.error);
-    }
+    await feedNative(native, [source, given, decompressor(compression), tarHash]);
     const { unpackedSize } = await native.finishWithin(nativeFinishTimeout);
     return verified(given, tarHash, options, unpackedSize);
   }
@@ -177,6 +185,28 @@ export async function unpackLayer(source: Readable, options: UnpackLayerOptions)
   return { ...result, unpackedSize: extractor.unpackedSize };
 }
 
+/**
+ * Runs `stages` into the native unpacker's stdin. When the unpacker refuses an entry it exits
+ * at once, and the writer's failure (a broken pipe, or a source torn down with the pipeline)
+ * is only the echo: the unpacker's verdict is the story. When the stream itself failed
+ * (truncated, corrupt, aborted), the unpacker only saw its input end early, and the stream's
+ * error is the story.
+ */
+async function feedNative(native: NativeUnpack, stages: readonly NodeJS.ReadableStream[]): Promise<void> {
+  // pipeline reports the first error; a stage that errors again while being torn down must
+  // not become an uncaught exception.
+  for (const stage of stages) stage.on("error", () => {});
+  let failure: { error: unknown } | undefined;
+  try {
+    await pipeline([...stages, native.stdin] as ReadonlyArray<NodeJS.ReadableStream | NodeJS.WritableStream>);
+  } catch (error) {
+    failure = { error };
+  }
+  if (failure && !(await native.stoppedOnItsOwn(isCausedByUnpacker(failure.error) ? 10_000 : 200))) {
+    throw asLayerError(failure.error);
+  }
+}
+
 /** How long `berth-runtime unpack` may take after its input ended (directory metadata only). */
 const nativeFinishTimeout = 10 * 60_000;
 
@@ -188,8 +218,8 @@ function isCausedByUnpacker(error: unknown): boolean {
 
 /** Checks both digests once every byte went through. */
 function verified(given: Hasher, tarHash: Hasher, options: UnpackLayerOptions, unpackedSize: number): UnpackResult {
-  const digest = `sha256:${given.hash.digest("hex")}`;
-  const diffId = `sha256:${tarHash.hash.digest("hex")}`;
+  const digest = `sha256:${given.hash!.digest("hex")}`;
+  const diffId = `sha256:${tarHash.hash!.digest("hex")}`;
   if (options.expectedDigest && options.expectedDigest !== digest) {
     throw new BerthError("BERTH_DIGEST_MISMATCH", `layer digest is ${digest}, expected ${options.expectedDigest}`, {
       expected: options.expectedDigest,

@@ -7,17 +7,18 @@ import { BerthError } from "../common/berth-error.js";
 import type { BerthErrorCode } from "../common/error-codes.js";
 
 /**
- * `berth-runtime unpack`, the C extractor (native/src/unpack.c): it reads the uncompressed
- * layer tar on stdin and creates the entries with openat2(RESOLVE_IN_ROOT), the same rules as
- * {@link Extractor} in layer-extractor.ts. Node keeps the download, the digests and the
- * decompression, so the two run on two cores; per-entry work costs no JavaScript at all.
- * Measured in bench/pull.bench.ts.
+ * `berth-runtime unpack`, the C extractor (native/src/unpack.c): it reads the layer on stdin
+ * and creates the entries with openat2(RESOLVE_IN_ROOT), the same rules as
+ * {@link Extractor} in layer-extractor.ts. A binary that has `--gzip` also decompresses
+ * (zlib, libzstd) and computes both digests itself, so Node only moves bytes from the socket
+ * to the pipe (and to the blob file); an older one takes the tar, and Node decompresses and
+ * hashes. Measured in bench/pull.bench.ts.
  */
 export interface NativeUnpack {
   /** Where the tar goes. */
   stdin: Writable;
   /** Settles when the command exits: its result, or a BerthError with the layer's code. */
-  done: Promise<{ unpackedSize: number }>;
+  done: Promise<NativeUnpackResult>;
   /** Kills the command (a failed pipeline); `done` then rejects. */
   kill(): void;
   /**
@@ -25,7 +26,7 @@ export interface NativeUnpack {
    * so one that has not exited within `ms` is stuck (a hung file system) and is killed, with
    * `BERTH_TIMEOUT`.
    */
-  finishWithin(ms: number): Promise<{ unpackedSize: number }>;
+  finishWithin(ms: number): Promise<NativeUnpackResult>;
   /**
    * After the writer failed: whether the command had stopped on its own with a verdict on the
    * layer (not merely because its input ended), waiting at most `graceMs` for it to exit.
@@ -34,19 +35,50 @@ export interface NativeUnpack {
   stoppedOnItsOwn(graceMs: number): Promise<boolean>;
 }
 
+/** What `berth-runtime unpack` reports on success. */
+export interface NativeUnpackResult {
+  /** Bytes of regular-file content written. */
+  unpackedSize: number;
+  /** Bytes read (as given, before decompression); absent from a binary without `--gzip`. */
+  size?: number;
+  /** `sha256:` of the bytes as given; absent from a binary without `--gzip`. */
+  digest?: string;
+  /** `sha256:` of the tar; absent from a binary without `--gzip`. */
+  diffId?: string;
+}
+
+/** What the command is given besides the destination (a binary with `--gzip` only). */
+export interface NativeUnpackInput {
+  /** How stdin is compressed: the command decompresses it. */
+  compression: "gzip" | "zstd" | "none";
+  /** `sha256:` the bytes as given must hash to. @default not checked */
+  expectedDigest?: string;
+  /** `sha256:` the tar must hash to. @default not checked */
+  expectedDiffId?: string;
+}
+
 const exitCodes: Record<number, BerthErrorCode> = {
   1: "BERTH_IO",
   2: "BERTH_LAYER_INVALID",
   3: "BERTH_PATH_ESCAPE",
   4: "BERTH_LAYER_INVALID",
+  5: "BERTH_DIGEST_MISMATCH",
+  6: "BERTH_DIGEST_MISMATCH",
 };
 
-/** The exit status of `berth-runtime unpack` when its input ended inside an entry. */
+/** The exit status of `berth-runtime unpack` when its input ended inside an entry or a compressed stream. */
 export const shortInputExit = 4;
+/**
+ * Exit statuses that are a verdict on the input's end (truncated, or hashing to something
+ * else): after the writer failed, they are only the echo of that failure.
+ */
+const inputEndExits = new Set([shortInputExit, 5, 6]);
 /** The exit status of `berth-runtime unpack` without a destination (its usage). */
 const usageExit = 64;
 
 let located: Promise<string | null> | undefined;
+/** Binaries whose usage offers `--gzip` (they decompress and hash). */
+const decompressing = new Set<string>();
 
 /**
  * The berth-runtime binary that has the `unpack` command, or null: `BERTH_RUNTIME` when it
@@ -60,12 +92,26 @@ export function nativeUnpacker(env: NodeJS.ProcessEnv = process.env): Promise<st
   return located;
 }
 
+/**
+ * Whether `binary` (from {@link nativeUnpacker}) decompresses and hashes layers itself.
+ * `BERTH_UNPACKER=native-tar` says no (Node then decompresses and hashes, as for a binary
+ * built before the option), to compare the two.
+ */
+export function nativeDecompresses(binary: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.BERTH_UNPACKER !== "native-tar" && decompressing.has(binary);
+}
+
 /** Whether `binary unpack` exists: with no destination it prints its usage and exits 64. */
 function probe(binary: string): Promise<string | null> {
   return new Promise((resolveProbe) => {
-    const child = spawn(binary, ["unpack"], { stdio: "ignore", timeout: 10_000 });
+    const child = spawn(binary, ["unpack"], { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+    let usage = "";
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (usage += s));
     child.on("error", () => resolveProbe(null));
-    child.on("close", (code) => resolveProbe(code === usageExit ? binary : null));
+    child.on("close", (code) => {
+      if (code === usageExit && usage.includes("--gzip")) decompressing.add(binary);
+      resolveProbe(code === usageExit ? binary : null);
+    });
   });
 }
 
@@ -100,9 +146,20 @@ function moduleDir(): string | undefined {
   }
 }
 
-/** Starts `berth-runtime unpack` into `dest` (an existing directory). */
-export function startNativeUnpack(binary: string, dest: string, privileged: boolean): NativeUnpack {
-  const args = ["unpack", ...(privileged ? [] : ["--unprivileged"]), dest];
+/**
+ * Starts `berth-runtime unpack` into `dest` (an existing directory). Without `input` it reads
+ * a plain tar and checks nothing; with it (only for a binary that {@link nativeDecompresses})
+ * it decompresses and verifies the digests itself.
+ */
+export function startNativeUnpack(binary: string, dest: string, privileged: boolean, input?: NativeUnpackInput): NativeUnpack {
+  const args = [
+    "unpack",
+    ...(privileged ? [] : ["--unprivileged"]),
+    ...(input && input.compression !== "none" ? [`--${input.compression}`] : []),
+    ...(input?.expectedDigest ? ["--blob-digest", input.expectedDigest] : []),
+    ...(input?.expectedDiffId ? ["--diff-id", input.expectedDiffId] : []),
+    dest,
+  ];
   const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -114,20 +171,26 @@ export function startNativeUnpack(binary: string, dest: string, privileged: bool
   });
   // EPIPE when the command stopped on a bad entry: its exit status tells the story.
   child.stdin.on("error", () => {});
-  const done = new Promise<{ unpackedSize: number }>((resolveDone, reject) => {
+  const done = new Promise<NativeUnpackResult>((resolveDone, reject) => {
     child.on("error", (error) => reject(new BerthError("BERTH_IO", `cannot run ${binary} unpack`, { path: binary, cause: error })));
     child.on("close", (code, signal) => {
       if (code === 0) {
-        const size = Number((/"unpackedSize":(\d+)/.exec(stdout) ?? [])[1]);
-        resolveDone({ unpackedSize: Number.isFinite(size) ? size : 0 });
+        resolveDone(parseResult(stdout));
         return;
       }
       const message = stderr.trim().split("\n").at(-1)?.replace(/^berth-runtime: unpack: /, "") || `exited with ${code ?? signal}`;
+      // "layer digest is sha256:…, expected sha256:…": the caller's context names both.
+      const mismatch = /is (sha256:[0-9a-f]{64}), expected (sha256:[0-9a-f]{64})/.exec(message);
       reject(
-        new BerthError(exitCodes[code ?? -1] ?? "BERTH_IO", signal ? `layer unpack was stopped (${signal})` : `cannot unpack layer: ${message}`, {
-          lastLines: stderr.trim().split("\n").slice(-5),
-          ...(signal ? { signal } : { exitCode: code ?? undefined }),
-        }),
+        new BerthError(
+          exitCodes[code ?? -1] ?? "BERTH_IO",
+          signal ? `layer unpack was stopped (${signal})` : mismatch ? message : `cannot unpack layer: ${message}`,
+          {
+            lastLines: stderr.trim().split("\n").slice(-5),
+            ...(signal ? { signal } : { exitCode: code ?? undefined }),
+            ...(mismatch ? { actual: mismatch[1], expected: mismatch[2] } : {}),
+          },
+        ),
       );
     });
   });
@@ -163,7 +226,22 @@ export function startNativeUnpack(binary: string, dest: string, privileged: bool
       const code = child.exitCode;
       kill();
       await exited;
-      return code !== null && code !== 0 && code !== shortInputExit;
+      return code !== null && code !== 0 && !inputEndExits.has(code);
     },
   };
+}
+
+/** The command's JSON line; a binary without `--gzip` prints only `unpackedSize`. */
+function parseResult(stdout: string): NativeUnpackResult {
+  try {
+    const parsed = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Partial<NativeUnpackResult>;
+    return {
+      unpackedSize: Number(parsed.unpackedSize) || 0,
+      ...(typeof parsed.size === "number" ? { size: parsed.size } : {}),
+      ...(typeof parsed.digest === "string" ? { digest: parsed.digest } : {}),
+      ...(typeof parsed.diffId === "string" ? { diffId: parsed.diffId } : {}),
+    };
+  } catch {
+    return { unpackedSize: 0 };
+  }
 }

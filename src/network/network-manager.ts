@@ -255,8 +255,9 @@ export class NetworkManager {
     const result = await this.store.locked(async () => {
       // Containers removed by a process that did not know their attachment (or killed) are
       // released here, before they can hold an address or a name someone now asks for.
-      await this.#reconcileLocked();
+      // One read of the networks serves the reconcile, the release and the attach.
       const networks = await this.#networkMap();
+      await this.#reconcileLocked(networks);
       await this.#releaseLocked(target.id, networks);
       const state: ContainerNetworkState = {
         id: target.id,
@@ -453,9 +454,10 @@ export class NetworkManager {
     return this.store.locked(() => this.#reconcileLocked());
   }
 
-  async #reconcileLocked(): Promise<string[]> {
+  /** `networks`, when given, is the operation's map (see {@link #releaseLocked}) and is kept current. */
+  async #reconcileLocked(networks?: Map<string, NetworkRecord>): Promise<string[]> {
     const ids = new Set(await this.store.listContainers());
-    for (const record of await this.store.list()) for (const id of Object.keys(record.endpoints)) ids.add(id);
+    for (const record of networks ? networks.values() : await this.store.list()) for (const id of Object.keys(record.endpoints)) ids.add(id);
     const gone: string[] = [];
     for (const id of ids) {
       const state = await this.store.readContainer(id);
@@ -466,7 +468,7 @@ export class NetworkManager {
     }
     for (const id of gone) {
       log("reconcile: container %s is gone, releasing its network", id.slice(0, 12));
-      await this.#releaseLocked(id);
+      await this.#releaseLocked(id, networks);
     }
     return gone;
   }

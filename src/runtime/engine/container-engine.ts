@@ -32,7 +32,7 @@ import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commi
 import { prepareHealthCheck } from "./health-state.js";
 import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
 import { ContainerStore } from "./container-store.js";
-import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, prepareMounts, type HostOptions } from "./container-setup.js";
+import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, prepareMounts, specForPreparedNetwork, type HostOptions } from "./container-setup.js";
 import { findCommandProblem } from "./executable.js";
 import { AttachSession, type AttachOptions } from "./attach-session.js";
 import {
@@ -166,10 +166,6 @@ export class ContainerEngine {
     try {
       restartPolicy = validateRestartPolicy(options.restartPolicy ?? { name: "no" }, options.autoRemove ?? false);
       config = mergeConfig(imageConfig, options, id);
-      // The monitor holds an attached client's stdio for one run only (native/src/attach.c).
-      if (restartPolicy.name !== "no" && (config.tty || config.openStdin)) {
-        throw new BerthError("BERTH_INVALID_ARGUMENT", `restart policy ${restartPolicy.name} cannot be used with tty or openStdin: a restarted process would have no attached client`, { container: name, field: "restartPolicy" });
-      }
       if (network.name === "host" && !options.hostname) config.hostname = hostName();
       if (config.args.length === 0) {
         throw new BerthError("BERTH_INVALID_ARGUMENT", "no command specified", { container: name, field: "cmd" });
@@ -401,7 +397,9 @@ export class ContainerEngine {
         // Recorded at once: a start that dies from here on leaves a record whose release
         // finds the namespace.
         await this.store.write(record);
-        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), view?.root ?? rootfs, prep, hostsWritten);
+        const spec =
+          (this.rootless ? undefined : await specForPreparedNetwork(this.store, record, hostOptions, bundle, prep, hostsWritten)) ??
+          (await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), view?.root ?? rootfs, prep, hostsWritten));
         spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, this.#overlay(record), prep);
         await this.runtime.writeBundle(bundle, spec);
@@ -425,7 +423,7 @@ export class ContainerEngine {
         throw error;
       }
       record.status = "running";
-      record.pid = Number.parseInt(await readFile(pidFile, "utf8"), 10);
+      record.pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
       record.pidStartTime = processStart(record.pid);
       record.startedAt = startedAt;
       record.finishedAt = "0001-01-01T00:00:00Z";
@@ -826,6 +824,19 @@ export class ContainerEngine {
     return true;
   }
 
+  /**
+   * The pid of a container's monitor, from the runtime's state: under a restart policy the
+   * init the record names may be a run long gone, while the monitor stays for every run.
+   */
+  #monitorPid(id: string): number | undefined {
+    try {
+      const pid = (JSON.parse(readFileSync(join(this.runtime.root, id, "state.json"), "utf8")) as { monitorPid?: unknown }).monitorPid;
+      return typeof pid === "number" && pid > 1 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A Docker-like `inspect` of a container (reaping it first when it has exited). */
   async inspect(ref: string): Promise<ContainerInspect> {
     const id = await this.store.resolve(ref);
@@ -844,7 +855,15 @@ export class ContainerEngine {
     const record = await this.#readOrThrow(id, ref);
     if (record.status !== "running") return { record };
     const state = await this.#recordedState(record);
-    if (state && state.status !== "stopped") return { record, state };
+    if (state && state.status !== "stopped") {
+      // Restarted by its policy: the run the record names is gone; the runtime knows the
+      // current one (exec joins it through /proc/<pid>).
+      if (state.pid > 0 && state.pid !== record.pid) {
+        record.pid = state.pid;
+        record.pidStartTime = processStart(state.pid);
+      }
+      return { record, state };
+    }
     return this.store.locked(id, async () => {
       const fresh = await this.#readOrThrow(id, ref);
       if (!(await this.#reapLocked(fresh))) throw new BerthError("BERTH_CONTAINER_NOT_FOUND", `No such container: ${ref}`, { container: ref });
@@ -917,7 +936,7 @@ export class ContainerEngine {
       // The monitor (the init's parent) exits once it has drained the output and recorded the
       // exit. Watched in /proc rather than with the runtime's `wait`, so no process of ours
       // outlives a reader that stops early.
-      const monitor = record.status === "running" && record.pid > 0 ? parentPid(record.pid) : undefined;
+      const monitor = record.status !== "running" ? undefined : record.restartPolicy && record.restartPolicy.name !== "no" ? this.#monitorPid(id) : record.pid > 0 ? parentPid(record.pid) : undefined;
       exited =
         monitor !== undefined && monitor > 1
           ? new Promise<void>((resolve) => {
@@ -1180,7 +1199,7 @@ export class ContainerEngine {
   }
 
   async #hostOptions(id: string): Promise<HostOptions> {
-    return JSON.parse(await readFile(join(this.store.dir(id), "host-options.json"), "utf8")) as HostOptions;
+    return JSON.parse(readFileSync(join(this.store.dir(id), "host-options.json"), "utf8")) as HostOptions;
   }
 
   async #readOrThrow(id: string, ref: string): Promise<ContainerRecord> {

@@ -49,8 +49,7 @@ export interface CreateContainerOptions extends ContainerConfigOptions {
   autoRemove?: boolean;
   /**
    * `--restart`: whether the container's monitor runs it again when it exits (see
-   * {@link RestartPolicy}; docs/containers.md). Refused with `autoRemove`, and with `tty` or
-   * `openStdin` (a restarted process gets no attached client).
+   * {@link RestartPolicy}; docs/containers.md). Refused with `autoRemove`.
    * @default { name: "no" }
    */
   restartPolicy?: RestartPolicy;

@@ -163,19 +163,11 @@ hostsWritten = false,
   const hostNet = network.mode === "host";
   const etc = { hosts: containerHostsPath(store, record.id), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
   const hostsText = await containerHostsText(record, host, hostNet, prep);
-  const resolvText = buildResolvConf({
-    hostFile: hostResolvConf(),
-    hostNetwork: hostNet,
-    ipv6: prep?.ipv6 ?? false,
-    ...(host.dns ?? prep?.dnsConfig?.nameservers ? { nameservers: host.dns ?? prep?.dnsConfig?.nameservers } : {}),
-    ...(host.dnsSearch ?? prep?.dnsConfig?.search ? { search: host.dnsSearch ?? prep?.dnsConfig?.search } : {}),
-    ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
-  });
   // A network layer that wrote the file under its lock (see NetworkContainer.writeHosts) may
   // since have added peers to it: written again, they would be lost.
   if (!hostsWritten) writeFileSync(etc.hosts, hostsText);
   writeFileSync(etc.hostname, buildHostname(record.config.hostname));
-  writeFileSync(etc.resolvConf, resolvText);
+  writeFileSync(etc.resolvConf, resolvConfText(host, hostNet, prep));
   return buildOciSpec({
     id: record.id,
     config: record.config,
@@ -199,4 +191,52 @@ hostsWritten = false,
     // one ioctl instead of a namespace made (and unmounted) by a helper spawn.
     ...(network.mode === "none" ? { annotations: { "org.berth.loopback": "up" } } : {}),
   });
+}
+
+function resolvConfText(host: HostOptions, hostNet: boolean, prep?: NetworkPreparation): string {
+  return buildResolvConf({
+    hostFile: hostResolvConf(),
+    hostNetwork: hostNet,
+    ipv6: prep?.ipv6 ?? false,
+    ...(host.dns ?? prep?.dnsConfig?.nameservers ? { nameservers: host.dns ?? prep?.dnsConfig?.nameservers } : {}),
+    ...(host.dnsSearch ?? prep?.dnsConfig?.search ? { search: host.dnsSearch ?? prep?.dnsConfig?.search } : {}),
+    ...(host.dnsOptions ?? prep?.dnsConfig?.options ? { options: host.dnsOptions ?? prep?.dnsConfig?.options } : {}),
+  });
+}
+
+/**
+ * The spec of the bundle written at create, pointed at the namespace a network layer has just
+ * prepared (`path` mode), instead of a spec built again at each start (user lookup, seccomp
+ * profile, mounts: most of a start's TypeScript). Of the spec only the network namespace
+ * entry and the `lo` annotation depend on the network (a joined namespace is its maker's to
+ * set up), the same for every private network; the /etc files are written as
+ * {@link buildContainerSpec} writes them. Undefined when there is no such bundle to start
+ * from: the caller builds the spec.
+ */
+export async function specForPreparedNetwork(
+  store: ContainerStore,
+  record: ContainerRecord,
+  host: HostOptions,
+  bundle: string,
+  prep: NetworkPreparation,
+  hostsWritten: boolean,
+): Promise<OciSpec | undefined> {
+  if (prep.mode !== "path" || !prep.netnsPath) return undefined;
+  let spec: OciSpec;
+  try {
+    spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8")) as OciSpec;
+  } catch {
+    return undefined;
+  }
+  const namespace = spec.linux?.namespaces?.find((n) => n.type === "network");
+  if (!namespace || spec.root?.path !== join(store.dir(record.id), "merged")) return undefined;
+  namespace.path = prep.netnsPath;
+  if (spec.annotations) {
+    delete spec.annotations["org.berth.loopback"];
+    // The restart policy's annotations are the caller's to set, from the record as it is now.
+    delete spec.annotations["org.berth.restart-policy"];
+  }
+  if (!hostsWritten) writeFileSync(containerHostsPath(store, record.id), await containerHostsText(record, host, false, prep));
+  writeFileSync(join(store.dir(record.id), "resolv.conf"), resolvConfText(host, false, prep));
+  return spec;
 }

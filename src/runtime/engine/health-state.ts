@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedContainerConfig } from "../container-config/merge-config.js";
 import type { ContainerRecord, HealthState } from "./container-record.js";
@@ -24,10 +23,12 @@ export function healthStatePath(containerDir: string): string {
  * drops the previous run's state so that nobody reads it as this run's.
  */
 export async function prepareHealthCheck(bundle: string, containerDir: string, config: ResolvedContainerConfig): Promise<void> {
-  await rm(healthStatePath(containerDir), { force: true });
+  // Synchronous, as the engine's other small files: each async call is a thread-pool round
+  // trip on every start, with or without a check.
+  rmSync(healthStatePath(containerDir), { force: true });
   const check = config.healthcheck;
   if (!check) {
-    await rm(join(bundle, configName), { force: true });
+    rmSync(join(bundle, configName), { force: true });
     return;
   }
   // CMD-SHELL runs through the image's SHELL, as Docker runs it.
@@ -41,7 +42,7 @@ export async function prepareHealthCheck(bundle: string, containerDir: string, c
     retries: check.retries,
     state: healthStatePath(containerDir),
   };
-  await writeFile(join(bundle, configName), JSON.stringify(file));
+  writeFileSync(join(bundle, configName), JSON.stringify(file));
 }
 
 /**

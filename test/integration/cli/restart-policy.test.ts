@@ -28,10 +28,10 @@ describeAsRoot("berth run --restart (the CLI as a user runs it)", () => {
     const run = await berth(["run", "-d", "--restart", "always", "--name", "again", "busybox:test", "sh", "-c", "echo x; exit 1"]);
     expect(run.code).toBe(0);
     await untilOutput(["ps", "-a", "--filter", "name=again", "--format", "{{.Status}}"], /^Restarting \(1\) .* ago\n$/);
-    const info = await berth(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.State.Restarting}}", "again"]);
+    const info = await berth(["inspect", "--format", "{{.HostConfig.RestartPolicy.Name}} {{.State.Restarting}}", "again"]);
     expect(info).toMatchObject({ code: 0, stderr: "" });
     expect(info.stdout).toMatch(/^always (true|false)\n$/);
-    expect(Number((await berth(["inspect", "-f", "{{.RestartCount}}", "again"])).stdout)).toBeGreaterThan(0);
+    expect(Number((await berth(["inspect", "--format", "{{.RestartCount}}", "again"])).stdout)).toBeGreaterThan(0);
     expect((await berth(["stop", "again"])).code).toBe(0);
     expect((await berth(["ps", "-a", "--filter", "name=again", "--format", "{{.Status}}"])).stdout).toMatch(/^Exited \(1\) .* ago\n$/);
     expect((await berth(["rm", "again"])).code).toBe(0);

@@ -55,6 +55,83 @@ describeAsRoot("restart policies", () => {
     expect(await leaksOf(ctx, id)).toEqual([]);
   }, 60_000);
 
+  it("logs({ follow }) follows a container across its restarts and ends with its last run", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "sleep 0.2; echo attempt; exit 1"], restartPolicy: { name: "on-failure", maximumRetryCount: 2 } });
+    await engine.start(id);
+    expect(await logLines(engine, id, { follow: true })).toEqual(["stdout: attempt", "stdout: attempt", "stdout: attempt"]);
+    expect((await engine.inspect(id)).RestartCount).toBe(2);
+    await engine.remove(id);
+  }, 60_000);
+
+  it("health checks resume in the restarted run", async () => {
+    const { engine } = ctx;
+    // The probe passes only in the second run (the first removes nothing and exits 1).
+    const id = await engine.create({
+      image: "busybox:test",
+      cmd: ["sh", "-c", "if [ ! -f /ran ]; then touch /ran; sleep 0.5; exit 1; fi; touch /ok; exec sleep 300"],
+      healthcheck: { test: ["CMD", "test", "-f", "/ok"], interval: "100ms", retries: 1 },
+      restartPolicy: { name: "on-failure" },
+    });
+    await engine.start(id);
+    await until("healthy after the restart", async () => {
+      const info = await engine.inspect(id);
+      return info.RestartCount === 1 && info.State.Health?.Status === "healthy";
+    });
+    await engine.remove(id, { force: true });
+    expect(await leaksOf(ctx, id)).toEqual([]);
+  }, 60_000);
+
+  it("a restart that cannot run the command records Docker's exit code and leaves nothing behind", async () => {
+    const { engine } = ctx;
+    // The first run removes the shell the next run would exec.
+    const id = await engine.create({ image: "busybox:test", cmd: ["/bin/sh", "-c", "rm /bin/sh; echo gone; exit 1"], restartPolicy: { name: "always" } });
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(127);
+    const info = await engine.inspect(id);
+    expect(info.State.Status).toBe("exited");
+    expect(info.RestartCount).toBe(1);
+    expect(await logLines(engine, id)).toEqual(["stdout: gone"]);
+    // Only the container's own state (its record, its layer) remains until it is removed.
+    expect((await leaksOf(ctx, id)).filter((l) => !l.startsWith("mount overlay"))).toEqual([]);
+    await engine.remove(id);
+    expect(await leaksOf(ctx, id)).toEqual([]);
+  }, 60_000);
+
+  it("with openStdin each run gets its own stdin: a client attaches again to the restarted run", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "read x; echo got $x; exit 1"], openStdin: true, restartPolicy: { name: "on-failure", maximumRetryCount: 1 } });
+    const first = await engine.attach(id, { stdin: true, stdout: true, stream: true });
+    await engine.start(id);
+    first.stdin!.write("a\n");
+    expect(await first.exitCode).toBe(1);
+    await until("the second run", async () => {
+      const info = await engine.inspect(id);
+      return info.RestartCount === 1 && info.State.Status === "running";
+    });
+    const second = await engine.attach(id, { stdin: true, stdout: true, stream: true });
+    second.stdin!.write("b\n");
+    expect(await second.exitCode).toBe(1);
+    expect(await engine.wait(id)).toBe(1);
+    expect(await logLines(engine, id)).toEqual(["stdout: got a", "stdout: got b"]);
+    await engine.remove(id);
+    expect(await leaksOf(ctx, id)).toEqual([]);
+  }, 60_000);
+
+  it("a tty container gets a new terminal at each run, its output in the one log", async () => {
+    const { engine } = ctx;
+    const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "sleep 0.1; echo tty-run; exit 2"], tty: true, restartPolicy: { name: "on-failure", maximumRetryCount: 2 } });
+    await engine.start(id);
+    expect(await engine.wait(id)).toBe(2);
+    const lines = await logLines(engine, id);
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line).toMatch(/^stdout: tty-run\r?$/);
+    await engine.remove(id);
+    expect(await leaksOf(ctx, id)).toEqual([]);
+    // The console sockets of each run are gone too.
+    expect((await readdir(join(ctx.root, "run", "runtime"))).filter((e) => e.startsWith(".console-"))).toEqual([]);
+  }, 60_000);
+
   it("on-failure does not restart a container that exits 0", async () => {
     const { engine } = ctx;
     const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "echo once"], restartPolicy: { name: "on-failure" } });
@@ -159,6 +236,8 @@ describeAsRoot("restart policies", () => {
           });
       }
       expect(body).toBe("restarted\n");
+      // exec joins the new run, whose pid only the runtime's state knows.
+      expect(await engine.exec(id, ["cat", "/www/index.html"])).toMatchObject({ exitCode: 0, stdout: "restarted\n" });
       await engine.stop(id, { timeout: 1 });
       const stopped = await engine.inspect(id);
       expect(stopped.State.Status).toBe("exited");

@@ -86,9 +86,10 @@ describe("compose service → container options", () => {
       "com.docker.compose.service": "web",
       "com.docker.compose.container-number": "2",
       "com.docker.compose.oneoff": "False",
-      "org.berth.compose.restart": "unless-stopped",
       "org.berth.session-id": "s",
     });
+    expect(options.labels).not.toHaveProperty("org.berth.compose.restart");
+    expect(options.restartPolicy).toEqual({ name: "unless-stopped", maximumRetryCount: 0 });
     expect(options.network).toBeInstanceOf(BridgeAttachment);
   });
 

@@ -1,0 +1,57 @@
+// The measurements of bench/rootless.bench.ts: run as the unprivileged user (runuser + tsx,
+// printing one JSON line), and imported by the bench to make the same ones as root.
+import { pathToFileURL } from "node:url";
+import { execa } from "execa";
+import { GenericContainer } from "../../src/harness/generic-container.js";
+import { Image } from "../../src/harness/image.js";
+import { NetworkManager } from "../../src/network/network-manager.js";
+import { NetworkStore } from "../../src/network/network-store.js";
+import { ContainerEngine } from "../../src/runtime/engine/index.js";
+import { summary, time } from "../stats.js";
+
+const runs = Number(process.env.BENCH_RUNS ?? 10);
+
+/** Medians of the engine's run of `true` and of a GenericContainer's start + stop. */
+export async function measure(rootfs: string, stateRoot?: string): Promise<Record<string, string>> {
+  const root = stateRoot ? { root: stateRoot } : {};
+  // As root, a state and run root of the bench's own (as bench/modules.bench.ts): the default bridge is shared.
+  const roots = stateRoot ? { stateRoot, runRoot: `${stateRoot}/run` } : {};
+  const engine = new ContainerEngine({ ...roots, pull: async () => {} });
+  const manager = stateRoot ? new NetworkManager({ store: new NetworkStore({ stateRoot, runRoot: `${stateRoot}/run` }) }) : undefined;
+  const env = manager ? { engine, networkManager: manager } : { engine };
+  await Image.fromRootfs(rootfs, { tag: "busybox:bench", config: { Cmd: ["sh"] }, ...root });
+  const run = async () => {
+    const id = await engine.create({ image: "busybox:bench", cmd: ["true"], network: "none" });
+    await engine.start(id);
+    await engine.wait(id);
+    await engine.remove(id);
+  };
+  const harness = async () => {
+    const c = await new GenericContainer("busybox:bench", env)
+      .withCommand(["httpd", "-f", "-p", "8080"])
+      .withExposedPorts(8080)
+      .withAutoCleanup(false)
+      .start();
+    // httpd as the container's init ignores SIGTERM: the stop would wait out its 10 s.
+    await c.stop({ timeout: 0 });
+  };
+  // One warm-up each: the first rootless run applies the layer's owners.
+  await run();
+  await harness();
+  const engineRuns: number[] = [];
+  const harnessRuns: number[] = [];
+  for (let i = 0; i < runs; i++) engineRuns.push(await time(run));
+  for (let i = 0; i < runs; i++) harnessRuns.push(await time(harness));
+  engine.dispose();
+  // The bench's own network namespaces directory (a bind mount made by the network layer).
+  if (manager) await execa("umount", [manager.store.netnsDir], { reject: false });
+  return {
+    "engine create + start + exit + remove (busybox true, network none)": summary(engineRuns),
+    "GenericContainer start + stop (busybox httpd, 1 published port)": summary(harnessRuns),
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  process.stdout.write(`${JSON.stringify(await measure(process.argv[2]!))}\n`);
+  process.exit(0);
+}

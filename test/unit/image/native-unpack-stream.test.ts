@@ -1,0 +1,147 @@
+// `berth-runtime unpack --gzip|--zstd`: the C side decompresses and computes both digests
+// (native/src/unpack-input.c, native/src/sha256.c). These tests hold its SHA-256 against the
+// system's sha256sum on random data, with the SHA extensions and with the portable code, and
+// its decompression against edge cases of real streams (concatenated members and frames,
+// trailing bytes, truncation, corruption). The rules every extractor shares are in
+// layer-unpack.test.ts, which runs this path as its "native" extractor.
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFile, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isBerthError } from "../../../src/common/berth-error.js";
+import { unpackLayer } from "../../../src/image/layer-unpack.js";
+import { nativeDecompresses, nativeUnpacker } from "../../../src/image/native-unpacker.js";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { makeTar, sha256 } from "./fixtures.js";
+
+const binary = await nativeUnpacker({ ...process.env, BERTH_UNPACKER: "" });
+const capable = binary !== null && nativeDecompresses(binary, {});
+const hasZstd = spawnSync("zstd", ["--version"]).status === 0;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await makeTempDir("berth-native-stream-");
+});
+afterEach(async () => removeTempDir(dir));
+
+/** sha256sum's verdict on a file, as `sha256:HEX`. */
+function sha256sum(path: string): string {
+  return `sha256:${execFileSync("sha256sum", [path], { encoding: "utf8" }).slice(0, 64)}`;
+}
+
+/** Runs `berth-runtime unpack` on `input` into a fresh directory. */
+function runUnpack(input: Buffer, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const dest = join(dir, `d${randomBytes(4).toString("hex")}`);
+  execFileSync("mkdir", [dest]);
+  const r = spawnSync(binary!, ["unpack", "--unprivileged", ...args, dest], { input, env: { ...process.env, ...env }, maxBuffer: 1 << 20 });
+  const out = r.status === 0 ? (JSON.parse(r.stdout.toString()) as { digest: string; diffId: string; size: number; unpackedSize: number }) : undefined;
+  return { status: r.status, stderr: r.stderr.toString(), out, dest };
+}
+
+/** A tar of random files whose sizes sit around SHA-256's block and padding boundaries. */
+async function randomTar(): Promise<Buffer> {
+  const sizes = [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 65_537, 3_000_001];
+  return makeTar(sizes.map((n, i) => ({ name: `f${i}`, content: randomBytes(n) })));
+}
+
+describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipped when berth-runtime is not built)", () => {
+  for (const sha of ["SHA extensions when the CPU has them", "portable code"] as const) {
+    it(`computes the blob digest and diff_id as sha256sum does, with the ${sha}`, async () => {
+      const env = sha === "portable code" ? { BR_SHA256_PORTABLE: "1" } : {};
+      const tar = await randomTar();
+      const gz = gzipSync(tar, { level: 1 });
+      await writeFile(join(dir, "l.tar"), tar);
+      await writeFile(join(dir, "l.tgz"), gz);
+      const diffId = sha256sum(join(dir, "l.tar"));
+      const plain = runUnpack(tar, [], env);
+      expect(plain.out).toMatchObject({ digest: diffId, diffId, size: tar.length });
+      const zipped = runUnpack(gz, ["--gzip"], env);
+      expect(zipped.out).toMatchObject({ digest: sha256sum(join(dir, "l.tgz")), diffId, size: gz.length });
+      // Odd lengths of random data (not only whole tar blocks), hashed as blob digests.
+      for (const n of [1, 63, 64, 65, 999_999]) {
+        const junk = Buffer.concat([gz, randomBytes(n).fill(0, 0, 1)]);
+        await writeFile(join(dir, "j"), junk);
+        expect(runUnpack(junk, ["--gzip"], env).out).toMatchObject({ digest: sha256sum(join(dir, "j")), diffId, size: junk.length });
+      }
+      // Buffer.equals: a deep toEqual walks 3 MB byte by byte.
+      expect((await readFile(join(zipped.dest, "f11"))).equals(await readFile(join(plain.dest, "f11")))).toBe(true);
+    });
+  }
+
+  it("reads concatenated gzip members as one stream and hashes trailing bytes into the blob digest", async () => {
+    const tar = await randomTar();
+    const joined = Buffer.concat([gzipSync(tar.subarray(0, 70_000)), gzipSync(tar.subarray(70_000)), Buffer.from("\0\0trailer")]);
+    const r = runUnpack(joined, ["--gzip", "--blob-digest", sha256(joined), "--diff-id", sha256(tar)]);
+    expect(r.status).toBe(0);
+    expect(r.out).toMatchObject({ digest: sha256(joined), diffId: sha256(tar) });
+  });
+
+  it.skipIf(!hasZstd)("reads several zstd frames as one stream (skipped without the zstd tool)", async () => {
+    const tar = await randomTar();
+    const zst = (b: Buffer) => execFileSync("zstd", ["-q", "-c"], { input: b, maxBuffer: 64 << 20 });
+    const joined = Buffer.concat([zst(tar.subarray(0, 70_000)), zst(tar.subarray(70_000))]);
+    const r = runUnpack(joined, ["--zstd", "--diff-id", sha256(tar)]);
+    expect(r.out).toMatchObject({ digest: sha256(joined), diffId: sha256(tar) });
+  });
+
+  it.skipIf(!hasZstd)("exits 4 on a truncated zstd stream and 2 on a corrupt one (skipped without the zstd tool)", async () => {
+    const zst = execFileSync("zstd", ["-q", "-c"], { input: await randomTar(), maxBuffer: 64 << 20 });
+    expect(runUnpack(zst.subarray(0, zst.length - 3), ["--zstd"]).status).toBe(4);
+    const bad = Buffer.from(zst);
+    const middle = Math.floor(bad.length / 2);
+    bad[middle] = bad[middle]! ^ 0xff;
+    expect(runUnpack(bad, ["--zstd"]).status).toBe(2);
+  });
+
+  it("exits 4 on an empty gzip stream and one cut inside its trailer, 2 on one that is not gzip", async () => {
+    const gz = gzipSync(await makeTar([{ name: "f", content: "x" }]));
+    expect(runUnpack(Buffer.alloc(0), ["--gzip"]).status).toBe(4);
+    expect(runUnpack(gz.subarray(0, gz.length - 2), ["--gzip"]).status).toBe(4);
+    expect(runUnpack(await makeTar([{ name: "f", content: "x" }]), ["--gzip"]).status).toBe(2);
+  });
+
+  it("exits 5 on a blob digest and 6 on a diff_id mismatch, naming both digests", async () => {
+    const tar = await makeTar([{ name: "f", content: "x" }]);
+    const gz = gzipSync(tar);
+    const blob = runUnpack(gz, ["--gzip", "--blob-digest", sha256("other"), "--diff-id", sha256(tar)]);
+    expect(blob.status).toBe(5);
+    expect(blob.stderr).toContain(`layer digest is ${sha256(gz)}, expected ${sha256("other")}`);
+    const diff = runUnpack(gz, ["--gzip", "--blob-digest", sha256(gz), "--diff-id", sha256("other")]);
+    expect(diff.status).toBe(6);
+    expect(diff.stderr).toContain(`layer diff_id is ${sha256(tar)}`);
+  });
+
+  it("through unpackLayer: a diff_id mismatch is BERTH_DIGEST_MISMATCH with expected and actual", async () => {
+    const tar = await makeTar([{ name: "f", content: "z".repeat(5000) }]);
+    const error = await unpackLayer(Readable.from([gzipSync(tar)]), {
+      dest: join(dir, "root"),
+      compression: "gzip",
+      expectedDiffId: sha256("other"),
+      extractor: "native",
+      privileged: false,
+    }).catch((e: unknown) => e);
+    expect(isBerthError(error) && error.code).toBe("BERTH_DIGEST_MISMATCH");
+    expect(isBerthError(error) && error.context).toMatchObject({ expected: sha256("other"), actual: sha256(tar) });
+  });
+
+  it("BERTH_UNPACKER=native-tar keeps Node decompressing and hashing, with the same result", async () => {
+    const tar = await randomTar();
+    const gz = gzipSync(tar, { level: 1 });
+    const saved = process.env.BERTH_UNPACKER;
+    process.env.BERTH_UNPACKER = "native-tar";
+    try {
+      expect(nativeDecompresses(binary!)).toBe(false);
+      const r = await unpackLayer(Readable.from([gz]), { dest: join(dir, "old"), compression: "gzip", extractor: "native", privileged: false });
+      expect(r).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length });
+    } finally {
+      if (saved === undefined) delete process.env.BERTH_UNPACKER;
+      else process.env.BERTH_UNPACKER = saved;
+    }
+    const r = await unpackLayer(Readable.from([gz]), { dest: join(dir, "new"), compression: "gzip", extractor: "native", privileged: false });
+    expect(r).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length });
+    expect((await readdir(join(dir, "new"))).sort()).toEqual((await readdir(join(dir, "old"))).sort());
+  });
+});
