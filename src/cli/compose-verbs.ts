@@ -17,11 +17,12 @@ import { NetworkManager } from "../network/network-manager.js";
 import { NetworkStore } from "../network/network-store.js";
 import { ContainerEngine } from "../runtime/engine/container-engine.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
-import { publishedPorts, refuse } from "./container-verbs.js";
+import { refuse, toContainerSummary } from "./container-verbs.js";
 import { formatError } from "./exit-codes.js";
+import { parseTailFlag } from "./tail-flag.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
-import { renderComposePs, type ComposeContainerSummary, type PortSummary } from "./tables.js";
+import { renderComposePs, type ComposeContainerSummary } from "./tables.js";
 
 type Handler = (cmd: ParsedCommand, io: CliIo) => Promise<number>;
 
@@ -141,25 +142,9 @@ const down: Handler = async (cmd, io) => {
   return 0;
 };
 
-function toComposeSummary(i: ContainerInspect, ports: PortSummary[]): ComposeContainerSummary {
-  const date = (s: string) => (s && !s.startsWith("0001") ? new Date(s) : undefined);
-  const startedAt = date(i.State.StartedAt);
-  const finishedAt = date(i.State.FinishedAt);
-  const health = i.State.Health?.Status;
+function toComposeSummary(i: ContainerInspect): ComposeContainerSummary {
   return {
-    id: i.Id,
-    names: [i.Name.replace(/^\//, "")],
-    image: i.Config.Image,
-    command: [i.Path, ...i.Args].join(" "),
-    created: new Date(i.Created),
-    state: i.State.Status,
-    ...(startedAt ? { startedAt } : {}),
-    ...(finishedAt ? { finishedAt } : {}),
-    exitCode: i.State.ExitCode,
-    ...(health ? { health } : {}),
-    ports,
-    labels: i.Config.Labels,
-    networks: Object.keys(i.NetworkSettings.Networks),
+    ...toContainerSummary(i),
     service: i.Config.Labels[composeLabels.service] ?? "",
     project: i.Config.Labels[composeLabels.project] ?? "",
   };
@@ -186,7 +171,7 @@ const ps: Handler = async (cmd, io) => {
   for (const c of containers) {
     const info = await context.engine.inspect(c.id).catch(() => undefined);
     if (!info) continue;
-    rows.push(toComposeSummary(info, publishedPorts(info)));
+    rows.push(toComposeSummary(info));
   }
   io.stdout(renderComposePs(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
   return 0;
@@ -196,13 +181,7 @@ const logs: Handler = async (cmd, io) => {
   const f = cmd.flags;
   const context = contextFor(io);
   const project = await loadExisting(cmd, io, context);
-  const tailFlag = str(f.tail) ?? "all";
-  let tail: number | "all" = "all";
-  if (tailFlag !== "all") {
-    tail = Number(tailFlag);
-    if (!Number.isInteger(tail)) throw new BerthError("BERTH_CLI_USAGE", `invalid --tail value "${tailFlag}": expected a number or "all"`, { flag: "tail" });
-    if (tail < 0) tail = "all";
-  }
+  const tail = parseTailFlag(f.tail);
   for (const s of cmd.args) if (!project.services[s]) throw new BerthError("BERTH_COMPOSE_SERVICE_NOT_FOUND", `no such service: ${s}`, { service: s });
   const options = {
     services: cmd.args,

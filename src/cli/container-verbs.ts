@@ -9,6 +9,7 @@ import { parseMountFlag, parseTmpfsFlag } from "../volume/mount-spec.js";
 import { applyCommitChanges } from "./commit-changes.js";
 import { readDockerEnvFile } from "./docker-env-file.js";
 import { renderTemplate } from "./format.js";
+import { parseTailFlag } from "./tail-flag.js";
 import type { CliIo } from "./main.js";
 import type { FlagValue, ParsedCommand } from "./parse-args.js";
 import { renderPs, type ContainerSummary, type PortSummary } from "./tables.js";
@@ -261,7 +262,8 @@ async function port(cmd: ParsedCommand, io: CliIo): Promise<number> {
   return 0;
 }
 
-function toSummary(i: ContainerInspect, ports: PortSummary[]): ContainerSummary {
+/** A `ps` row from inspect; `compose ps` adds its service and project to the same row. */
+export function toContainerSummary(i: ContainerInspect): ContainerSummary {
   const date = (s: string) => (s && !s.startsWith("0001") ? new Date(s) : undefined);
   const startedAt = date(i.State.StartedAt);
   const finishedAt = date(i.State.FinishedAt);
@@ -276,8 +278,8 @@ function toSummary(i: ContainerInspect, ports: PortSummary[]): ContainerSummary 
     ...(startedAt ? { startedAt } : {}),
     ...(finishedAt ? { finishedAt } : {}),
     exitCode: i.State.ExitCode,
-    ...(health === "starting" || health === "healthy" || health === "unhealthy" ? { health } : {}),
-    ports,
+    ...(health ? { health } : {}),
+    ports: publishedPorts(i),
     labels: i.Config.Labels,
     networks: Object.keys(i.NetworkSettings.Networks),
   };
@@ -304,7 +306,7 @@ async function ps(cmd: ParsedCommand, io: CliIo): Promise<number> {
   for (const s of summaries) {
     const c = await Container.get(s.Id).catch(() => undefined);
     const info = await c?.inspect().catch(() => undefined);
-    if (info) rows.push(toSummary(info, publishedPorts(info)));
+    if (info) rows.push(toContainerSummary(info));
   }
   io.stdout(renderPs(rows, { quiet: f.quiet === true, noTrunc: f["no-trunc"] === true, ...(str(f.format) ? { format: str(f.format)! } : {}) }));
   return 0;
@@ -330,13 +332,7 @@ async function inspect(cmd: ParsedCommand, io: CliIo): Promise<number> {
 async function logs(cmd: ParsedCommand, io: CliIo): Promise<number> {
   const f = cmd.flags;
   const c = await Container.get(cmd.args[0]!);
-  const tailFlag = str(f.tail) ?? "all";
-  let tail: number | "all" = "all";
-  if (tailFlag !== "all") {
-    tail = Number(tailFlag);
-    if (!Number.isInteger(tail)) throw new BerthError("BERTH_CLI_USAGE", `invalid --tail value "${tailFlag}": expected a number or "all"`, { flag: "tail" });
-    if (tail < 0) tail = "all";
-  }
+  const tail = parseTailFlag(f.tail);
   refuse(cmd, ["details"]);
   await streamLogs(c, io, { follow: f.follow === true, tail, ...(str(f.since) ? { since: str(f.since)! } : {}), ...(str(f.until) ? { until: str(f.until)! } : {}), timestamps: f.timestamps === true });
   return 0;

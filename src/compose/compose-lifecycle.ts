@@ -42,21 +42,29 @@ function inStopOrder(project: ComposeProject, containers: ProjectContainer[]): P
   return groups.filter((g) => g.length > 0);
 }
 
+/** The containers in start order: a group only once every group it depends on has run. */
+function inStartOrder(project: ComposeProject, containers: ProjectContainer[]): ProjectContainer[][] {
+  return startOrder(project).map((group) => containers.filter((c) => group.includes(c.service)));
+}
+
+/** Acts on a group's containers together and on the groups one after another, so an order holds between them. */
+async function eachInOrder(groups: ProjectContainer[][], act: (c: ProjectContainer) => Promise<void>): Promise<void> {
+  for (const group of groups) await Promise.all(group.map(act));
+}
+
+function selectedContainers(context: ComposeContext, project: ComposeProject, services: readonly string[] | undefined): Promise<ProjectContainer[]> {
+  return projectContainers(context, project.name, { ...(services ? { services } : {}) });
+}
+
 /** `docker compose stop`: stops the running containers, dependents first. */
 export async function composeStop(context: ComposeContext, project: ComposeProject, options: ComposeStopOptions = {}): Promise<void> {
   const emit = options.onEvent ?? (() => {});
-  const containers = await projectContainers(context, project.name, { ...(options.services ? { services: options.services } : {}) });
-  for (const group of inStopOrder(project, containers)) {
-    await Promise.all(
-      group
-        .filter((c) => c.state === "running" || c.state === "paused")
-        .map(async (c) => {
-          emit({ kind: "Container", name: c.name, status: "Stopping" });
-          await context.engine.stop(c.id, options.timeout !== undefined ? { timeout: options.timeout } : {});
-          emit({ kind: "Container", name: c.name, status: "Stopped" });
-        }),
-    );
-  }
+  const running = (await selectedContainers(context, project, options.services)).filter((c) => c.state === "running" || c.state === "paused");
+  await eachInOrder(inStopOrder(project, running), async (c) => {
+    emit({ kind: "Container", name: c.name, status: "Stopping" });
+    await context.engine.stop(c.id, options.timeout !== undefined ? { timeout: options.timeout } : {});
+    emit({ kind: "Container", name: c.name, status: "Stopped" });
+  });
 }
 
 /**
@@ -65,43 +73,31 @@ export async function composeStop(context: ComposeContext, project: ComposeProje
  */
 export async function composeStart(context: ComposeContext, project: ComposeProject, options: { services?: readonly string[]; timeout?: number; onEvent?: ComposeEventListener } = {}): Promise<void> {
   const emit = options.onEvent ?? (() => {});
-  const containers = await projectContainers(context, project.name, { ...(options.services ? { services: options.services } : {}) });
-  for (const group of startOrder(project)) {
-    await Promise.all(
-      containers
-        .filter((c) => group.includes(c.service))
-        .map(async (c) => {
-          for (const [dep, d] of Object.entries(project.services[c.service]?.dependsOn ?? {})) {
-            if (d.condition !== "service_healthy") continue;
-            for (const dc of await projectContainers(context, project.name, { services: [dep] })) {
-              await waitHealthy(context, dc.id, { timeout: options.timeout ?? 300_000 });
-            }
-          }
-          if (c.state === "running") return;
-          emit({ kind: "Container", name: c.name, status: "Starting" });
-          await context.engine.start(c.id);
-          emit({ kind: "Container", name: c.name, status: "Started" });
-        }),
-    );
-  }
+  const containers = await selectedContainers(context, project, options.services);
+  await eachInOrder(inStartOrder(project, containers), async (c) => {
+    for (const [dep, d] of Object.entries(project.services[c.service]?.dependsOn ?? {})) {
+      if (d.condition !== "service_healthy") continue;
+      for (const dc of await projectContainers(context, project.name, { services: [dep] })) {
+        await waitHealthy(context, dc.id, { timeout: options.timeout ?? 300_000 });
+      }
+    }
+    if (c.state === "running") return;
+    emit({ kind: "Container", name: c.name, status: "Starting" });
+    await context.engine.start(c.id);
+    emit({ kind: "Container", name: c.name, status: "Started" });
+  });
 }
 
 /** `docker compose restart`: restarts the containers (running or not), in dependency order. */
 export async function composeRestart(context: ComposeContext, project: ComposeProject, options: ComposeStopOptions = {}): Promise<void> {
   const emit = options.onEvent ?? (() => {});
-  const containers = await projectContainers(context, project.name, { ...(options.services ? { services: options.services } : {}) });
-  for (const group of startOrder(project)) {
-    await Promise.all(
-      containers
-        .filter((c) => group.includes(c.service))
-        .map(async (c) => {
-          emit({ kind: "Container", name: c.name, status: "Restarting" });
-          await context.engine.restart(c.id, options.timeout !== undefined ? { timeout: options.timeout } : {});
-          await checkRunning(context, c.id).catch(() => {});
-          emit({ kind: "Container", name: c.name, status: "Started" });
-        }),
-    );
-  }
+  const containers = await selectedContainers(context, project, options.services);
+  await eachInOrder(inStartOrder(project, containers), async (c) => {
+    emit({ kind: "Container", name: c.name, status: "Restarting" });
+    await context.engine.restart(c.id, options.timeout !== undefined ? { timeout: options.timeout } : {});
+    await checkRunning(context, c.id).catch(() => {});
+    emit({ kind: "Container", name: c.name, status: "Started" });
+  });
 }
 
 /**
@@ -123,25 +119,21 @@ export async function composeDown(context: ComposeContext, project: ComposeProje
       status: `Found orphan containers ([${orphans.map((o) => o.name).join(" ")}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`,
     });
   }
-  for (const group of inStopOrder(project, containers)) {
-    await Promise.all(
-      group.map(async (c) => {
-        if (c.state === "running" || c.state === "paused") {
-          emit({ kind: "Container", name: c.name, status: "Stopping" });
-          await context.engine.stop(c.id, options.timeout !== undefined ? { timeout: options.timeout } : {}).catch((error: unknown) => {
-            if (!hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) throw error;
-          });
-          emit({ kind: "Container", name: c.name, status: "Stopped" });
-        }
-        emit({ kind: "Container", name: c.name, status: "Removing" });
-        await context.engine.remove(c.id, { force: true, volumes: options.volumes ?? false }).catch((error: unknown) => {
-          if (!hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) throw error;
-        });
-        options.onRemoved?.({ kind: "container", name: c.name });
-        emit({ kind: "Container", name: c.name, status: "Removed" });
-      }),
-    );
-  }
+  await eachInOrder(inStopOrder(project, containers), async (c) => {
+    if (c.state === "running" || c.state === "paused") {
+      emit({ kind: "Container", name: c.name, status: "Stopping" });
+      await context.engine.stop(c.id, options.timeout !== undefined ? { timeout: options.timeout } : {}).catch((error: unknown) => {
+        if (!hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) throw error;
+      });
+      emit({ kind: "Container", name: c.name, status: "Stopped" });
+    }
+    emit({ kind: "Container", name: c.name, status: "Removing" });
+    await context.engine.remove(c.id, { force: true, volumes: options.volumes ?? false }).catch((error: unknown) => {
+      if (!hasErrorCode(error, "BERTH_CONTAINER_NOT_FOUND")) throw error;
+    });
+    options.onRemoved?.({ kind: "container", name: c.name });
+    emit({ kind: "Container", name: c.name, status: "Removed" });
+  });
   // Networks by label as well as by name, so a network whose key left the file still goes.
   for (const network of await Network.list({ manager: context.networks })) {
     const labels = (await network.inspect()).Labels;

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { BerthError } from "../common/index.js";
 import { readEnvFile } from "./dotenv.js";
+import { emptyService } from "./empty-service.js";
 import { parseGoDuration, parseRamSize } from "./go-values.js";
 import { isPlainObject } from "./interpolate.js";
 import { toMapping } from "./merge.js";
@@ -168,23 +169,7 @@ async function normaliseService(name: string, raw: unknown, at: At, ctx: Normali
   for (const k of Object.keys(raw)) {
     if (!serviceKeys.has(k) && !k.startsWith("x-")) throw at.fail(`additional property ${k} is not allowed`);
   }
-  const svc: ComposeService = {
-    name,
-    environment: {},
-    ports: [],
-    expose: [],
-    volumes: [],
-    networks: {},
-    dependsOn: {},
-    labels: {},
-    capAdd: [],
-    capDrop: [],
-    extraHosts: {},
-    tmpfs: [],
-    profiles: [],
-    scale: 1,
-    extra: {},
-  };
+  const svc = emptyService(name);
   if (raw.image !== undefined) svc.image = str(raw.image, at.key("image"));
   if (raw.build !== undefined) svc.build = normaliseBuild(raw.build, at.key("build"), ctx.workingDir);
   if (!svc.image && !svc.build) throw at.fail(`service "${name}" has neither an image nor a build context specified`);

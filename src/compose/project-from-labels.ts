@@ -1,4 +1,5 @@
 import type { ComposeContext } from "./compose-context.js";
+import { emptyService } from "./empty-service.js";
 import { composeLabels } from "./naming.js";
 import type { ComposeDependency, ComposeProject, ComposeService } from "./types.js";
 
@@ -28,23 +29,7 @@ export async function projectFromLabels(context: ComposeContext, name: string): 
         required: true,
       };
     }
-    services[service] = {
-      name: service,
-      environment: {},
-      ports: [],
-      expose: [],
-      volumes: [],
-      networks: {},
-      dependsOn,
-      labels: {},
-      capAdd: [],
-      capDrop: [],
-      extraHosts: {},
-      tmpfs: [],
-      profiles: [],
-      scale: 1,
-      extra: {},
-    };
+    services[service] = { ...emptyService(service), dependsOn };
   }
   // Dependencies on services with no container left would only confuse the order.
   for (const s of Object.values(services)) for (const dep of Object.keys(s.dependsOn)) if (!services[dep]) delete s.dependsOn[dep];

@@ -1,12 +1,13 @@
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { BerthError } from "../common/berth-error.js";
 import { logger } from "../common/logger.js";
 import { runRoot } from "../common/paths.js";
+import { processStart } from "../common/process-start.js";
 import {
   registerNetworkDriver,
   type NetworkAttachment,
@@ -372,16 +373,6 @@ function killIf(p: { pid: number; start: string }): void {
 /** Whether `pid` is still the process recorded (its start time unchanged, not a zombie). */
 function isSame(p: { pid: number; start: string }): boolean {
   return p.start !== "" && processStart(p.pid) === p.start;
-}
-
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[0] === "Z" ? undefined : fields[19];
-  } catch {
-    return undefined;
-  }
 }
 
 /** slirp4netns's fixed addresses (its default 10.0.2.0/24): the container's, and the gateway that is the host. */

@@ -1,10 +1,12 @@
 import { chmod, mkdir } from "node:fs/promises";
 import { execa } from "execa";
+import { describe } from "vitest";
 import { join } from "node:path";
 import { OciRuntime } from "../../src/runtime/oci-runtime.js";
 import { defaultSpec, type DefaultSpecOptions } from "../../src/runtime/default-spec.js";
 import type { OciSpec } from "../../src/runtime/oci-spec.js";
 import { busyboxRootfs } from "../fixtures/busybox.js";
+import { useSuiteFixture } from "./suite-fixture.js";
 import { makeTempDir, removeTempDir, uniqueId } from "./temp-dir.js";
 
 /**
@@ -101,4 +103,26 @@ export async function createRuntimeContext(name: string): Promise<RuntimeContext
     },
   };
   return context;
+}
+
+/**
+ * A {@link RuntimeContext} for the calling suite: made in `beforeAll`, the containers of each
+ * test deleted after it, disposed in `afterAll`. Read through, as {@link useSuiteFixture} says.
+ */
+export function useRuntimeContext(name: string): RuntimeContext {
+  return useSuiteFixture(
+    `the ${name} runtime context`,
+    () => createRuntimeContext(name),
+    (ctx) => ctx.dispose(),
+    (ctx) => ctx.cleanupContainers(),
+  );
+}
+
+/**
+ * `describe` for a suite of berth-runtime's own commands and extensions: skipped, and named
+ * so, when `BERTH_TEST_RUNTIMES` leaves berth-runtime out.
+ */
+export function describeBerthRuntime(fn: () => void): void {
+  if (runtimesUnderTest().includes("berth-runtime")) describe("berth-runtime", fn);
+  else describe.skip("berth-runtime (skipped: BERTH_TEST_RUNTIMES leaves it out)", fn);
 }

@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { BerthError } from "../../common/berth-error.js";
 import { stateRoot } from "../../common/paths.js";
+import { processStart } from "../../common/process-start.js";
 import type { ReaperKind, ReaperResource } from "./reaper-resource.js";
 
 /** Removes one resource; a resource already gone is success. */
@@ -99,12 +99,6 @@ function isNotFound(error: unknown): boolean {
  * zombie counts as gone, since an init that does not reap (a container's) keeps it forever.
  */
 export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
+  const start = processStart(pid);
+  return start === undefined ? undefined : Number(start);
 }

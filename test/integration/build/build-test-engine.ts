@@ -1,5 +1,15 @@
+import { join } from "node:path";
 import { expect } from "vitest";
-import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { Image } from "../../../src/harness/image.js";
+import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
+import { busyboxRootfs } from "../../fixtures/busybox.js";
+
+/** A `busybox:test` image (Cmd `sh`) in state root `root` and an engine over it; no registry, so a missing image stays missing. */
+export async function busyboxBuildEngine(root: string): Promise<ContainerEngine> {
+  await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
+  return new ContainerEngine({ stateRoot: root, runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }), pull: async () => {} });
+}
 
 /** Runs `script` with `sh -c` in a container of `image`, expects exit 0, returns its output. */
 export async function runIn(engine: ContainerEngine, image: string, script: string, options: { user?: string } = {}): Promise<string> {

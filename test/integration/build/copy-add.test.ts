@@ -4,12 +4,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { Image } from "../../../src/harness/image.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
-import { busyboxRootfs } from "../../fixtures/busybox.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { runIn as runInEngine, removeAllContainers } from "./build-test-engine.js";
+import { busyboxBuildEngine, runIn as runInEngine, removeAllContainers } from "./build-test-engine.js";
 
 describeAsRoot("COPY and ADD layers", () => {
   let root: string;
@@ -19,8 +17,7 @@ describeAsRoot("COPY and ADD layers", () => {
   beforeAll(async () => {
     root = await makeTempDir("berth-build-copy-");
     context = await makeTempDir("berth-build-copy-ctx-");
-    await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
-    engine = new ContainerEngine({ stateRoot: root, runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }), pull: async () => {} });
+    engine = await busyboxBuildEngine(root);
     await writeFile(join(context, "a.txt"), "A\n");
     await writeFile(join(context, "b.txt"), "B\n");
     await mkdir(join(context, "dir/inner"), { recursive: true });

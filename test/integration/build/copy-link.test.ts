@@ -7,12 +7,10 @@ import type { BuildProgress } from "../../../src/build/dockerfile-build.js";
 import { RootfsView } from "../../../src/build/rootfs-view.js";
 import { Image } from "../../../src/harness/image.js";
 import { ImageStore } from "../../../src/image/image-store.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
-import { busyboxRootfs } from "../../fixtures/busybox.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { removeAllContainers } from "./build-test-engine.js";
+import { busyboxBuildEngine, removeAllContainers } from "./build-test-engine.js";
 
 /** COPY --link, writing through symlinked directories of the image, and RUN --mount=type=bind,rw. */
 describeAsRoot("COPY --link, symlinked destinations and writable bind mounts", () => {
@@ -23,8 +21,7 @@ describeAsRoot("COPY --link, symlinked destinations and writable bind mounts", (
   beforeAll(async () => {
     root = await makeTempDir("berth-build-link-");
     context = await makeTempDir("berth-build-link-ctx-");
-    await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
-    engine = new ContainerEngine({ stateRoot: root, runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }), pull: async () => {} });
+    engine = await busyboxBuildEngine(root);
     await writeFile(join(context, "app.txt"), "app\n");
     await writeFile(join(context, "other.txt"), "other\n");
     await writeFile(join(context, "data.txt"), "original\n");

@@ -12,12 +12,10 @@ import type { BuildProgress } from "../../../src/build/dockerfile-build.js";
 import { RootfsView } from "../../../src/build/rootfs-view.js";
 import { Image } from "../../../src/harness/image.js";
 import { ImageStore } from "../../../src/image/image-store.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
-import { busyboxRootfs } from "../../fixtures/busybox.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { removeAllContainers } from "./build-test-engine.js";
+import { busyboxBuildEngine, removeAllContainers } from "./build-test-engine.js";
 
 /**
  * ADD of URLs (an HTTP server on 127.0.0.1) and git repositories (a bare repository served by
@@ -42,8 +40,7 @@ describeAsRoot("ADD of URLs and git repositories", () => {
     root = await makeTempDir("berth-build-remote-");
     context = await makeTempDir("berth-build-remote-ctx-");
     served = await makeTempDir("berth-build-remote-srv-");
-    await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
-    engine = new ContainerEngine({ stateRoot: root, runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }), pull: async () => {} });
+    engine = await busyboxBuildEngine(root);
 
     // A repository with a tag v1 and a later commit on main, served bare.
     const work = join(served, "work");

@@ -2,12 +2,10 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { Image } from "../../../src/harness/image.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
-import { busyboxRootfs } from "../../fixtures/busybox.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { runIn as runInEngine, removeAllContainers } from "./build-test-engine.js";
+import { busyboxBuildEngine, runIn as runInEngine, removeAllContainers } from "./build-test-engine.js";
 
 const context = join(import.meta.dirname, "../../fixtures/build/mounts");
 
@@ -17,8 +15,7 @@ describeAsRoot("RUN --mount", () => {
 
   beforeAll(async () => {
     root = await makeTempDir("berth-build-mounts-");
-    await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
-    engine = new ContainerEngine({ stateRoot: root, runtime: new OciRuntime({ root: join(root, "run", "runtime"), timeout: 20_000 }), pull: async () => {} });
+    engine = await busyboxBuildEngine(root);
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { execa } from "execa";
 import { Image } from "../../../src/harness/image.js";
 import { NetworkStore } from "../../../src/network/network-store.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
+import { useSuiteFixture } from "../../helpers/suite-fixture.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
@@ -67,4 +68,12 @@ export async function cliWorld(prefix: string): Promise<CliWorld> {
     await rm(dir, { recursive: true, force: true });
   };
   return { root, cli, env, berth, cleanup };
+}
+
+/**
+ * A {@link CliWorld} made in `beforeAll` and cleaned up in `afterAll` of the calling suite;
+ * its fields are read through, so helpers outside the suite may hold it and use it in a test.
+ */
+export function useCliWorld(prefix: string): CliWorld {
+  return useSuiteFixture("the CLI world", () => cliWorld(prefix), (world) => world.cleanup());
 }

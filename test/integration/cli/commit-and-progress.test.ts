@@ -1,20 +1,15 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { cliWorld, type CliWorld } from "./cli-helper.js";
+import { useCliWorld, type CliWorld } from "./cli-helper.js";
 
 let world: CliWorld;
 const berth = (...args: Parameters<CliWorld["berth"]>) => world.berth(...args);
 
 describeAsRoot("berth commit --change and build progress", () => {
-  beforeAll(async () => {
-    world = await cliWorld("berth-cli-commit-");
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-  });
+  world = useCliWorld("berth-cli-commit-");
 
   it("commit --change applies Dockerfile instructions to the new image's config", async () => {
     expect((await berth(["run", "--name", "src", "busybox:test", "sh", "-c", "echo data > /made"])).code).toBe(0);

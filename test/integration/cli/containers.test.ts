@@ -1,20 +1,15 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { cliWorld, type CliWorld } from "./cli-helper.js";
+import { useCliWorld, type CliWorld } from "./cli-helper.js";
 
 let world: CliWorld;
 const berth = (...args: Parameters<CliWorld["berth"]>) => world.berth(...args);
 
 describeAsRoot("berth container verbs (the CLI as a user runs it)", () => {
-  beforeAll(async () => {
-    world = await cliWorld("berth-cli-ctr-");
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-  });
+  world = useCliWorld("berth-cli-ctr-");
 
   it("run prints the container's stdout and stderr apart and exits with its code", async () => {
     const r = await berth(["run", "--name", "fg", "busybox:test", "sh", "-c", "echo out; echo err >&2; exit 3"]);

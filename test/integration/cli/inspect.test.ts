@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { cliWorld, type CliWorld } from "./cli-helper.js";
+import { useCliWorld, type CliWorld } from "./cli-helper.js";
 
 let world: CliWorld;
 const berth = (...args: Parameters<CliWorld["berth"]>) => world.berth(...args);
@@ -11,12 +11,7 @@ const inspect = async (ref: string, format: string) => {
 };
 
 describeAsRoot("berth inspect: NetworkSettings and HostConfig as Docker shows them", () => {
-  beforeAll(async () => {
-    world = await cliWorld("berth-cli-inspect-");
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-  });
+  world = useCliWorld("berth-cli-inspect-");
 
   it("--cpus 1.5 is NanoCpus 1500000000 and --memory 64m is bytes (with Docker's doubled MemorySwap)", async () => {
     const a = (await berth(["create", "--cpus", "1.5", "--memory", "64m", "busybox:test", "true"])).stdout.trim();

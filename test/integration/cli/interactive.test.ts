@@ -1,9 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { cliWorld, type CliWorld } from "./cli-helper.js";
+import { useCliWorld, type CliWorld } from "./cli-helper.js";
 
 let world: CliWorld;
 const berth = (...args: Parameters<CliWorld["berth"]>) => world.berth(...args);
@@ -31,12 +31,7 @@ async function containerIds(): Promise<string[]> {
 
 describeAsRoot("berth run -i / -it, start -a -i, exec -i / -it (the built binary, under a real pty)", () => {
   let before: string[] = [];
-  beforeAll(async () => {
-    world = await cliWorld("berth-cli-it-");
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-  });
+  world = useCliWorld("berth-cli-it-");
   afterEach(async () => {
     // What a test made and removed (--rm) must have left nothing in the kernel either.
     const ids = await containerIds();

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { cliWorld, type CliWorld } from "./cli-helper.js";
+import { useCliWorld, type CliWorld } from "./cli-helper.js";
 
 let world: CliWorld;
 const berth = (...args: Parameters<CliWorld["berth"]>) => world.berth(...args);
@@ -19,12 +19,7 @@ async function build(tag: string, instructions: string): Promise<string> {
 }
 
 describeAsRoot("berth listings and prune verbs: Docker's filters and columns", () => {
-  beforeAll(async () => {
-    world = await cliWorld("berth-cli-lists-");
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-  });
+  world = useCliWorld("berth-cli-lists-");
 
   it("images --filter dangling/label/reference/before/since, and --digests", async () => {
     // A RUN makes a layer, which dates the image (a metadata-only build keeps its base's date).

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { cliWorld, type CliWorld } from "./cli-helper.js";
+import { useCliWorld, type CliWorld } from "./cli-helper.js";
 
 let world: CliWorld;
 const berth = (...args: Parameters<CliWorld["berth"]>) => world.berth(...args);
@@ -17,12 +17,7 @@ async function untilOutput(args: string[], pattern: RegExp, timeoutMs = 30_000):
 }
 
 describeAsRoot("berth run --restart (the CLI as a user runs it)", () => {
-  beforeAll(async () => {
-    world = await cliWorld("berth-cli-restart-");
-  });
-  afterAll(async () => {
-    await world?.cleanup();
-  });
+  world = useCliWorld("berth-cli-restart-");
 
   it("run -d --restart always: ps shows Restarting (1) between runs, inspect the policy and count; stop ends it", async () => {
     const run = await berth(["run", "-d", "--restart", "always", "--name", "again", "busybox:test", "sh", "-c", "echo x; exit 1"]);

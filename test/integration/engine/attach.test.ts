@@ -1,58 +1,18 @@
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
-import type { Readable } from "node:stream";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import type { AttachSession } from "../../../src/runtime/engine/index.js";
-import { findLeaks } from "../../helpers/leaks.js";
+import { readAll, until } from "../../helpers/stream-text.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
-
-/** Everything a stream gives until it ends. */
-async function text(stream: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Resolves once `stream` has given text matching `pattern` (the text so far is returned). */
-function until(stream: Readable, pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString("utf8");
-      if (pattern.test(seen)) {
-        stream.off("data", onData);
-        resolve(seen);
-      }
-    };
-    stream.on("data", onData);
-    stream.once("end", () => reject(new Error(`stream ended before ${pattern}: ${JSON.stringify(seen)}`)));
-  });
-}
-
-/** Nothing of the container is left: mounts, cgroups, processes, state, runtime state. */
-async function expectNoLeaks(ctx: EngineContext, id: string): Promise<void> {
-  const leaks = findLeaks({ match: id, paths: [join(ctx.root, "containers", id)] });
-  const runtimeState = await readdir(join(ctx.root, "run", "runtime")).catch(() => [] as string[]);
-  leaks.push(...runtimeState.filter((e) => e.includes(id)).map((e) => `runtime state ${e}`));
-  expect(leaks).toEqual([]);
-}
+import { logLines, useEngineContext } from "./engine-context.js";
 
 describeAsRoot("engine attach: stdin, output and exit through the monitor's attach socket", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("pipes stdin to cat and gets it back, then the exit code when stdin ends", async () => {
     const { engine } = ctx;
     const id = await engine.create({ image: "busybox:test", cmd: ["cat"], openStdin: true });
     const session = await engine.attach(id, { stdin: true, stdout: true, stderr: true, stream: true });
     await engine.start(id);
-    const out = text(session.stdout);
+    const out = readAll(session.stdout);
     session.stdin!.write("hello\n");
     session.stdin!.end("world\n");
     expect(await out).toBe("hello\nworld\n");
@@ -61,14 +21,14 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     // The log has what the attach saw.
     expect(await logLines(engine, id)).toEqual(["stdout: hello", "stdout: world"]);
     await engine.remove(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("sh -c 'read x; echo got $x' reads a line typed after it started, stderr kept apart", async () => {
     const { engine } = ctx;
     const id = await engine.create({ image: "busybox:test", cmd: ["sh", "-c", "echo ready; read x; echo got $x; echo oops >&2; exit 7"], openStdin: true });
     const session = await engine.attach(id, { stdin: true });
-    const err = text(session.stderr);
+    const err = readAll(session.stderr);
     await engine.start(id);
     // Attached before the start: the first line is not missed.
     await until(session.stdout, /ready\n/);
@@ -77,7 +37,7 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     expect(await session.exitCode).toBe(7);
     expect(await err).toBe("oops\n");
     await engine.remove(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("keeps stdin open across attaches: a detach leaves the container running, the next attach writes on", async () => {
@@ -92,10 +52,10 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     expect((await engine.inspect(id)).State.Running).toBe(true);
     const two = await engine.attach(id, { stdin: true });
     two.stdin!.write("y\n");
-    expect(await text(two.stdout)).toBe("second y\n");
+    expect(await readAll(two.stdout)).toBe("second y\n");
     expect(await two.exitCode).toBe(0);
     await engine.remove(id, { force: true });
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("an auto-removed container attached before its start is gone after its exit", async () => {
@@ -104,11 +64,11 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     const session = await engine.attach(id, { stdin: true });
     await engine.start(id);
     session.stdin!.end("line\n");
-    expect(await text(session.stdout)).toBe("line\ndone\n");
+    expect(await readAll(session.stdout)).toBe("line\ndone\n");
     expect(await session.exitCode).toBe(0);
     await engine.wait(id).catch(() => 0);
     expect((await engine.list({ all: true })).map((c) => c.Id)).not.toContain(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("a container removed by force under two attached sessions ends both with 137 and leaves nothing", async () => {
@@ -124,7 +84,7 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     await engine.remove(id, { force: true });
     expect(await one.exitCode).toBe(137);
     expect(await two.exitCode).toBe(137);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("fails with BERTH_ATTACH_FAILED on a running container started without an attach endpoint", async () => {
@@ -133,7 +93,7 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     await engine.start(id);
     await expect(engine.attach(id)).rejects.toMatchObject({ code: "BERTH_ATTACH_FAILED" });
     await engine.remove(id, { force: true });
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("a session whose start fails is rejected with the start's error and leaves nothing", async () => {
@@ -144,6 +104,6 @@ describeAsRoot("engine attach: stdin, output and exit through the monitor's atta
     session.detach();
     expect(await session.exitCode).toBeUndefined();
     await engine.remove(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 });

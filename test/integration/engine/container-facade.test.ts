@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { Container } from "../../../src/harness/container.js";
 import { NetworkManager } from "../../../src/network/network-manager.js";
@@ -8,16 +8,10 @@ import { NetworkStore } from "../../../src/network/network-store.js";
 import { Network } from "../../../src/network/network.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { testSubnet } from "../network/net-fixture.js";
-import { createEngineContext, type EngineContext } from "./engine-context.js";
+import { useEngineContext } from "./engine-context.js";
 
 describeAsRoot("Container (the public facade of the engine)", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("runs, execs, is found by name, and is removed on dispose", async () => {
     const c = await Container.run({ engine: ctx.engine, image: "busybox:test", cmd: ["sleep", "300"], name: "facade" });

@@ -1,9 +1,12 @@
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { Image } from "../../../src/harness/image.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
+import { findLeaks } from "../../helpers/leaks.js";
+import { useSuiteFixture } from "../../helpers/suite-fixture.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 
 /** A private state root with a busybox image (`busybox:test`, Cmd `sh`) and an engine over it. */
@@ -11,6 +14,11 @@ export interface EngineContext {
   root: string;
   engine: ContainerEngine;
   image: Image;
+  /**
+   * Everything berth could have left of container `id`: mounts, cgroups, processes (its
+   * monitor included), its state directory, and runtime state (a terminal's console socket too).
+   */
+  leaksOf(id: string): Promise<string[]>;
   /** Removes every container (forced, with volumes) and the state root. */
   dispose(): Promise<void>;
 }
@@ -31,6 +39,12 @@ export async function createEngineContext(): Promise<EngineContext> {
     root,
     engine,
     image,
+    async leaksOf(id) {
+      const leaks = findLeaks({ match: id, paths: [join(root, "containers", id)] });
+      const runtimeState = await readdir(join(root, "run", "runtime")).catch(() => [] as string[]);
+      leaks.push(...runtimeState.filter((e) => e.includes(id) || e.startsWith(".console-")).map((e) => `runtime state ${e}`));
+      return leaks;
+    },
     async dispose() {
       engine.dispose();
       const failures: unknown[] = [];
@@ -44,6 +58,14 @@ export async function createEngineContext(): Promise<EngineContext> {
       await removeTempDir(root);
     },
   };
+}
+
+/**
+ * An {@link EngineContext} made in `beforeAll` and disposed in `afterAll` of the calling
+ * suite; its fields are read through, so `const { engine } = ctx` works inside a test.
+ */
+export function useEngineContext(): EngineContext {
+  return useSuiteFixture("the engine context", createEngineContext, (ctx) => ctx.dispose());
 }
 
 /** Collects a container's log lines as `stream: text`. */

@@ -1,7 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { createEngineContext, type EngineContext } from "./engine-context.js";
+import { useEngineContext } from "./engine-context.js";
 
 /** Pids whose command line names `id` (the monitor's and the exec helpers' do). */
 async function processesMentioning(id: string): Promise<number[]> {
@@ -17,13 +17,7 @@ async function processesMentioning(id: string): Promise<number[]> {
 // Health checks run in berth-runtime's monitor (native/src/health.c); the engine only hands
 // the check over and reads the state back.
 describe("health checks run by the monitor", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   const status = async (engine: ContainerEngine, id: string) => (await engine.inspect(id)).State.Health?.Status;
 

@@ -1,16 +1,10 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEngineContext, type EngineContext } from "./engine-context.js";
+import { describe, expect, it } from "vitest";
+import { useEngineContext } from "./engine-context.js";
 
 describe("inspect: HostConfig's CPU and memory fields in Docker's units, matching the cgroup", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   /** The container's CFS quota and period as the kernel has them (v1 cpu controller, else cgroup2 cpu.max). */
   async function cfs(pid: number): Promise<{ quota: number; period: number }> {

@@ -2,11 +2,11 @@ import { spawn } from "node:child_process";
 import { chmod, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { resolveRuntime } from "../../../src/runtime/oci-runtime.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createEngineContext, type EngineContext } from "./engine-context.js";
+import { useEngineContext, type EngineContext } from "./engine-context.js";
 
 const hanger = fileURLToPath(new URL("./fixtures/start-and-hang.ts", import.meta.url));
 const operator = fileURLToPath(new URL("./fixtures/engine-op.ts", import.meta.url));
@@ -38,13 +38,7 @@ async function leaksOf(ctx: EngineContext, ids: string[]): Promise<string[]> {
 }
 
 describeAsRoot("container engine leaks", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("100 run/remove cycles leave no mount, cgroup, process, runtime state or container dir", async () => {
     const { engine } = ctx;

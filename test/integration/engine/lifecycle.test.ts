@@ -5,12 +5,12 @@ import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import tar from "tar-stream";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
+import { logLines, useEngineContext } from "./engine-context.js";
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; exitCode?: number; context?: Record<string, unknown> }> {
   try {
@@ -51,13 +51,7 @@ async function namesIn(stream: Readable): Promise<Record<string, string>> {
 const follower = fileURLToPath(new URL("./fixtures/follow-logs.ts", import.meta.url));
 
 describeAsRoot("container engine", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("runs a container to its exit code and keeps stdout and stderr apart in its logs", async () => {
     const { engine } = ctx;

@@ -2,15 +2,14 @@ import { spawn } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { BridgeAttachment } from "../../../src/network/bridge-attachment.js";
 import { NetworkManager } from "../../../src/network/network-manager.js";
 import { NetworkStore } from "../../../src/network/network-store.js";
 import { parseRestartPolicy } from "../../../src/runtime/engine/index.js";
-import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
+import { logLines, useEngineContext } from "./engine-context.js";
 
 const starter = fileURLToPath(new URL("./fixtures/start-with-restart.ts", import.meta.url));
 
@@ -23,22 +22,8 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
   }
 }
 
-/** Everything berth could leave of a container: mounts, cgroups, processes (its monitor included), state. */
-async function leaksOf(ctx: EngineContext, id: string): Promise<string[]> {
-  const leaks = findLeaks({ match: id, paths: [join(ctx.root, "containers", id)] });
-  const runtimeState = await readdir(join(ctx.root, "run", "runtime")).catch(() => [] as string[]);
-  leaks.push(...runtimeState.filter((e) => e.includes(id)).map((e) => `runtime state ${e}`));
-  return leaks;
-}
-
 describeAsRoot("restart policies", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("on-failure:2 runs a failing container exactly 3 times, then records its exit code and RestartCount", async () => {
     const { engine } = ctx;
@@ -52,7 +37,7 @@ describeAsRoot("restart policies", () => {
     expect(info.RestartCount).toBe(2);
     expect(info.HostConfig.RestartPolicy).toEqual({ Name: "on-failure", MaximumRetryCount: 2 });
     await engine.remove(id);
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   }, 60_000);
 
   it("logs({ follow }) follows a container across its restarts and ends with its last run", async () => {
@@ -79,7 +64,7 @@ describeAsRoot("restart policies", () => {
       return info.RestartCount === 1 && info.State.Health?.Status === "healthy";
     });
     await engine.remove(id, { force: true });
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   }, 60_000);
 
   it("a restart that cannot run the command records Docker's exit code and leaves nothing behind", async () => {
@@ -93,9 +78,9 @@ describeAsRoot("restart policies", () => {
     expect(info.RestartCount).toBe(1);
     expect(await logLines(engine, id)).toEqual(["stdout: gone"]);
     // Only the container's own state (its record, its layer) remains until it is removed.
-    expect((await leaksOf(ctx, id)).filter((l) => !l.startsWith("mount overlay"))).toEqual([]);
+    expect((await ctx.leaksOf(id)).filter((l) => !l.startsWith("mount overlay"))).toEqual([]);
     await engine.remove(id);
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   }, 60_000);
 
   it("with openStdin each run gets its own stdin: a client attaches again to the restarted run", async () => {
@@ -115,7 +100,7 @@ describeAsRoot("restart policies", () => {
     expect(await engine.wait(id)).toBe(1);
     expect(await logLines(engine, id)).toEqual(["stdout: got a", "stdout: got b"]);
     await engine.remove(id);
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   }, 60_000);
 
   it("a tty container gets a new terminal at each run, its output in the one log", async () => {
@@ -127,7 +112,7 @@ describeAsRoot("restart policies", () => {
     expect(lines).toHaveLength(3);
     for (const line of lines) expect(line).toMatch(/^stdout: tty-run\r?$/);
     await engine.remove(id);
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
     // The console sockets of each run are gone too.
     expect((await readdir(join(ctx.root, "run", "runtime"))).filter((e) => e.startsWith(".console-"))).toEqual([]);
   }, 60_000);
@@ -167,7 +152,7 @@ describeAsRoot("restart policies", () => {
     expect(stopped.State.Status).toBe("exited");
     expect(stopped.State.Restarting).toBe(false);
     // The monitor is gone with the stop (its process names the id): nothing is left to restart it.
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
     const lines = (await logLines(engine, id)).length;
     expect((await engine.inspect(id)).RestartCount).toBe(stopped.RestartCount);
     expect((await logLines(engine, id)).length).toBe(lines);
@@ -183,7 +168,7 @@ describeAsRoot("restart policies", () => {
     await engine.stop(id);
     const info = await engine.inspect(id);
     expect(info.State.Status).toBe("exited");
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
     await engine.start(id);
     await engine.kill(id).catch((error: unknown) => {
       // Between two runs `kill` may find no process: the stop request alone ends it.
@@ -192,7 +177,7 @@ describeAsRoot("restart policies", () => {
     expect(await engine.wait(id)).not.toBe(undefined);
     expect((await engine.inspect(id)).State.Status).toBe("exited");
     await engine.remove(id);
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   }, 90_000);
 
   it("remove({ force }) of a restarting container leaves no process, mount, cgroup or state", async () => {
@@ -201,7 +186,7 @@ describeAsRoot("restart policies", () => {
     await engine.start(id);
     await until("a restart", async () => (await engine.inspect(id)).RestartCount >= 1);
     await engine.remove(id, { force: true, volumes: true });
-    expect(await leaksOf(ctx, id)).toEqual([]);
+    expect(await ctx.leaksOf(id)).toEqual([]);
     expect(await engine.volumes.list()).toEqual([]);
   }, 60_000);
 
@@ -242,7 +227,7 @@ describeAsRoot("restart policies", () => {
       const stopped = await engine.inspect(id);
       expect(stopped.State.Status).toBe("exited");
       expect(stopped.RestartCount).toBe(1);
-      expect(await leaksOf(ctx, id)).toEqual([]);
+      expect(await ctx.leaksOf(id)).toEqual([]);
     } finally {
       await engine.remove(id, { force: true });
       for (const network of await store.list()) if (network.name === "bridge") await store.delete(network.id);

@@ -3,13 +3,13 @@ import { readFileSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { defaultSpec } from "../../../src/runtime/default-spec.js";
 import { OciRuntime, resolveRuntime } from "../../../src/runtime/oci-runtime.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createEngineContext, type EngineContext } from "./engine-context.js";
+import { useEngineContext } from "./engine-context.js";
 
 const starter = fileURLToPath(new URL("./fixtures/start-and-wait.ts", import.meta.url));
 const lister = fileURLToPath(new URL("./fixtures/list-and-exit.ts", import.meta.url));
@@ -35,13 +35,7 @@ async function gone(pid: number, limitMs = 10_000): Promise<boolean> {
 }
 
 describeAsRoot("berth-runtime's co-process (serve) under the engine", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("a Node process SIGKILLed while its co-process runs leaves no co-process, and its detached container runs on and is removable", async () => {
     const { engine, root } = ctx;

@@ -1,44 +1,10 @@
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
-import type { Readable } from "node:stream";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { findLeaks } from "../../helpers/leaks.js";
+import { expect, it } from "vitest";
+import { until } from "../../helpers/stream-text.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createEngineContext, logLines, type EngineContext } from "./engine-context.js";
-
-/** Resolves once `stream` has given text matching `pattern` (the text so far is returned). */
-function until(stream: Readable, pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = "";
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString("utf8");
-      if (pattern.test(seen)) {
-        stream.off("data", onData);
-        stream.off("end", onEnd);
-        resolve(seen);
-      }
-    };
-    const onEnd = () => reject(new Error(`stream ended before ${pattern}: ${JSON.stringify(seen)}`));
-    stream.on("data", onData);
-    stream.once("end", onEnd);
-  });
-}
-
-async function expectNoLeaks(ctx: EngineContext, id: string): Promise<void> {
-  const leaks = findLeaks({ match: id, paths: [join(ctx.root, "containers", id)] });
-  const runtimeState = await readdir(join(ctx.root, "run", "runtime")).catch(() => [] as string[]);
-  leaks.push(...runtimeState.filter((e) => e.includes(id) || e.startsWith(".console-")).map((e) => `runtime state ${e}`));
-  expect(leaks).toEqual([]);
-}
+import { logLines, useEngineContext } from "./engine-context.js";
 
 describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by the exec process (exec -t)", () => {
-  let ctx: EngineContext;
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   it("a tty container's stdin is /dev/pts/0, `stty size` follows a resize, and its log is the terminal's output", async () => {
     const { engine } = ctx;
@@ -61,7 +27,7 @@ describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by
     expect(await logLines(engine, id)).toEqual(["stdout: /dev/pts/0\r", "stdout: 30 100\r", "stdout: hi\r", "stdout: 50 132\r", "stdout: got hi\r"]);
     expect((await engine.inspect(id)).Config.Tty).toBe(true);
     await engine.remove(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("Ctrl-C typed into the terminal reaches the container as SIGINT (the pty makes it one)", async () => {
@@ -75,7 +41,7 @@ describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by
     expect(await until(session.stdout, /INT\r\n/)).toMatch(/INT\r\n$/);
     expect(await session.exitCode).toBe(5);
     await engine.remove(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("Ctrl-C typed into an exec -t interrupts its `sleep` (exit 130)", async () => {
@@ -87,7 +53,7 @@ describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by
     proc.stdin.write("\x03");
     expect(await proc.exitCode).toBe(130);
     await engine.remove(id, { force: true });
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("EOF on the attached stdin does not close a terminal's stdin (^D is a byte there)", async () => {
@@ -104,7 +70,7 @@ describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by
     await until(two.stdout, /got still\r\n/);
     expect(await two.exitCode).toBe(0);
     await engine.remove(id);
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("exec -t: the process has a terminal of the given size, resizable, with its output on stdout", async () => {
@@ -121,7 +87,7 @@ describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by
     expect(await proc.exitCode).toBe(4);
     expect(await out).toBe("typed\r\n40 90\r\ngot typed\r\n");
     await engine.remove(id, { force: true });
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 
   it("exec -i without a terminal pipes stdin through", async () => {
@@ -130,6 +96,6 @@ describeAsRoot("engine tty: a pseudo-terminal kept by the monitor (run -t) or by
     await engine.start(id);
     expect(await engine.exec(id, ["sh", "-c", "read x; echo got $x"], { input: "piped\n" })).toEqual({ exitCode: 0, stdout: "got piped\n", stderr: "" });
     await engine.remove(id, { force: true });
-    await expectNoLeaks(ctx, id);
+    expect(await ctx.leaksOf(id)).toEqual([]);
   });
 });

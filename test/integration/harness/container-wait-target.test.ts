@@ -1,21 +1,14 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
 import { containerWaitTarget } from "../../../src/harness/container-wait-target.js";
 import { Wait } from "../../../src/harness/wait/wait.js";
 import { engineContainerFinder, findOrCreateReusable, reuseHash, reuseHashLabel } from "../../../src/harness/reuse.js";
-import { createEngineContext, type EngineContext } from "../engine/engine-context.js";
+import { useEngineContext } from "../engine/engine-context.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 
-let ctx: EngineContext;
-
 describeAsRoot("wait strategies over real containers (engine-backed WaitTarget)", () => {
-  beforeAll(async () => {
-    ctx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await ctx?.dispose();
-  });
+  const ctx = useEngineContext();
 
   async function run(cmd: string[], options: Record<string, unknown> = {}): Promise<string> {
     const id = await ctx.engine.create({ image: "busybox:test", cmd, network: "none", ...options });
@@ -50,13 +43,7 @@ describeAsRoot("wait strategies over real containers (engine-backed WaitTarget)"
 });
 
 describeAsRoot("reuse over the engine", () => {
-  let engineCtx: EngineContext;
-  beforeAll(async () => {
-    engineCtx = await createEngineContext();
-  });
-  afterAll(async () => {
-    await engineCtx?.dispose();
-  });
+  const engineCtx = useEngineContext();
 
   it("finds the running container carrying the hash label, and creates one when there is none", async () => {
     const { engine } = engineCtx;

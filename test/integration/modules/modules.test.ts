@@ -2,18 +2,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { execa } from "execa";
 import pg from "pg";
 import { createClient } from "redis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
 import { PostgreSqlContainer, RedisContainer } from "../../../src/modules/index.js";
-import { NetworkManager } from "../../../src/network/network-manager.js";
-import { NetworkStore } from "../../../src/network/network-store.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import type { NetworkManager } from "../../../src/network/network-manager.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { ensureFixtureImages, fixtureTags } from "../../fixtures/fixture-images.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { createModuleWorld, type ModuleWorld } from "./module-world.js";
 
 let root: string;
 let engine: ContainerEngine;
@@ -42,24 +40,13 @@ async function failure(promise: Promise<unknown>): Promise<BerthError> {
 }
 
 describeAsRoot("modules on the fixture images (postgres, redis)", () => {
+  let world: ModuleWorld | undefined;
   beforeAll(async () => {
-    root = await makeTempDir("berth-modules-");
-    // Cold (no cached archive): mmdebstrap and two apt-get builds, minutes. Warm: imports.
-    await ensureFixtureImages({ stateRoot: root });
-    engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
-    manager = new NetworkManager({ store: new NetworkStore({ stateRoot: root, runRoot: join(root, "run") }) });
+    world = await createModuleWorld("berth-modules-");
+    ({ root, engine, networkManager: manager } = world);
   }, 600_000);
-
   afterAll(async () => {
-    if (engine) {
-      for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
-      engine.dispose();
-    }
-    if (manager) {
-      for (const n of await manager.store.list()) if (n.name !== "bridge") await manager.removeNetwork(n.id).catch(() => {});
-      await execa("umount", [manager.store.netnsDir], { reject: false });
-    }
-    if (root) await removeTempDir(root);
+    await world?.dispose();
   });
 
   it("PostgreSqlContainer: pg creates, inserts and selects; snapshot, change, restoreSnapshot brings the snapshot back", async () => {

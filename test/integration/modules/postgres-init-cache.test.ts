@@ -1,19 +1,17 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { Image } from "../../../src/harness/image.js";
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from "../../../src/modules/index.js";
 import { initCacheKeyLabel, initCacheRepository, relocatedPgdata } from "../../../src/modules/postgres-init-cache.js";
-import { NetworkManager } from "../../../src/network/network-manager.js";
-import { NetworkStore } from "../../../src/network/network-store.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { ensureFixtureImages, fixtureTags } from "../../fixtures/fixture-images.js";
+import type { NetworkManager } from "../../../src/network/network-manager.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { fixtureTags } from "../../fixtures/fixture-images.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { createModuleWorld, type ModuleWorld } from "./module-world.js";
 
 let root: string;
 let engine: ContainerEngine;
@@ -42,20 +40,13 @@ async function cacheImages(): Promise<string[]> {
 }
 
 describeAsRoot("PostgreSqlContainer's initialised-cluster cache", () => {
+  let world: ModuleWorld | undefined;
   beforeAll(async () => {
-    root = await makeTempDir("berth-pg-cache-");
-    await ensureFixtureImages({ stateRoot: root, images: ["postgres"] });
-    engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
-    manager = new NetworkManager({ store: new NetworkStore({ stateRoot: root, runRoot: join(root, "run") }) });
+    world = await createModuleWorld("berth-pg-cache-", ["postgres"]);
+    ({ root, engine, networkManager: manager } = world);
   }, 600_000);
-
   afterAll(async () => {
-    if (engine) {
-      for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
-      engine.dispose();
-    }
-    if (manager) await execa("umount", [manager.store.netnsDir], { reject: false });
-    if (root) await removeTempDir(root);
+    await world?.dispose();
   });
 
   it("the first start caches one image per image and options; later starts skip initdb, and the store does not grow per start", async () => {

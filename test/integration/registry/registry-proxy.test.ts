@@ -1,5 +1,3 @@
-import { lookup as dnsLookup } from "node:dns";
-import type { LookupFunction } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isBerthError } from "../../../src/common/index.js";
 import { RegistryClient } from "../../../src/registry/registry-client.js";
@@ -7,6 +5,7 @@ import type { RepositoryRef } from "../../../src/registry/types.js";
 import { blobOf, readAll, streamOf } from "../../helpers/registry-blobs.js";
 import { startTestProxy, type TestProxy } from "../../helpers/registry-proxy.js";
 import { startRegistry, type StartedRegistry } from "../../helpers/registry-server.js";
+import { loopbackLookup } from "../../helpers/loopback-lookup.js";
 
 // The client is given `registry.berth.test:PORT`, a name nothing on this machine resolves
 // (unless a test passes its own lookup): a request that arrives proves it went through the
@@ -14,14 +13,7 @@ import { startRegistry, type StartedRegistry } from "../../helpers/registry-serv
 const name = "registry.berth.test";
 
 /** Resolves the test name to 127.0.0.1, for the NO_PROXY test that goes direct. */
-const lookup: LookupFunction = (hostname, options, callback) => {
-  if (hostname === name) {
-    if (options.all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
-    else callback(null, "127.0.0.1", 4);
-    return;
-  }
-  dnsLookup(hostname, options, callback);
-};
+const lookup = loopbackLookup(name);
 
 describe("HTTP_PROXY: plain HTTP through a forwarding proxy to docker-registry", () => {
   let registry: StartedRegistry;

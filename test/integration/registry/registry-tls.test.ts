@@ -1,6 +1,4 @@
-import { lookup as dnsLookup } from "node:dns";
 import { mkdir, writeFile } from "node:fs/promises";
-import type { LookupFunction } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/index.js";
@@ -10,16 +8,10 @@ import { blobOf, readAll, streamOf } from "../../helpers/registry-blobs.js";
 import { startRegistry } from "../../helpers/registry-server.js";
 import type { StartedRegistry } from "../../helpers/registry-server.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { loopbackLookup } from "../../helpers/loopback-lookup.js";
 
-/** Resolves the test registry's name to 127.0.0.1 and nothing else anywhere. */
-const lookup: LookupFunction = (hostname, options, callback) => {
-  if (hostname === "registry.berth.test") {
-    if (options.all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: "127.0.0.1", family: 4 }]);
-    else callback(null, "127.0.0.1", 4);
-    return;
-  }
-  dnsLookup(hostname, options, callback);
-};
+/** Resolves the test registry's name to 127.0.0.1. */
+const lookup = loopbackLookup("registry.berth.test");
 
 describe("TLS with a self-signed CA against docker-registry", () => {
   let registry: StartedRegistry;

@@ -2,36 +2,20 @@
 // /etc/subgid ranges, removed after) runs rootless-scenario.ts through the public engine API.
 // The scenario reports what it saw; the assertions, and the checks for leftovers from
 // outside the user's namespaces, are made here as root.
-import { execFileSync } from "node:child_process";
-import { chmodSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { findSubordinateRange } from "../../../src/common/user-namespace.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { ensureFixtureImages } from "../../fixtures/fixture-images.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
+import { createRootlessUser, type RootlessUser } from "../../helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
 const user = `berthrl${process.pid % 100000}`;
-
-/** The pids of the processes running as `uid`. */
-function processesOf(uid: number): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const status = readFileSync(`/proc/${name}/status`, "utf8");
-      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid && !/^State:\s+Z/m.test(status)) pids.push(Number(name));
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return pids;
-}
 
 /** Waits (at most `ms`) until `check` holds; returns its last value. */
 async function settle<T>(check: () => T, done: (value: T) => boolean, ms: number): Promise<T> {
@@ -44,21 +28,11 @@ async function settle<T>(check: () => T, done: (value: T) => boolean, ms: number
   return value;
 }
 
-/** The first id past every range of an /etc/subuid-format file (at least 100000). */
-function nextFreeId(file: string): number {
-  let next = 100_000;
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const [, start, count] = line.split(":");
-    if (start && count) next = Math.max(next, Number(start) + Number(count));
-  }
-  return next;
-}
-
 describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () => {
   let dir: string;
   let uid: number;
   let subuid: { start: number; count: number };
-  let tunMode: number | undefined;
+  let account: RootlessUser | undefined;
   // What the scenarios reported, step by step (see rootless-scenario.ts, rootless-harness-scenario.ts).
   let report: Record<string, any>;
   let harness: Record<string, any>;
@@ -71,28 +45,15 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
     }
     dir = await makeTempDir("berth-rootless-");
     chmodSync(dir, 0o755);
-    await execa("useradd", ["--create-home", "--shell", "/bin/sh", user]);
-    uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim());
-    // useradd gives a range itself when login.defs asks it to; otherwise one is added here.
-    if (!findSubordinateRange(readFileSync("/etc/subuid", "utf8"), user, uid)) {
-      const start = Math.max(nextFreeId("/etc/subuid"), nextFreeId("/etc/subgid"));
-      await execa("usermod", ["--add-subuids", `${start}-${start + 65535}`, "--add-subgids", `${start}-${start + 65535}`, user]);
-    }
-    subuid = findSubordinateRange(readFileSync("/etc/subuid", "utf8"), user, uid)!;
-    // slirp4netns opens /dev/net/tun in the user's namespace: it must be open to users, as
-    // Debian's udev makes it (0666); a minimal host may have it 0600.
-    tunMode = statSync("/dev/net/tun").mode & 0o777;
-    if (tunMode !== 0o666) chmodSync("/dev/net/tun", 0o666);
+    account = await createRootlessUser(user);
+    uid = account.uid;
+    subuid = account.subuid;
     const rootfs = await busyboxRootfs({ cacheDir: join(dir, "fixtures") });
     await execa("chmod", ["-R", "a+rX", join(dir, "fixtures")]);
     await execa("cc", ["-static", "-O2", "-o", join(dir, "udp-echo"), join(here, "udp-echo.c")]);
     const readable = await execa("runuser", ["-u", user, "--", "test", "-r", join(repo, "package.json")], { reject: false });
     if (readable.exitCode !== 0) throw new Error(`the checkout ${repo} must be readable by other users for this test`);
-    const run = await execa(
-      "runuser",
-      ["-u", user, "--", "env", "-i", `HOME=/home/${user}`, `PATH=${process.env.PATH}`, process.execPath, join(repo, "node_modules/tsx/dist/cli.mjs"), join(here, "rootless-scenario.ts"), rootfs, join(dir, "udp-echo")],
-      { cwd: "/tmp", timeout: 240_000, reject: false },
-    );
+    const run = await account.run(join(here, "rootless-scenario.ts"), [rootfs, join(dir, "udp-echo")], { timeout: 240_000 });
     const line = run.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
     if (!line) throw new Error(`the rootless scenario reported nothing (exit ${run.exitCode}):\n${run.stderr.slice(-3000)}`);
     report = JSON.parse(line);
@@ -100,11 +61,7 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
     const fixtures = await ensureFixtureImages({ stateRoot: join(dir, "fixture-root"), images: ["redis"] });
     await fixtures.redis!.export(join(dir, "redis.tar"), { format: "docker" });
     chmodSync(join(dir, "redis.tar"), 0o644);
-    const second = await execa(
-      "runuser",
-      ["-u", user, "--", "env", "-i", `HOME=/home/${user}`, `PATH=${process.env.PATH}`, process.execPath, join(repo, "node_modules/tsx/dist/cli.mjs"), join(here, "rootless-harness-scenario.ts"), join(dir, "redis.tar")],
-      { cwd: "/tmp", timeout: 240_000, reject: false },
-    );
+    const second = await account.run(join(here, "rootless-harness-scenario.ts"), [join(dir, "redis.tar")], { timeout: 240_000 });
     const harnessLine = second.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
     if (!harnessLine) throw new Error(`the rootless harness scenario reported nothing (exit ${second.exitCode}):\n${second.stderr.slice(-3000)}`);
     harness = JSON.parse(harnessLine);
@@ -112,26 +69,8 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
 
   afterAll(async () => {
     // Whatever the scenario left running (it should be nothing: checked below) must not
-    // outlive the test: each process of the test user, by pid.
-    if (uid !== undefined) {
-      for (const pid of processesOf(uid)) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // Gone already.
-        }
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    await execa("userdel", ["--remove", user], { reject: false });
-    // userdel removes the user's ranges in shadow >= 4.6; older ones leave them.
-    for (const file of ["/etc/subuid", "/etc/subgid"]) {
-      const text = readFileSync(file, "utf8");
-      const kept = text.split("\n").filter((l) => !l.startsWith(`${user}:`) && !(uid !== undefined && l.startsWith(`${uid}:`)));
-      if (kept.join("\n") !== text) await execa("sh", ["-c", `printf '%s' "$1" > "$2"`, "sh", kept.join("\n"), file]);
-    }
-    await execa("rm", ["-rf", `/tmp/berth-${uid}`], { reject: false });
-    if (tunMode !== undefined && tunMode !== 0o666) chmodSync("/dev/net/tun", tunMode);
+    // outlive the test: each process of the test user is killed, by pid.
+    await account?.remove();
     if (dir) await removeTempDir(dir);
   });
 
@@ -275,7 +214,7 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
   it("leaves no container, process, mount or network file behind", async () => {
     expect(ok("leftovers")).toEqual({ containers: [], slirp: 0, networkFiles: [], processes: [], mounts: [] });
     // The session watchdog ends once it has removed what the harness scenario left.
-    expect(await settle(() => processesOf(uid), (p) => p.length === 0, 20_000)).toEqual([]);
+    expect(await settle(() => account!.processes(), (p) => p.length === 0, 20_000)).toEqual([]);
     expect(readdirSync(`/home/${user}/.local/share/berth/volumes`).filter((n) => !n.startsWith("."))).toEqual([]);
     expect(readdirSync(`/tmp/berth-${uid}/rootless-net`)).toEqual([]);
     const mounts = readFileSync("/proc/self/mountinfo", "utf8")

@@ -3,17 +3,14 @@
 // id, no state entry, no process.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { describeBerthRuntime, useRuntimeContext } from "../../helpers/runtime-context.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { isBerthError, type BerthError } from "../../../src/common/berth-error.js";
 import type { BerthErrorCode } from "../../../src/common/error-codes.js";
 import type { OciSpec } from "../../../src/runtime/oci-spec.js";
 
-const hasBerth = runtimesUnderTest().includes("berth-runtime");
-const describeBerth = hasBerth ? describe : describe.skip;
-const berthSuiteName = hasBerth ? "berth-runtime" : "berth-runtime (skipped: BERTH_TEST_RUNTIMES leaves it out)";
 
 async function failure(promise: Promise<unknown>): Promise<BerthError> {
   try {
@@ -26,17 +23,8 @@ async function failure(promise: Promise<unknown>): Promise<BerthError> {
 }
 
 describeAsRoot("OCI runtime bad input", () => {
-  describeBerth(berthSuiteName, () => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext("berth-runtime");
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+  describeBerthRuntime(() => {
+    const ctx = useRuntimeContext("berth-runtime");
 
     /** The runtime's own message: the part of ours after "<runtime> <verb> <id>: ". */
     function runtimeMessage(error: BerthError, id: string): string {

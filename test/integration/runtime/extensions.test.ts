@@ -6,9 +6,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { describeBerthRuntime, runtimesUnderTest, useRuntimeContext } from "../../helpers/runtime-context.js";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 
 const creator = fileURLToPath(new URL("../../fixtures/create-and-exit.ts", import.meta.url));
@@ -43,22 +43,10 @@ async function waitForLogLine(path: string, text: string, timeout = 10_000): Pro
 const O_PATH = 0o10000000;
 
 const runtimes = runtimesUnderTest();
-const hasBerth = runtimes.includes("berth-runtime");
-const describeBerth = hasBerth ? describe : describe.skip;
-const berthSuiteName = hasBerth ? "berth-runtime" : "berth-runtime (skipped: BERTH_TEST_RUNTIMES leaves it out)";
 
 describeAsRoot("berth-runtime extensions", () => {
-  describeBerth(berthSuiteName, () => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext("berth-runtime");
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+  describeBerthRuntime(() => {
+    const ctx = useRuntimeContext("berth-runtime");
 
     it("logs stdout and stderr apart in json-file format and records the exit", async () => {
       const id = ctx.id();
@@ -260,16 +248,7 @@ describeAsRoot("berth-runtime extensions", () => {
   });
 
   describe.each(runtimes.filter((r) => r !== "berth-runtime"))("%s (without berth's extensions)", (name) => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext(name);
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+    const ctx = useRuntimeContext(name);
 
     it("refuses monitor and init with BERTH_UNSUPPORTED, running nothing", async () => {
       const bundle = await ctx.bundle(ctx.spec({ args: ["true"] }));

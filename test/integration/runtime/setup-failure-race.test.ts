@@ -3,26 +3,17 @@
 // exits with that message unread, and the kernel then reports ECONNRESET to the runtime once,
 // ahead of the container's own error message. The runtime must read past it and report the
 // container's error, every time. The race is decided by scheduling, so the test repeats it.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { describeBerthRuntime, useRuntimeContext } from "../../helpers/runtime-context.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { isBerthError } from "../../../src/common/berth-error.js";
 
-const hasBerth = runtimesUnderTest().includes("berth-runtime");
-const describeBerth = hasBerth ? describe : describe.skip;
-const suiteName = hasBerth ? "berth-runtime" : "berth-runtime (skipped: BERTH_TEST_RUNTIMES leaves it out)";
 const ROUNDS = 150;
 
 describeAsRoot("a container failing setup before it reads the runtime's sync message", () => {
-  describeBerth(suiteName, () => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext("berth-runtime");
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+  describeBerthRuntime(() => {
+    const ctx = useRuntimeContext("berth-runtime");
 
     it(`reports its own error (a missing cwd), not a connection reset, in ${ROUNDS} runs`, async () => {
       const bundle = await ctx.bundle(ctx.spec({ args: ["true"] }, (s) => (s.process!.cwd = "/no/such/dir")));

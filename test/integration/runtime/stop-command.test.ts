@@ -2,28 +2,16 @@
 // every process, the stopped state), for running, paused, stubborn and already exited
 // containers; it leaves the container deletable and nothing behind.
 import { existsSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { describeBerthRuntime, useRuntimeContext } from "../../helpers/runtime-context.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { isBerthError } from "../../../src/common/berth-error.js";
 
-const hasBerth = runtimesUnderTest().includes("berth-runtime");
-const describeBerth = hasBerth ? describe : describe.skip;
-const suiteName = hasBerth ? "berth-runtime" : "berth-runtime (skipped: BERTH_TEST_RUNTIMES leaves it out)";
 
 describeAsRoot("the runtime's stop command", () => {
-  describeBerth(suiteName, () => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext("berth-runtime");
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+  describeBerthRuntime(() => {
+    const ctx = useRuntimeContext("berth-runtime");
 
     async function started(args: string[]): Promise<string> {
       const id = ctx.id();
