@@ -35,7 +35,8 @@ static void blocks_portable(uint32_t h[8], const unsigned char *p, size_t nblock
     uint32_t w[64], a, b, c, d, e, f, g, hh;
     int t;
     for (t = 0; t < 16; t++)
-      w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
+      w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 |
+             p[4 * t + 3];
     for (t = 16; t < 64; t++) {
       uint32_t s0 = ror(w[t - 15], 7) ^ ror(w[t - 15], 18) ^ (w[t - 15] >> 3);
       uint32_t s1 = ror(w[t - 2], 17) ^ ror(w[t - 2], 19) ^ (w[t - 2] >> 10);
@@ -56,10 +57,11 @@ static void blocks_portable(uint32_t h[8], const unsigned char *p, size_t nblock
 /* SHA256RNDS2 keeps the state as two vectors, ABEF and CDGH (highest lane first), and takes
  * the round inputs W+K two at a time in the low lanes. Each of the 16 steps below does four
  * rounds; from the fifth on, the four message words come from the previous sixteen. */
-__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8], const unsigned char *p, size_t nblocks)
+__attribute__((target("sha,sse4.1,ssse3"))) static void
+blocks_shani(uint32_t h[8], const unsigned char *p, size_t nblocks)
 {
   const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-  __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);   /* D C B A */
+  __m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);    /* D C B A */
   __m128i state1 = _mm_loadu_si128((const __m128i *)&h[4]); /* H G F E */
   __m128i state0;
   tmp = _mm_shuffle_epi32(tmp, 0xB1);          /* C D A B */

@@ -20,7 +20,8 @@
 
 #define CBUF_SIZE (1u << 20)
 
-static ssize_t input_fail(struct br_input *in, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static ssize_t input_fail(struct br_input *in, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static ssize_t input_fail(struct br_input *in, int kind, const char *fmt, ...)
 {
@@ -155,7 +156,8 @@ static ssize_t read_gzip(struct br_input *in, void *buf, size_t len)
     } else if (rc == Z_BUF_ERROR) {
       in->pending_out = false; /* nothing owed: it needs input */
     } else if (rc != Z_OK) {
-      return input_fail(in, BR_UNPACK_EXIT_INVALID, "corrupt gzip stream in layer: %s", z->msg ? z->msg : "inflate failed");
+      return input_fail(in, BR_UNPACK_EXIT_INVALID, "corrupt gzip stream in layer: %s",
+                        z->msg ? z->msg : "inflate failed");
     }
   }
   produced = len - z->avail_out;
@@ -188,7 +190,8 @@ static ssize_t read_zstd(struct br_input *in, void *buf, size_t len)
     src.pos = in->cstart;
     rc = ZSTD_decompressStream(in->zs, &out, &src);
     if (ZSTD_isError(rc))
-      return input_fail(in, BR_UNPACK_EXIT_INVALID, "corrupt zstd stream in layer: %s", ZSTD_getErrorName(rc));
+      return input_fail(in, BR_UNPACK_EXIT_INVALID, "corrupt zstd stream in layer: %s",
+                        ZSTD_getErrorName(rc));
     in->cstart = src.pos;
     /* 0: a frame is complete and flushed. Otherwise, with the output full, it may owe more. */
     in->in_frame = rc != 0;

@@ -20,13 +20,13 @@ struct br_input {
   /* Compressed bytes read but not yet decompressed. */
   unsigned char *cbuf;
   size_t cstart, cend;
-  bool ceof;    /* the fd reached its end */
-  bool done;    /* the decompressor reached the end of its stream; the rest is only hashed */
-  bool in_frame; /* inside a gzip member or zstd frame (input ending now is a truncation) */
+  bool ceof;        /* the fd reached its end */
+  bool done;        /* the decompressor reached the end of its stream; the rest is only hashed */
+  bool in_frame;    /* inside a gzip member or zstd frame (input ending now is a truncation) */
   bool pending_out; /* the decompressor filled the output and may owe more without input */
   uint64_t frames;  /* gzip members or zstd frames completed */
-  void *z;      /* z_stream * */
-  void *zs;     /* ZSTD_DStream * */
+  void *z;          /* z_stream * */
+  void *zs;         /* ZSTD_DStream * */
   struct br_ring *ring; /* the decompression thread, once started */
   /* Why the last call failed: an exit code of unpack.h and a message. */
   int fail_kind;

@@ -1,4 +1,5 @@
-/* berth-runtime unpack [--unprivileged] [--sync] [--gzip|--zstd] [--blob-digest D] [--diff-id D] DEST
+/* berth-runtime unpack [--unprivileged] [--sync] [--gzip|--zstd] [--blob-digest D] [--diff-id D]
+ * DEST
  *
  * Reads one layer on stdin (a tar, or with --gzip / --zstd a compressed one, decompressed
  * here by zlib / libzstd: see unpack-input.c) and creates its entries under DEST (an existing,
@@ -104,7 +105,7 @@ struct unpacker {
   struct dir_meta *dirs;
   size_t ndirs, cap_dirs;
   uint64_t unpacked_size;
-  int kind; /* exit code for the current error */
+  int kind;                               /* exit code for the current error */
   const char *want_digest, *want_diff_id; /* NULL: not checked */
   char digest[72], diff_id[72];
 };
@@ -150,7 +151,8 @@ static ssize_t rd_fill(struct reader *r, size_t need)
 /* After rd_fill failed: the input's own verdict (I/O, corrupt or truncated stream). */
 static int input_failed(struct unpacker *u, br_error_t *err)
 {
-  return fail(u, u->in.src.fail_kind ? u->in.src.fail_kind : BR_UNPACK_EXIT_IO, err, 0, "%s", u->in.src.fail_msg);
+  return fail(u, u->in.src.fail_kind ? u->in.src.fail_kind : BR_UNPACK_EXIT_IO, err, 0, "%s",
+              u->in.src.fail_msg);
 }
 
 static int rd_read(struct unpacker *u, void *dst, size_t len, br_error_t *err)
@@ -1012,9 +1014,11 @@ static int verify_digests(struct unpacker *u, br_error_t *err)
   else
     br_sha256_final_hex(&src->blob, u->digest);
   if (u->want_digest && strcmp(u->want_digest, u->digest) != 0)
-    return fail(u, BR_UNPACK_EXIT_BLOB_DIGEST, err, 0, "layer digest is %s, expected %s", u->digest, u->want_digest);
+    return fail(u, BR_UNPACK_EXIT_BLOB_DIGEST, err, 0, "layer digest is %s, expected %s", u->digest,
+                u->want_digest);
   if (u->want_diff_id && strcmp(u->want_diff_id, u->diff_id) != 0)
-    return fail(u, BR_UNPACK_EXIT_DIFF_ID, err, 0, "layer diff_id is %s, expected %s", u->diff_id, u->want_diff_id);
+    return fail(u, BR_UNPACK_EXIT_DIFF_ID, err, 0, "layer diff_id is %s, expected %s", u->diff_id,
+                u->want_diff_id);
   return 0;
 }
 
@@ -1136,15 +1140,14 @@ int br_cmd_unpack(int argc, char **argv)
       comp = BR_COMP_GZIP;
     else if (strcmp(argv[i], "--zstd") == 0)
       comp = BR_COMP_ZSTD;
-    else if ((strcmp(argv[i], "--blob-digest") == 0 || strcmp(argv[i], "--diff-id") == 0) && i + 1 < argc &&
-             strncmp(argv[i + 1], "sha256:", 7) == 0 && strlen(argv[i + 1]) == 71) {
+    else if ((strcmp(argv[i], "--blob-digest") == 0 || strcmp(argv[i], "--diff-id") == 0) &&
+             i + 1 < argc && strncmp(argv[i + 1], "sha256:", 7) == 0 && strlen(argv[i + 1]) == 71) {
       if (argv[i][2] == 'b')
         u.want_digest = argv[i + 1];
       else
         u.want_diff_id = argv[i + 1];
       i++;
-    }
-    else if (argv[i][0] != '-' && !dest)
+    } else if (argv[i][0] != '-' && !dest)
       dest = argv[i];
     else {
       fprintf(stderr, "berth-runtime: unpack: unknown argument `%s`\n", argv[i]);
@@ -1152,7 +1155,8 @@ int br_cmd_unpack(int argc, char **argv)
     }
   }
   if (!dest) {
-    fputs("usage: berth-runtime unpack [--unprivileged] [--sync] [--gzip|--zstd] [--blob-digest sha256:HEX] "
+    fputs("usage: berth-runtime unpack [--unprivileged] [--sync] [--gzip|--zstd] [--blob-digest "
+          "sha256:HEX] "
           "[--diff-id sha256:HEX] DEST < layer\n",
           stderr);
     return BR_UNPACK_EXIT_USAGE;
@@ -1188,8 +1192,9 @@ int br_cmd_unpack(int argc, char **argv)
     code = u.kind ? u.kind : BR_UNPACK_EXIT_IO;
     br_error_release(&err);
   } else {
-    printf("{\"unpackedSize\":%llu,\"size\":%llu,\"digest\":\"%s\",\"diffId\":\"%s\"}\n", (unsigned long long)u.unpacked_size,
-           (unsigned long long)u.in.src.blob_size, u.digest, u.diff_id);
+    printf("{\"unpackedSize\":%llu,\"size\":%llu,\"digest\":\"%s\",\"diffId\":\"%s\"}\n",
+           (unsigned long long)u.unpacked_size, (unsigned long long)u.in.src.blob_size, u.digest,
+           u.diff_id);
   }
   invalidate_cache(&u);
   invalidate_cache(&u);

@@ -332,21 +332,19 @@ const run: Handler = async (cmd, io) => {
   }
 };
 
-const restart: Handler = async (cmd, io) => {
-  const context = contextFor(io);
-  const project = await loadExisting(cmd, io, context);
-  const timeout = int(cmd.flags.timeout);
-  await composeRestart(context, project, { services: cmd.args, ...(timeout !== undefined ? { timeout } : {}), onEvent: events(io) });
-  return 0;
-};
+/** `restart` and `stop`: the named services (every one when none is named), `-t` seconds before SIGKILL. */
+function withStopTimeout(act: typeof composeStop): Handler {
+  return async (cmd, io) => {
+    const context = contextFor(io);
+    const project = await loadExisting(cmd, io, context);
+    const timeout = int(cmd.flags.timeout);
+    await act(context, project, { services: cmd.args, ...(timeout !== undefined ? { timeout } : {}), onEvent: events(io) });
+    return 0;
+  };
+}
 
-const stop: Handler = async (cmd, io) => {
-  const context = contextFor(io);
-  const project = await loadExisting(cmd, io, context);
-  const timeout = int(cmd.flags.timeout);
-  await composeStop(context, project, { services: cmd.args, ...(timeout !== undefined ? { timeout } : {}), onEvent: events(io) });
-  return 0;
-};
+const restart = withStopTimeout(composeRestart);
+const stop = withStopTimeout(composeStop);
 
 const start: Handler = async (cmd, io) => {
   const context = contextFor(io);
