@@ -125,6 +125,10 @@ export async function* readLogs(path: string, options: ReadLogsOptions = {}): As
       }
       if (bytes > 0) continue;
       if (!follow || exitedBeforeRead) return;
+      // The exit came in during the read: nobody will wake the poll below, whose timer does not
+      // keep Node alive, so a caller awaiting this reader (a build's RUN) could see Node exit
+      // with its await unsettled. Read once more instead; that read drains and returns.
+      if (exited) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, pollInterval);
         timer.unref();
