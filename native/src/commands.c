@@ -42,22 +42,35 @@ int br_cmd_state(const struct br_global *g, const char *id, br_error_t *err)
   return 0;
 }
 
+/*
+ * The signal and state of a container about to be signalled (kill, stop). First of all, a
+ * restart policy must not run the container again once it has stopped: the request is
+ * recorded, and the state read again when the monitor was between two runs.
+ */
+static int load_to_stop(const struct br_global *g, const char *id, const char *signame, int *sig,
+                        struct br_state **st, br_error_t *err)
+{
+  if (signame && br_parse_signal(signame, sig, err) < 0)
+    return -1;
+  if (br_state_load(g->root, id, st, err) < 0)
+    return -1;
+  if (br_restart_request_stop(*st)) {
+    br_state_free(*st);
+    *st = NULL;
+    if (br_state_load(g->root, id, st, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 int br_cmd_kill(const struct br_global *g, const char *id, const char *signame, bool all,
                 br_error_t *err)
 {
   cleanup_state struct br_state *st = NULL;
   struct br_cgroup *cg = NULL;
   int sig = SIGTERM, r = 0;
-  if (signame && br_parse_signal(signame, &sig, err) < 0)
+  if (load_to_stop(g, id, signame, &sig, &st, err) < 0)
     return -1;
-  if (br_state_load(g->root, id, &st, err) < 0)
-    return -1;
-  if (br_restart_request_stop(st)) {
-    br_state_free(st);
-    st = NULL;
-    if (br_state_load(g->root, id, &st, err) < 0)
-      return -1;
-  }
   if (strcmp(br_state_status(st), "stopped") == 0)
     return br_error_make(err, 0, "container `%s` is not running", id);
   /* Between two runs: the stop request alone ends it (the monitor kills a run it was
@@ -423,17 +436,8 @@ int br_cmd_stop(const struct br_global *g, const char *id, const char *signame, 
   cleanup_state struct br_state *st = NULL;
   char path[4096];
   int sig = SIGTERM, r = 0;
-  if (signame && br_parse_signal(signame, &sig, err) < 0)
+  if (load_to_stop(g, id, signame, &sig, &st, err) < 0)
     return -1;
-  if (br_state_load(g->root, id, &st, err) < 0)
-    return -1;
-  /* First: a restart policy must not run the container again once it has stopped. */
-  if (br_restart_request_stop(st)) {
-    br_state_free(st);
-    st = NULL;
-    if (br_state_load(g->root, id, &st, err) < 0)
-      return -1;
-  }
   snprintf(path, sizeof(path), "%s/exit.json", st->dir);
   if (strcmp(br_state_status(st), "restarting") != 0 && print_exit(g, id, path, true))
     return 0;

@@ -122,6 +122,19 @@ static int need_id(char **pos, size_t npos, const char *cmd, br_error_t *err)
   return 0;
 }
 
+/* A `--timeout` in seconds, as runc takes it: a number with an optional `s`. */
+static int parse_seconds(const char *cmd, const char *text, double *out, br_error_t *err)
+{
+  char *end;
+  double t = strtod(text, &end);
+  if (*end == 's')
+    end++;
+  if (end == text || *end != '\0' || t < 0)
+    return br_error_make(err, 0, "%s: invalid --timeout `%s`", cmd, text);
+  *out = t;
+  return 0;
+}
+
 static void usage(FILE *f)
 {
   fputs("usage: berth-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
@@ -308,14 +321,8 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
         need_id(pos, npos, cmd, err) < 0)
       return -1;
-    if (timeout) {
-      char *end;
-      t = strtod(timeout, &end);
-      if (*end == 's')
-        end++;
-      if (*end != '\0' || t < 0)
-        return br_error_make(err, 0, "wait: invalid --timeout `%s`", timeout);
-    }
+    if (timeout && parse_seconds(cmd, timeout, &t, err) < 0)
+      return -1;
     if (br_cmd_wait(g, pos[0], t, state, err) < 0)
       return -1;
   } else if (strcmp(cmd, "stop") == 0) {
@@ -327,14 +334,8 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
         need_id(pos, npos, cmd, err) < 0)
       return -1;
-    if (timeout) {
-      char *end;
-      t = strtod(timeout, &end);
-      if (*end == 's')
-        end++;
-      if (*end != '\0' || t < 0)
-        return br_error_make(err, 0, "stop: invalid --timeout `%s`", timeout);
-    }
+    if (timeout && parse_seconds(cmd, timeout, &t, err) < 0)
+      return -1;
     if (br_cmd_stop(g, pos[0], signame, t, err) < 0)
       return -1;
   } else if (strcmp(cmd, "_probe-exe") == 0) {
