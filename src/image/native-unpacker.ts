@@ -1,9 +1,8 @@
 import { spawn } from "node:child_process";
-import { statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { BerthError } from "../common/berth-error.js";
+import { bundledRuntime, isExecutableFile } from "../common/bundled-runtime.js";
 import type { BerthErrorCode } from "../common/error-codes.js";
 
 /**
@@ -118,33 +117,11 @@ function probe(binary: string): Promise<string | null> {
 async function locate(env: NodeJS.ProcessEnv): Promise<string | null> {
   const fromEnv = env.BERTH_RUNTIME;
   const candidates = fromEnv && /(^|\/)berth-runtime[^/]*$/.test(fromEnv) ? [resolve(fromEnv)] : [];
-  let dir = moduleDir();
-  for (let i = 0; i < 5 && dir; i++) {
-    candidates.push(join(dir, "native", "build", "berth-runtime"));
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  for (const candidate of candidates) {
-    try {
-      const st = statSync(candidate);
-      if (st.isFile() && (st.mode & 0o111) !== 0) return candidate;
-    } catch {
-      // not there
-    }
-  }
-  return null;
+  const bundled = bundledRuntime();
+  if (bundled) candidates.push(bundled);
+  return candidates.find(isExecutableFile) ?? null;
 }
 
-function moduleDir(): string | undefined {
-  // The CJS build has __dirname and no import.meta.url; the ESM build and sources the reverse.
-  if (typeof __dirname === "string") return __dirname;
-  try {
-    return dirname(fileURLToPath(import.meta.url));
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Starts `berth-runtime unpack` into `dest` (an existing directory). Without `input` it reads

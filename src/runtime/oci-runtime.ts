@@ -1,12 +1,12 @@
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, delimiter, dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, delimiter, isAbsolute, join, resolve } from "node:path";
 import { spawn, type StdioOptions } from "node:child_process";
 import { BerthError } from "../common/berth-error.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import { logger } from "../common/logger.js";
+import { bundledRuntime, isExecutableFile } from "../common/bundled-runtime.js";
 import { runRoot } from "../common/paths.js";
 import type { OciProcess, OciSpec, OciState } from "./oci-spec.js";
 import { runtimeServer, ServeUnavailable, type RuntimeServer } from "./runtime-server.js";
@@ -826,29 +826,6 @@ export function resolveRuntime(requested: string): string {
   return found;
 }
 
-/** native/build/berth-runtime of this package, from src/runtime/ (sources) or dist/ (build). */
-function bundledRuntime(): string | undefined {
-  let dir = moduleDir();
-  for (let i = 0; i < 5 && dir; i++) {
-    const candidate = join(dir, "native", "build", "berth-runtime");
-    if (isExecutableFile(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return undefined;
-}
-
-function moduleDir(): string | undefined {
-  // The CJS build has __dirname and no import.meta.url; the ESM build and sources the reverse.
-  if (typeof __dirname === "string") return __dirname;
-  try {
-    return dirname(fileURLToPath(import.meta.url));
-  } catch {
-    return undefined;
-  }
-}
-
 function searchPath(name: string): string | undefined {
   // Runtimes live in sbin, which a non-login root shell may lack in PATH.
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"];
@@ -860,11 +837,3 @@ function searchPath(name: string): string | undefined {
   return undefined;
 }
 
-function isExecutableFile(path: string): boolean {
-  try {
-    const st = statSync(path);
-    return st.isFile() && (st.mode & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
