@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { appendFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/index.js";
 import { formatLogEntry, readLogs, type LogEntry } from "../../../src/runtime/container-config/log-reader.js";
@@ -142,5 +145,13 @@ describe("log times", () => {
     const now = new Date("2026-11-22T16:41:18Z");
     expect(toNanos("10m", now)).toBe(rfc3339ToNanos("2026-11-22T16:31:18Z"));
     expect(() => toNanos("yesterday")).toThrowError(/invalid time value/);
+  });
+});
+
+describe("readLogs follow, with nothing else keeping Node alive", () => {
+  it("finishes when the exit arrives during a read (was: a poll nobody woke, Node exited 13)", async () => {
+    const script = fileURLToPath(new URL("./fixtures/follow-until-exit.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script, "50"], { timeout: 60_000 });
+    expect(stdout.trim()).toBe("50");
   });
 });
