@@ -431,8 +431,17 @@ export class NetworkManager {
       networks,
       containerId,
     );
-    if (state?.ownsNetns) await this.native.netnsDelete(state.netnsPath);
-    else if (!state) await this.native.netnsDelete(join(this.store.netnsDir, containerId));
+    if (state?.ownsNetns) {
+      // The kernel frees a dead namespace's veths later, from a work queue: deleting them first
+      // makes the release complete when it returns, so no host-side veth outlives a stop.
+      await Promise.all(
+        affected.map(async (n) => {
+          const ifname = n.endpoints[containerId]?.ifname;
+          if (ifname) await this.native.vethDetach(state.netnsPath, ifname).catch((e: unknown) => log("veth %s of %s: %O", ifname, containerId.slice(0, 12), e));
+        }),
+      );
+      await this.native.netnsDelete(state.netnsPath);
+    } else if (!state) await this.native.netnsDelete(join(this.store.netnsDir, containerId));
     for (const record of affected) {
       delete record.endpoints[containerId];
       await this.store.write(record);
