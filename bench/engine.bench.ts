@@ -182,7 +182,8 @@ export default async function engineBench(): Promise<void> {
     const leaks: string[] = [];
     const prefixes = new Set(cycleIds);
     for (const id of prefixes) leaks.push(...findLeaks({ match: id, paths: [join(root, "containers")] }));
-    const left = readdirSync(join(root, "containers")).filter((e) => e !== "names.json" && e !== ".locks");
+    const left = readdirSync(join(root, "containers")).filter((e) => e !== "names.json" && e !== ".locks" && e !== "names");
+    left.push(...readdirSync(join(root, "containers", "names")).map((n) => `name ${n}`));
     const runtimeLeft = existsSync(engine.runtime.root) ? readdirSync(engine.runtime.root).filter((e) => prefixes.has(e)) : [];
     console.log(
       `${cycles} sequential run/remove cycles: ${(total / 1000).toFixed(1)} s (${(total / cycles).toFixed(1)} ms each); left behind: ${leaks.length} mounts/cgroups/processes, ${left.length} container dirs, ${runtimeLeft.length} runtime states; load ${load()}`,

@@ -1,6 +1,7 @@
 // The modules (issue 7), from a warm store (fixture images present, not timed): busybox
 // started through GenericContainer; Redis started, ready and queried with the `redis`
-// client; PostgreSQL started, ready and queried with `pg`; PostgreSQL restored from a
+// client (split into its phases, with the same client against a redis-server on the host,
+// without berth, beside it); PostgreSQL started, ready and queried with `pg`; PostgreSQL restored from a
 // template snapshot and queried (back to back, and with 300 ms of work between restores).
 // Targets (medians): 20 / 60 / 500 / 100 ms. Beside each: the harness's own share of a busybox
 // start (the total minus the engine's create and start), PostgreSQL's first start (initdb in a
@@ -15,8 +16,10 @@ import { join } from "node:path";
 import { execa } from "execa";
 import pg from "pg";
 import { createClient } from "redis";
+import getPort from "get-port";
 import { GenericContainer } from "../src/harness/generic-container.js";
 import { Image } from "../src/harness/image.js";
+import { SessionReaper } from "../src/harness/reaper/session-reaper.js";
 import { PostgreSqlContainer, RedisContainer } from "../src/modules/index.js";
 import { NetworkManager } from "../src/network/network-manager.js";
 import { NetworkStore } from "../src/network/network-store.js";
@@ -82,6 +85,107 @@ async function pgQuery(uri: string, sql: string): Promise<unknown[]> {
   }
 }
 
+/** One Redis start, ready and queried with the `redis` client, in phases (ms). */
+interface RedisRound {
+  container: { stop(o?: { timeout?: number }): Promise<unknown> };
+  /** `start()`: created, started and ready by the module's wait. */
+  ready: number;
+  /** `createClient`: node-redis builds its client class again for every new URL (see the note below). */
+  client: number;
+  /** `connect()`: TCP through the published port's proxy, then HELLO and CLIENT SETINFO. */
+  connect: number;
+  /** One SET and one GET. */
+  query: number;
+}
+
+/**
+ * The baseline for /data: the image's anonymous volume, as every start made one before the
+ * module put a tmpfs there (see RedisContainer).
+ */
+class RedisOnVolume extends RedisContainer {
+  protected override async beforeContainerCreated(): Promise<void> {
+    await super.beforeContainerCreated();
+    this.options.tmpfs = this.options.tmpfs.filter((t) => !t.startsWith("/data"));
+  }
+}
+
+async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], onVolume = false): Promise<RedisRound> {
+  const t0 = performance.now();
+  const container = await new (onVolume ? RedisOnVolume : RedisContainer)(fixtureTags.redis, env).start();
+  const t1 = performance.now();
+  const client = createClient({ url: container.getConnectionUrl() });
+  const t2 = performance.now();
+  await client.connect();
+  const t3 = performance.now();
+  await client.set("k", "v");
+  if ((await client.get("k")) !== "v") throw new Error("redis answered wrongly");
+  const t4 = performance.now();
+  client.destroy();
+  return { container, ready: t1 - t0, client: t2 - t1, connect: t3 - t2, query: t4 - t3 };
+}
+
+/**
+ * The same client against a redis-server run directly on the host, without berth: a new
+ * server on a new port each time, as each test's container is, then the same URL again.
+ * node-redis caches one client class keyed on the whole options object (the URL included),
+ * so a new URL costs a rebuild of the class with every command of every module: this shows
+ * that cost is the client's, not berth's. Runs where `BENCH_REDIS_SERVER` names a
+ * redis-server binary (or one is on PATH).
+ */
+async function hostRedisPeer(runs: number): Promise<void> {
+  const binary = process.env.BENCH_REDIS_SERVER ?? (await execa("sh", ["-c", "command -v redis-server"], { reject: false })).stdout.trim();
+  if (!binary) {
+    console.log("  the redis client without berth: n/a (no redis-server on the host; set BENCH_REDIS_SERVER)");
+    return;
+  }
+  const startServer = async () => {
+    const port = await getPort({ host: "127.0.0.1" });
+    const server = execa(binary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { reject: false, buffer: false });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        server.kill("SIGKILL");
+        reject(new Error("redis-server did not start within 10 s"));
+      }, 10_000);
+      server.stdout!.on("data", (d: Buffer) => {
+        if (d.toString().includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    return { port, stop: async () => void (server.kill("SIGKILL"), await server) };
+  };
+  const fixed = await startServer();
+  try {
+    // In blocks, not interleaved: alternating URLs would miss the client's one-entry cache every time.
+    for (const fresh of [true, false]) {
+      const created: number[] = [];
+      const rest: number[] = [];
+      for (let i = -1; i < runs; i++) {
+        const server = fresh ? await startServer() : fixed;
+        const t0 = performance.now();
+        const client = createClient({ url: `redis://localhost:${server.port}` });
+        const t1 = performance.now();
+        await client.connect();
+        await client.set("k", "v");
+        await client.get("k");
+        const t2 = performance.now();
+        client.destroy();
+        if (fresh) await server.stop();
+        if (i >= 0) {
+          created.push(t1 - t0);
+          rest.push(t2 - t1);
+        }
+      }
+      console.log(
+        `  the redis client without berth (redis-server on the host, ${fresh ? "a new server and URL each time" : "the same URL again"}): createClient ${quantile(created, 0.5).toFixed(1)} + connect and set/get ${quantile(rest, 0.5).toFixed(1)} ms (medians)`,
+      );
+    }
+  } finally {
+    await fixed.stop();
+  }
+}
+
 export default async function modulesBench(): Promise<void> {
   const root = await makeTempDir("berth-modules-bench-");
   const engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
@@ -103,7 +207,10 @@ export default async function modulesBench(): Promise<void> {
     });
     console.log(`postgres first start (initdb, cluster cached) and queried: ${first.toFixed(0)} ms`);
 
-    const samples = { busybox: [] as number[], busyboxEngine: [] as number[], redis: [] as number[], postgres: [] as number[], postgresNoCache: [] as number[] };
+    const noReaper = new SessionReaper({ disabled: true });
+    const samples = { busybox: [] as number[], busyboxEngine: [] as number[], busyboxNoReaper: [] as number[], busyboxNoReaperHarness: [] as number[], postgres: [] as number[], postgresNoCache: [] as number[] };
+    const redis: RedisRound[] = [];
+    const redisOnVolume: number[] = [];
     // One warm-up round each (i = -1), not counted.
     for (let i = -1; i < runs; i++) {
       // Only start (+ query) is timed; each container is stopped and removed outside.
@@ -114,16 +221,17 @@ export default async function modulesBench(): Promise<void> {
       });
       const bEngine = meter.ms;
       await started?.stop({ timeout: 0 });
-      const r = await time(async () => {
-        const redis = await new RedisContainer(fixtureTags.redis, env).start();
-        started = redis;
-        const client = createClient({ url: redis.getConnectionUrl() });
-        await client.connect();
-        await client.set("k", "v");
-        if ((await client.get("k")) !== "v") throw new Error("redis answered wrongly");
-        client.destroy();
+      // The same without the session reaper (BERTH_REAPER_DISABLED=1), as testcontainers' figure is taken.
+      meter.reset();
+      const bNoReaper = await time(async () => {
+        started = await new GenericContainer(busybox, { ...env, reaper: noReaper }).withCommand(["sleep", "600"]).start();
       });
+      const bNoReaperEngine = meter.ms;
       await started?.stop({ timeout: 0 });
+      const round = await redisRound(env);
+      await round.container.stop({ timeout: 0 });
+      const baseline = await redisRound(env, true);
+      await baseline.container.stop({ timeout: 0 });
       const p = await time(async () => {
         const postgres = await new PostgreSqlContainer(fixtureTags.postgres, env).start();
         started = postgres;
@@ -133,7 +241,10 @@ export default async function modulesBench(): Promise<void> {
       if (i >= 0) {
         samples.busybox.push(b);
         samples.busyboxEngine.push(b - bEngine);
-        samples.redis.push(r);
+        samples.busyboxNoReaper.push(bNoReaper);
+        samples.busyboxNoReaperHarness.push(bNoReaper - bNoReaperEngine);
+        redis.push(round);
+        redisOnVolume.push(baseline.ready);
         samples.postgres.push(p);
       }
     }
@@ -153,7 +264,13 @@ export default async function modulesBench(): Promise<void> {
     const ratio = (samples: number[], ref: number) => `testcontainers/berth ${(ref / quantile(samples, 0.5)).toFixed(2)}`;
     console.log(`busybox started                  ${summary(samples.busybox)}   (target ≤ 20 ms; testcontainers ${peer}: ${reference.busybox} ms, ${ratio(samples.busybox, reference.busybox)})`);
     console.log(`  harness share (minus engine create+start) ${summary(samples.busyboxEngine)}`);
-    console.log(`redis ready and queried          ${summary(samples.redis)}   (target ≤ 60 ms; testcontainers: ${reference.redis} ms, ${ratio(samples.redis, reference.redis)})`);
+    console.log(`  reaper off: started ${summary(samples.busyboxNoReaper)}, harness share ${summary(samples.busyboxNoReaperHarness)}`);
+    const total = redis.map((r) => r.ready + r.client + r.connect + r.query);
+    const phase = (k: keyof Omit<RedisRound, "container">) => quantile(redis.map((r) => r[k]), 0.5).toFixed(1);
+    console.log(`redis ready and queried          ${summary(total)}   (target ≤ 60 ms; testcontainers: ${reference.redis} ms, ${ratio(total, reference.redis)})`);
+    console.log(`  phases (medians): ready ${phase("ready")} + createClient ${phase("client")} + connect ${phase("connect")} + set/get ${phase("query")} ms`);
+    console.log(`  ready with /data on an anonymous volume (before, same run) ${summary(redisOnVolume)}; on the tmpfs ${summary(redis.map((r) => r.ready))}`);
+    await hostRedisPeer(runs);
     console.log(`postgres ready and queried       ${summary(samples.postgres)}   (target ≤ 500 ms; testcontainers: ${reference.postgres} ms, ${ratio(samples.postgres, reference.postgres)})`);
     console.log(`postgres without the init cache  ${summary(samples.postgresNoCache)}   (withInitCache(false): initdb at every start)`);
 

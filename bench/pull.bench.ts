@@ -4,11 +4,13 @@
 // toolchain, made once with Image.fromRootfs and cached under ~/.cache/berth/bench/; the
 // registry is started fresh and the image pushed to it on every run.
 // Targets (issue 3): berth ≤ 0.6× skopeo+umoci; pull of a present image ≤ 50 ms.
-// When berth-runtime decompresses and hashes layers itself (`unpack --gzip`), berth is also
-// run with BERTH_UNPACKER=native-tar (Node decompresses and hashes, C only extracts), so one
-// run compares both, and also with BR_UNPACK_THREADS=0 (decompression on the extracting
-// thread instead of a thread of its own). Each line also gives the CPU seconds spent (this process and the
-// children it waited for: berth-runtime, skopeo, umoci; not the registry).
+// berth also runs with its fast paths switched off one at a time, and all together (the way
+// before them), in the same run: BR_UNPACK_TOPDIR=0 (the snapshot's directories are not spread
+// over fresh ext4 block groups: see spread_top_dirs in native/src/unpack.c) and
+// BERTH_UNPACKER=native-no-blob (Node hashes the compressed bytes and writes the blob file,
+// beside the native unpacker that hashes them again). Each line also gives the CPU seconds
+// spent (this process and the children it waited for: berth-runtime, skopeo, umoci; not the
+// registry). BENCH_RUNS sets the rounds (default 3).
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { homedir, loadavg, tmpdir } from "node:os";
@@ -16,7 +18,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { Image } from "../src/harness/image.js";
 import { busyboxRootfs } from "../test/fixtures/busybox.js";
-import { nativeDecompresses, nativeUnpacker } from "../src/image/native-unpacker.js";
+import { nativeDecompresses, nativeUnpacker, nativeWritesBlob } from "../src/image/native-unpacker.js";
 import { startRegistry } from "../test/helpers/registry-server.js";
 import { quantile, summary, time } from "./stats.js";
 
@@ -58,9 +60,9 @@ export default async function pullBench(): Promise<void> {
   console.log(`image: ${label}: ${(compressed / 1e6).toFixed(0)} MB compressed, ${(info.size / 1e6).toFixed(0)} MB unpacked, ${info.layers.length} layer(s)`);
 
   const unpacker = await nativeUnpacker();
-  const both = unpacker !== null && nativeDecompresses(unpacker);
+  const both = unpacker !== null && nativeWritesBlob(unpacker);
   console.log(
-    `extractor: ${unpacker ? `native (${unpacker} unpack${both ? ", decompressing and hashing" : ""})` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`,
+    `extractor: ${unpacker ? `native (${unpacker} unpack${nativeDecompresses(unpacker) ? ", decompressing and hashing" : ""}${both ? ", writing the blob" : ""})` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`,
   );
   console.log(`load average before: ${loadAverage()}`);
   await removeStaleWorkDirs();
@@ -69,46 +71,57 @@ export default async function pullBench(): Promise<void> {
   try {
     const ref = `${registry.host}/${tag}`;
     await made.push(ref);
-    const berth: Sample[] = [];
-    const berthTar: Sample[] = [];
-    const berthOne: Sample[] = [];
+    const variants: Array<{ name: string; env: Record<string, string>; note: string }> = [
+      { name: "berth", env: {}, note: "" },
+      ...(both
+        ? [
+            { name: "berth before", env: { BR_UNPACK_TOPDIR: "0", BERTH_UNPACKER: "native-no-blob" }, note: "(both switched off: the way before)" },
+            { name: "berth packed dirs", env: { BR_UNPACK_TOPDIR: "0" }, note: "(BR_UNPACK_TOPDIR=0)" },
+            { name: "berth Node blob", env: { BERTH_UNPACKER: "native-no-blob" }, note: "(Node hashes and writes the blob)" },
+          ]
+        : []),
+    ];
+    const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
     const peer: Sample[] = [];
+    const contenders: Array<(i: number) => Promise<void>> = [
+      ...variants.map((v, k) => async (i: number) => {
+        const root = join(work, `berth-${k}-${i}`);
+        samples.get(v.name)!.push(await withEnv(v.env, () => measure(() => Image.pull(ref, { root }))));
+      }),
+      async (i: number) => {
+        const layout = join(work, `oci-${i}`);
+        const bundle = join(work, `umoci-${i}`);
+        peer.push(
+          await measure(async () => {
+            await execa("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${ref}`, `oci:${layout}:pg`]);
+            await execa("umoci", ["raw", "unpack", "--image", `${layout}:pg`, bundle]);
+          }),
+        );
+      },
+    ];
     for (let i = 0; i < runs; i++) {
       // Trees are removed only at the end (about 4 GB a round): on ext4, creating a file
       // scans past inodes freed in the last few seconds (`recently_deleted`, a third of the
       // unpacker's CPU in `perf` when each pull followed the removal of the previous tree),
-      // which measured the bench's own cleanup rather than the pull.
-      berth.push(await measure(() => Image.pull(ref, { root: join(work, `berth-${i}`) })));
-      if (both) {
-        const tarRoot = join(work, `berth-tar-${i}`);
-        berthTar.push(await withEnv("BERTH_UNPACKER", "native-tar", () => measure(() => Image.pull(ref, { root: tarRoot }))));
-        const oneRoot = join(work, `berth-one-${i}`);
-        berthOne.push(await withEnv("BR_UNPACK_THREADS", "0", () => measure(() => Image.pull(ref, { root: oneRoot }))));
-      }
-
-      const layout = join(work, `oci-${i}`);
-      const bundle = join(work, `umoci-${i}`);
-      peer.push(
-        await measure(async () => {
-          await execa("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${ref}`, `oci:${layout}:pg`]);
-          await execa("umoci", ["raw", "unpack", "--image", `${layout}:pg`, bundle]);
-        }),
-      );
-      const last = (xs: Sample[]) => (xs.length ? `${(xs.at(-1)!.ms / 1000).toFixed(2)} s` : "-");
+      // which measured the bench's own cleanup rather than the pull. Each round starts with
+      // another contender, so none always runs right after the same one.
+      for (let j = 0; j < contenders.length; j++) await contenders[(i + j) % contenders.length]!(i);
+      const last = (xs: Sample[]) => `${(xs.at(-1)!.ms / 1000).toFixed(2)} s`;
       console.log(
-        `  run ${i + 1}: berth ${last(berth)}, one thread ${last(berthOne)}, native-tar ${last(berthTar)}, skopeo+umoci ${last(peer)}; load ${loadAverage()}`,
+        `  run ${i + 1}: ${variants.map((v) => `${v.name} ${last(samples.get(v.name)!)}`).join(", ")}, skopeo+umoci ${last(peer)}; load ${loadAverage()}`,
       );
     }
-    console.log(`pull + unpack, ${runs} runs each, alternating`);
-    console.log(`  berth              ${describe(berth)}`);
-    if (both) console.log(`  berth one thread   ${describe(berthOne)}   (BR_UNPACK_THREADS=0)`);
-    if (both) console.log(`  berth native-tar   ${describe(berthTar)}   (Node decompresses and hashes: the previous way)`);
-    console.log(`  skopeo + umoci     ${describe(peer)}`);
+    console.log(`pull + unpack, ${runs} runs each, alternating (the order rotated each round)`);
     const wall = (xs: Sample[]) => quantile(xs.map((x) => x.ms), 0.5);
-    const ratio = wall(berth) / wall(peer);
+    for (const v of variants) console.log(`  ${v.name.padEnd(18)} ${describe(samples.get(v.name)!)}  ${v.note}`);
+    console.log(`  ${"skopeo + umoci".padEnd(18)} ${describe(peer)}`);
+    const ratio = wall(samples.get("berth")!) / wall(peer);
     console.log(`  ratio (median)     ${ratio.toFixed(2)}×  (target ≤ 0.60×: ${ratio <= 0.6 ? "met" : "NOT met"})`);
-    if (both) console.log(`  one-thread ratio   ${(wall(berthOne) / wall(peer)).toFixed(2)}×`);
-    if (both) console.log(`  native-tar ratio   ${(wall(berthTar) / wall(peer)).toFixed(2)}×`);
+    for (const v of variants.slice(1)) console.log(`  ${`${v.name} ratio`.padEnd(18)} ${(wall(samples.get(v.name)!) / wall(peer)).toFixed(2)}×`);
+    // Per round, berth over the peer of the same round: less sensitive to load that drifts
+    // across the run than the ratio of medians.
+    const paired = samples.get("berth")!.map((s, i) => s.ms / peer[i]!.ms);
+    console.log(`  per-round ratios   ${paired.map((r) => r.toFixed(2)).join(" ")}  (median ${quantile(paired, 0.5).toFixed(2)}×)`);
 
     const root = join(work, "present");
     await Image.pull(ref, { root });
@@ -136,15 +149,17 @@ async function removeStaleWorkDirs(): Promise<void> {
   }
 }
 
-/** Runs `fn` with `name=value` in the environment (the child processes inherit it). */
-async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
-  const saved = process.env[name];
-  process.env[name] = value;
+/** Runs `fn` with `env` added to the environment (the child processes inherit it). */
+async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
   try {
     return await fn();
   } finally {
-    if (saved === undefined) delete process.env[name];
-    else process.env[name] = saved;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 

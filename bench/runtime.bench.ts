@@ -1,6 +1,10 @@
 // berth-runtime against runc on the same busybox bundle running /bin/true, alternating A/B so
 // that drift in the machine's load hits both alike; then the driver's create-start-exit from
 // Node. Targets (issue 2): berth-runtime run ≤ 0.5× runc run; driver ≤ 15 ms median.
+// Then, on a hybrid cgroup v1/v2 host, the cost of joining every v1 hierarchy for a spec that
+// mounts /sys/fs/cgroup (Docker's, the engine's): berth-runtime's lean create (bare v1
+// directories, no migration) against BERTH_CGROUP_JOIN_ALL=1 (every hierarchy joined, as
+// runc does), alternating in one run.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -95,11 +99,53 @@ export default async function runtimeBench(): Promise<void> {
         }
       }
     }
+    if (runtimes[0]?.kind === "berth-runtime" && !broken.has(runtimes[0].binary)) await cgroupJoinBench(runtimes[0], dir, rootfs);
     const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
     console.log(`\n  load average ${load} on ${availableParallelism()} cores (figures are only comparable at low load)`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `run` of a spec that mounts a cgroup filesystem, with Docker's device rules: lean create
+ * against BERTH_CGROUP_JOIN_ALL=1. A pause between runs lets the kernel's rcu_sync of one
+ * run's migration fall back to its fast path (a grace period), so a run never inherits the
+ * cheap state its predecessor paid for.
+ */
+async function cgroupJoinBench(runtime: OciRuntime, dir: string, rootfs: string): Promise<void> {
+  const binary = runtime.binary;
+  const hybrid = existsSync("/sys/fs/cgroup/unified/cgroup.controllers") && existsSync("/sys/fs/cgroup/memory/cgroup.procs");
+  if (!hybrid) {
+    console.log("\nv1 joins: not a hybrid cgroup v1/v2 host, left out");
+    return;
+  }
+  const bundle = join(dir, "bundle-cgroupfs");
+  const spec = defaultSpec(rootfs, { args: ["/bin/true"], readonlyRootfs: true });
+  spec.mounts = [...(spec.mounts ?? []), { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro", "nosuid", "noexec", "nodev"] }];
+  await runtime.writeBundle(bundle, spec);
+  const variants: [string, NodeJS.ProcessEnv][] = [
+    ["lean (bare v1 dirs)", process.env],
+    ["BERTH_CGROUP_JOIN_ALL=1", { ...process.env, BERTH_CGROUP_JOIN_ALL: "1" }],
+  ];
+  const samples = variants.map(() => [] as number[]);
+  for (let i = -warmup; i < runs; i++) {
+    for (const [k, [, env]] of variants.entries()) {
+      await new Promise((r) => setTimeout(r, 30));
+      const start = process.hrtime.bigint();
+      const result = spawnSync(binary, ["--root", join(dir, "root-cg"), "run", "--bundle", bundle, `cg-${k}-${i + warmup}`], { stdio: ["ignore", "ignore", "pipe"], env });
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (result.status !== 0) {
+        console.log(`  v1 joins: run failed (exit ${result.status}): ${String(result.stderr ?? "").trim().split("\n").at(-1)}`);
+        return;
+      }
+      if (i >= 0) samples[k]!.push(ms);
+    }
+  }
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  console.log(`\nCLI \`run\` of /bin/true with /sys/fs/cgroup mounted (hybrid host), ${runs} runs each, alternating; load ${load}`);
+  for (const [k, [label]] of variants.entries()) console.log(`  ${label.padEnd(26)} ${summary(samples[k]!)}`);
+  console.log(`  difference of medians ${(quantile(samples[1]!, 0.5) - quantile(samples[0]!, 0.5)).toFixed(1)} ms (the v1 migration's RCU grace period)`);
 }
 
 function available(names: string[]): string[] {

@@ -7,6 +7,7 @@ import { Image } from "../../src/harness/image.js";
 import { NetworkManager } from "../../src/network/network-manager.js";
 import { NetworkStore } from "../../src/network/network-store.js";
 import { ContainerEngine } from "../../src/runtime/engine/index.js";
+import { RootlessSupport } from "../../src/runtime/rootless/rootless-engine.js";
 import { summary, time } from "../stats.js";
 
 const runs = Number(process.env.BENCH_RUNS ?? 10);
@@ -42,12 +43,32 @@ export async function measure(rootfs: string, stateRoot?: string): Promise<Recor
   const harnessRuns: number[] = [];
   for (let i = 0; i < runs; i++) engineRuns.push(await time(run));
   for (let i = 0; i < runs; i++) harnessRuns.push(await time(harness));
+  const extra: Record<string, string> = {};
+  if (engine.rootless) {
+    // exec's cost on a fuse-overlayfs root, whose command check reads a read-only kernel view
+    // (a helper's mount) instead of /proc/<pid>/root, against the kernel overlay's.
+    const fuse = new ContainerEngine({ rootless: new RootlessSupport({ overlayDriver: "fuse-overlayfs" }), pull: async () => {} });
+    for (const [name, e] of [["kernel overlay", engine], ["fuse-overlayfs", fuse]] as const) {
+      const id = await e.create({ image: "busybox:bench", cmd: ["sleep", "300"], network: "none" });
+      try {
+        await e.start(id);
+        await e.exec(id, ["true"]);
+        const execs: number[] = [];
+        for (let i = 0; i < runs; i++) execs.push(await time(() => e.exec(id, ["true"])));
+        extra[`exec true in a running container (${name} root)`] = summary(execs);
+      } finally {
+        await e.remove(id, { force: true });
+      }
+    }
+    fuse.dispose();
+  }
   engine.dispose();
   // The bench's own network namespaces directory (a bind mount made by the network layer).
   if (manager) await execa("umount", [manager.store.netnsDir], { reject: false });
   return {
     "engine create + start + exit + remove (busybox true, network none)": summary(engineRuns),
     "GenericContainer start + stop (busybox httpd, 1 published port)": summary(harnessRuns),
+    ...extra,
   };
 }
 

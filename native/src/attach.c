@@ -99,17 +99,26 @@ static void client_drop(struct br_attach *a, int i)
   a->clients[i] = NULL;
 }
 
+/* What the result of one non-blocking send, recv or write (already retried on EINTR) means to
+ * the loop around it: the bytes moved (> 0); 0 when it would block, so the rest waits for the
+ * next poll; -1 when the other end is gone (end of file, a closed pipe or socket, any error). */
+static ssize_t moved(ssize_t n)
+{
+  if (n > 0)
+    return n;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return 0;
+  return -1;
+}
+
 /* Sends what the client has pending; false when the client is gone. */
 static bool client_flush(struct client *c)
 {
   while (c->out.len > 0) {
-    ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == EAGAIN)
-      return true;
+    ssize_t n = moved(
+        TEMP_FAILURE_RETRY(send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT)));
     if (n <= 0)
-      return false;
+      return n == 0;
     buf_consume(&c->out, n);
   }
   return true;
@@ -126,12 +135,10 @@ static void stdin_close(struct br_attach *a)
 static void stdin_flush(struct br_attach *a)
 {
   while (a->stdin_fd >= 0 && a->pending.len > 0) {
-    ssize_t n = write(a->stdin_fd, a->pending.data, a->pending.len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == EAGAIN)
+    ssize_t n = moved(TEMP_FAILURE_RETRY(write(a->stdin_fd, a->pending.data, a->pending.len)));
+    if (n == 0)
       return;
-    if (n <= 0) {
+    if (n < 0) {
       /* EPIPE: the container closed its stdin; what it will not read is dropped. */
       stdin_close(a);
       return;
@@ -175,13 +182,10 @@ static void handle_frame(struct br_attach *a, int type, const char *data, size_t
 static bool client_read(struct br_attach *a, struct client *c)
 {
   for (;;) {
-    ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == EAGAIN)
-      return true;
+    ssize_t n = moved(TEMP_FAILURE_RETRY(
+        recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT)));
     if (n <= 0)
-      return false;
+      return n == 0;
     c->in_len += n;
     for (;;) {
       const unsigned char *h = (const unsigned char *)c->in;

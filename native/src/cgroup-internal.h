@@ -15,12 +15,17 @@ struct br_cg_dir {
                   "name=systemd"); v2: "" */
   char *path;  /* the container's directory, absolute */
   char *owned; /* the "berth" parent made for the default path: removed when empty; or NULL */
+  bool bare;   /* made only for the container's view of the hierarchy (cgroup.c, v1_wanted):
+                  no process joins it and no limit is written there */
 };
 
 struct br_cgroup {
   enum br_cg_mode mode;
   size_t n;
   struct br_cg_dir *dirs;
+  /* linux.resources.devices, held until br_cgroup_attach_devices() (BR_CGROUP_DEFER_DEVICES);
+   * not serialised. */
+  struct json_object *pending_devices;
 };
 
 /* v2 controllers a set of resources needs enabled in the parents' cgroup.subtree_control. */

@@ -187,8 +187,10 @@ const char *br_cg_dir_for(const struct br_cgroup *cg, const char *controller)
 {
   const char *v2;
   char buf[512];
+  /* A bare directory holds no process: limits, OOM counts and the freezer mean nothing there. */
   for (size_t i = 0; i < cg->n; i++)
-    if (cg->dirs[i].ctrl[0] != 0 && has_token(cg->dirs[i].ctrl, controller, ','))
+    if (cg->dirs[i].ctrl[0] != 0 && !cg->dirs[i].bare &&
+        has_token(cg->dirs[i].ctrl, controller, ','))
       return cg->dirs[i].path;
   v2 = br_cg_v2_dir(cg);
   /* The leaf's cgroup.controllers lists what its parents enabled for it. */
@@ -196,6 +198,22 @@ const char *br_cg_dir_for(const struct br_cgroup *cg, const char *controller)
     buf[strcspn(buf, "\n")] = 0;
     if (has_token(buf, controller, ' '))
       return v2;
+  }
+  return NULL;
+}
+
+static bool v1_mount_matches(const char *superopts, const char *ctrl);
+
+const char *br_cgroup_mount_dir(const struct br_cgroup *cg, const char *fstype,
+                                const char *superopts)
+{
+  bool v2 = strcmp(fstype, "cgroup2") == 0;
+  if (!v2 && strcmp(fstype, "cgroup") != 0)
+    return NULL;
+  for (size_t i = 0; i < cg->n; i++) {
+    const struct br_cg_dir *d = &cg->dirs[i];
+    if (v2 ? d->ctrl[0] == 0 : d->ctrl[0] != 0 && v1_mount_matches(superopts, d->ctrl))
+      return d->path;
   }
   return NULL;
 }
@@ -216,11 +234,13 @@ void br_cgroup_free(struct br_cgroup *cg)
 {
   if (cg == NULL)
     return;
+  if (cg->pending_devices)
+    json_object_put(cg->pending_devices);
   dirs_free(cg);
   free(cg);
 }
 
-static void dirs_add(struct br_cgroup *cg, const char *ctrl, char *path, char *owned)
+static void dirs_add(struct br_cgroup *cg, const char *ctrl, char *path, char *owned, bool bare)
 {
   cg->dirs = realloc(cg->dirs, (cg->n + 1) * sizeof(*cg->dirs));
   if (cg->dirs == NULL)
@@ -228,6 +248,7 @@ static void dirs_add(struct br_cgroup *cg, const char *ctrl, char *path, char *o
   cg->dirs[cg->n].ctrl = strdup(ctrl);
   cg->dirs[cg->n].path = path;
   cg->dirs[cg->n].owned = owned;
+  cg->dirs[cg->n].bare = bare;
   if (cg->dirs[cg->n].ctrl == NULL)
     abort();
   cg->n++;
@@ -633,15 +654,26 @@ static int write_pid(const char *dir, pid_t pid, br_error_t *err)
 
 /* Which v1 hierarchies a container joins on a hybrid host. Each v1 join is a migration
  * (a write to cgroup.procs), and a migration takes the global cgroup_threadgroup_rwsem for
- * writing, which waits for an RCU grace period: 1-60 ms each on a loaded machine, for ten
- * hierarchies. So on a hybrid host the container is tracked in the v2 tree (created there
- * with CLONE_INTO_CGROUP: no migration at all) and joins only the v1 hierarchies whose
- * controllers its spec limits (memory, which also gives OOM detection; cpu, cpuset, pids,
- * blkio, hugetlb; devices whenever device rules apply). kill --all (cgroup.kill), pause
- * (cgroup.freeze), ps and delete work on the v2 directory. Divergence from runc, which joins
- * every v1 hierarchy: v1-only tools (freezer, name=systemd, net_cls...) see the container in
- * the runtime's own cgroup there. A spec that mounts a cgroup filesystem joins everything,
- * so the container sees its own cgroups, as with runc. */
+ * writing, whose percpu_down_write() waits for an RCU grace period (rcu_sync_enter): 8-15 ms
+ * for the first write on this 2-core CI host, while the next ones within the same grace
+ * period cost ~10 us; mkdir of a v1 cgroup costs ~40 us. So on a hybrid host the container
+ * is tracked in the v2 tree (created there with CLONE_INTO_CGROUP: no migration at all) and
+ * joins only the v1 hierarchies whose controllers its spec limits (memory, which also gives
+ * OOM detection; cpu, cpuset, pids, blkio, hugetlb; devices when no eBPF device filter can
+ * be attached). kill --all (cgroup.kill), pause (cgroup.freeze), ps and delete work on the
+ * v2 directory. Divergence from runc, which joins every v1 hierarchy: v1-only tools
+ * (freezer, name=systemd, net_cls...) on the host see the container in the runtime's own
+ * cgroup there.
+ *
+ * A spec that mounts a cgroup filesystem gets the same lean create ("view"): for every
+ * hierarchy it does not join, the container's directory is made anyway, recorded as bare
+ * (delete removes it; nothing joins it, no limit is written there), and the cgroup mount
+ * binds that directory at /sys/fs/cgroup/<ctrl> (linux.c). So inside the container every
+ * hierarchy shows the container's own cgroup, never the host's or a sibling's, and the
+ * limit files of the limited hierarchies are the real ones (those are joined). Divergence
+ * from runc: in an unjoined hierarchy the container sees an empty cgroup, so cgroup.procs,
+ * tasks, memory.usage_in_bytes or cpuacct.usage read there list no process and count
+ * nothing (memory.limit_in_bytes reads "unlimited", which is true: no limit was asked). */
 static bool v1_wanted(const char *ctrl, unsigned v1ctrl)
 {
   static const char *const names[] = {"cpu",   "cpuset",  "memory", "pids",
@@ -660,29 +692,84 @@ static unsigned v1_controllers(struct json_object *res, bool rootless)
 {
   struct json_object *v;
   unsigned bits = br_cg_v2_needs(res) & 0x3f;
-  if (!rootless && res != NULL && json_object_object_get_ex(res, "devices", &v))
+  /* An empty list asks for nothing (a malformed value fails in br_cg_apply_resources). */
+  if (!rootless && res != NULL && json_object_object_get_ex(res, "devices", &v) &&
+      json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0)
     bits |= 1u << 6;
   return bits;
 }
 
+/* FULL joins every hierarchy; LEAN (hybrid hosts) only the limited ones; LEAN_VIEW also
+ * makes bare directories in the others for the container's cgroup mount. DEFER (a bit on
+ * top of LEAN or LEAN_VIEW): the device filter waits for br_cgroup_attach_devices(). */
+enum create_mode { FULL = 0, LEAN = 1, LEAN_VIEW = 2, DEFER = 4 };
+
 static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
-                  bool lean, struct br_cgroup **out, br_error_t *err);
+                  int how, struct br_cgroup **out, br_error_t *err);
 
 int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
                      struct br_cgroup **out, br_error_t *err)
 {
-  return create(id, linux_obj, pid, rootless, false, out, err);
+  return create(id, linux_obj, pid, rootless, FULL, out, err);
 }
 
 int br_cgroup_create_lean(const char *id, struct json_object *linux_obj, bool rootless,
-                          struct br_cgroup **out, br_error_t *err)
+                          unsigned flags, struct br_cgroup **out, br_error_t *err)
 {
-  return create(id, linux_obj, 0, rootless, true, out, err);
+  return create(id, linux_obj, 0, rootless,
+                (flags & BR_CGROUP_VIEW ? LEAN_VIEW : LEAN) |
+                    (flags & BR_CGROUP_DEFER_DEVICES ? DEFER : 0),
+                out, err);
+}
+
+int br_cgroup_attach_devices(struct br_cgroup *cg, br_error_t *err)
+{
+  struct json_object *list = cg->pending_devices, *only;
+  const char *v2 = br_cg_v2_dir(cg);
+  br_error_t perr = NULL;
+  struct br_cg_dir *devices = NULL;
+  int prog, r;
+  if (list == NULL)
+    return 0;
+  cg->pending_devices = NULL;
+  only = json_object_new_object();
+  json_object_object_add(only, "devices", list); /* `only` owns the reference now */
+  prog = br_cg_devices_prog(only, &perr);
+  if (prog < 0 && perr->status == 0) {
+    *err = perr; /* a malformed rule */
+    json_object_put(only);
+    return -1;
+  }
+  if (prog >= 0) {
+    r = v2 != NULL ? br_cg_devices_attach(v2, prog, &perr) : -1;
+    close(prog);
+    if (r == 0) {
+      json_object_put(only);
+      return 0;
+    }
+  }
+  /* No eBPF device filter here (no CONFIG_CGROUP_BPF), or an ancestor's program attached
+   * without BPF_F_ALLOW_MULTI refuses ours: the v1 devices cgroup, as without the filter. */
+  br_error_release(&perr);
+  for (size_t i = 0; i < cg->n; i++)
+    if (cg->dirs[i].bare && has_token(cg->dirs[i].ctrl, "devices", ','))
+      devices = &cg->dirs[i];
+  if (devices == NULL) {
+    json_object_put(only);
+    return br_error_make(err, ENOTSUP,
+                         "linux.resources.devices: neither an eBPF device filter nor a v1 "
+                         "devices cgroup can enforce the rules");
+  }
+  devices->bare = false;
+  r = br_cg_apply_resources(cg, only, true, err);
+  json_object_put(only);
+  return r;
 }
 
 static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
-                  bool lean, struct br_cgroup **out, br_error_t *err)
+                  int how, struct br_cgroup **out, br_error_t *err)
 {
+  bool lean = how != FULL, defer = false;
   struct hosts hs;
   struct created made = {NULL, 0};
   struct json_object *res = NULL;
@@ -707,18 +794,27 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
   if (discover(&hs, err) < 0)
     return -1;
   /* Device rules on a hybrid host: an eBPF filter on the v2 directory instead of a v1
-   * migration. A kernel without it (no CONFIG_CGROUP_BPF) gets the v1 devices cgroup. */
-  if (lean && hs.mode == BR_CG_HYBRID && (v1ctrl & (1u << 6))) {
-    br_error_t perr = NULL;
-    devprog = br_cg_devices_prog(res, &perr);
-    if (devprog >= 0) {
+   * migration; a kernel without it (no CONFIG_CGROUP_BPF) gets the v1 devices cgroup. On a
+   * pure v2 host the filter is the only way to enforce them: no fallback. */
+  if ((hs.mode == BR_CG_V2 || (lean && hs.mode == BR_CG_HYBRID)) &&
+      (v1_controllers(res, rootless) & (1u << 6))) {
+    if (how & DEFER) {
+      /* Loading the program (the verifier, ~0.5 ms) then overlaps the child's setup; on a
+       * hybrid host the v1 devices hierarchy gets a bare directory for the fallback. */
+      defer = true;
       v1ctrl &= ~(1u << 6);
-    } else if (perr->status == 0) {
-      *err = perr; /* a malformed rule */
-      hosts_free(&hs);
-      return -1;
     } else {
-      br_error_release(&perr);
+      br_error_t perr = NULL;
+      devprog = br_cg_devices_prog(res, &perr);
+      if (devprog >= 0) {
+        v1ctrl &= ~(1u << 6);
+      } else if (perr->status == 0 || hs.mode == BR_CG_V2) {
+        *err = perr; /* a malformed rule, or nothing else can enforce them */
+        hosts_free(&hs);
+        return -1;
+      } else {
+        br_error_release(&perr);
+      }
     }
   }
 
@@ -740,6 +836,13 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
       /* No v2 directory, or an ancestor's program attached without BPF_F_ALLOW_MULTI
        * refuses ours: the v1 devices cgroup, as without the filter. */
       if (br_cg_v2_dir(cg) == NULL || br_cg_devices_attach(br_cg_v2_dir(cg), devprog, &aerr) < 0) {
+        if (hs.mode == BR_CG_V2) {
+          if (aerr != NULL)
+            *err = aerr;
+          else
+            br_error_make(err, 0, "linux.resources.devices: no cgroup2 directory");
+          goto fail;
+        }
         br_error_release(&aerr);
         v1ctrl |= 1u << 6;
       }
@@ -757,14 +860,16 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
       cleanup_free char *p = cg_path(h, "berth", false);
       owned = dir_of(h, p);
     }
-    if (hs.mode == BR_CG_HYBRID && h->ctrl[0] != 0 && !v1_wanted(h->ctrl, v1ctrl)) {
+    bool bare = hs.mode == BR_CG_HYBRID && h->ctrl[0] != 0 && !v1_wanted(h->ctrl, v1ctrl);
+    if (bare && !(how & LEAN_VIEW) && !(defer && has_token(h->ctrl, "devices", ','))) {
       free(owned);
       free(dir);
       continue;
     }
     if (make_dirs(h, dir, owned, v2needs, &made, err) < 0) {
       free(dir);
-      if (rootless && !limits && is_permission_error(*err)) {
+      /* A bare directory limits nothing: without it the mount shows the runtime's cgroup. */
+      if (rootless && (!limits || bare) && is_permission_error(*err)) {
         /* Without delegation an unprivileged user cannot create cgroups; with no limit
          * asked the container runs in the caller's cgroups. */
         br_error_release(err);
@@ -781,7 +886,7 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
       goto fail;
     }
     own_dirs[cg->n] = dir_of(h, h->own);
-    dirs_add(cg, h->ctrl, dir, owned);
+    dirs_add(cg, h->ctrl, dir, owned, bare);
   }
 
   if (cg->n > 0 && br_cg_apply_resources(cg, res, !rootless, err) < 0) {
@@ -792,6 +897,8 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
 
   if (pid > 0) {
     for (size_t i = 0; i < cg->n; i++) {
+      if (cg->dirs[i].bare)
+        continue;
       if (write_pid(cg->dirs[i].path, pid, err) < 0) {
         br_error_wrap(err, "cgroups: add process %d", (int)pid);
         /* Leave the process where it came from, so the directories can go. */
@@ -804,6 +911,11 @@ static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool
 
   if (devprog >= 0)
     close(devprog);
+  if (defer) {
+    struct json_object *list;
+    if (json_object_object_get_ex(res, "devices", &list))
+      cg->pending_devices = json_object_get(list);
+  }
   created_forget(&made);
   for (size_t i = 0; i < hs.n; i++)
     free(own_dirs[i]);
@@ -843,6 +955,8 @@ char *br_cgroup_serialize(const struct br_cgroup *cg)
     json_object_object_add(d, "path", json_object_new_string(cg->dirs[i].path));
     if (cg->dirs[i].owned)
       json_object_object_add(d, "owned", json_object_new_string(cg->dirs[i].owned));
+    if (cg->dirs[i].bare)
+      json_object_object_add(d, "bare", json_object_new_boolean(1));
     json_object_array_add(dirs, d);
   }
   json_object_object_add(o, "dirs", dirs);
@@ -881,12 +995,14 @@ int br_cgroup_load(const char *serialized, struct br_cgroup **out, br_error_t *e
     struct json_object *d = json_object_array_get_idx(dirs, i);
     const char *ctrl = str_member(d, "ctrl"), *path = str_member(d, "path");
     const char *owned = str_member(d, "owned");
+    struct json_object *b;
+    bool bare = json_object_object_get_ex(d, "bare", &b) && json_object_get_boolean(b);
     /* The state file is ours, but a damaged one must not make delete rmdir elsewhere. */
     if (ctrl == NULL || path == NULL || path[0] != '/' || strstr(path, "/..") != NULL) {
       br_cgroup_free(cg);
       goto bad;
     }
-    dirs_add(cg, ctrl, strdup(path), owned ? strdup(owned) : NULL);
+    dirs_add(cg, ctrl, strdup(path), owned ? strdup(owned) : NULL, bare);
   }
   json_object_put(o);
   *out = cg;
@@ -908,7 +1024,8 @@ int br_cgroup_enter(struct br_cgroup *cg, pid_t pid, br_error_t *err)
 int br_cgroup_enter_v1(struct br_cgroup *cg, pid_t pid, bool v1_only, br_error_t *err)
 {
   for (size_t i = 0; i < cg->n; i++) {
-    if (v1_only && cg->dirs[i].ctrl[0] == 0)
+    /* An exec'd process joins what the container's init joined, and no bare directory. */
+    if ((v1_only && cg->dirs[i].ctrl[0] == 0) || cg->dirs[i].bare)
       continue;
     if (write_pid(cg->dirs[i].path, pid, err) < 0)
       return br_error_wrap(err, "cgroups: add process %d", (int)pid);
@@ -922,8 +1039,9 @@ static const char *procs_dir(const struct br_cgroup *cg)
   const char *d = br_cg_v2_dir(cg);
   if (d == NULL)
     d = br_cg_dir_for(cg, "pids");
-  if (d == NULL && cg->n > 0)
-    d = cg->dirs[0].path;
+  for (size_t i = 0; d == NULL && i < cg->n; i++)
+    if (!cg->dirs[i].bare)
+      d = cg->dirs[i].path;
   return d;
 }
 
@@ -1103,7 +1221,8 @@ int br_cgroup_freeze(struct br_cgroup *cg, bool frozen, br_error_t *err)
 {
   const char *v1 = NULL, *v2 = br_cg_v2_dir(cg);
   for (size_t i = 0; i < cg->n; i++)
-    if (cg->dirs[i].ctrl[0] != 0 && has_token(cg->dirs[i].ctrl, "freezer", ','))
+    if (cg->dirs[i].ctrl[0] != 0 && !cg->dirs[i].bare &&
+        has_token(cg->dirs[i].ctrl, "freezer", ','))
       v1 = cg->dirs[i].path;
   /* The v1 freezer is what v1 tools look at; the v2 one (core, no controller needed) is the
    * only one on a pure v2 host. */
@@ -1119,6 +1238,8 @@ static bool is_frozen(struct br_cgroup *cg)
   char buf[256];
   for (size_t i = 0; i < cg->n; i++) {
     const char *d = cg->dirs[i].path;
+    if (cg->dirs[i].bare)
+      continue;
     if (cg->dirs[i].ctrl[0] != 0 && has_token(cg->dirs[i].ctrl, "freezer", ',')) {
       if (br_cg_read(d, "freezer.state", buf, sizeof(buf), NULL) >= 0 &&
           strncmp(buf, "THAWED", 6) != 0)

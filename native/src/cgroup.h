@@ -26,11 +26,31 @@ struct br_cgroup;
 int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
                      struct br_cgroup **out, br_error_t *err);
 
+/* br_cgroup_create_lean() flags. VIEW (the spec mounts a cgroup filesystem): the v1
+ * hierarchies the container does not join get a bare directory too, which no process joins:
+ * the container's cgroup mount shows it (br_cgroup_mount_dir()). DEFER_DEVICES: on a hybrid
+ * host the eBPF device filter is loaded and attached by br_cgroup_attach_devices(), which
+ * the caller runs after the clone, while the child builds its root filesystem. */
+enum { BR_CGROUP_VIEW = 1 << 0, BR_CGROUP_DEFER_DEVICES = 1 << 1 };
+
 /* Like br_cgroup_create() with no pid, for a process about to be cloned into the v2
  * directory (CLONE_INTO_CGROUP, br_cgroup_v2_path()): on a hybrid host only the v1
- * hierarchies whose controllers `linux.resources` limits are created (see cgroup.c). */
+ * hierarchies whose controllers `linux.resources` limits are joined (see cgroup.c). */
 int br_cgroup_create_lean(const char *id, struct json_object *linux_obj, bool rootless,
-                          struct br_cgroup **out, br_error_t *err);
+                          unsigned flags, struct br_cgroup **out, br_error_t *err);
+
+/* The device rules held back by BR_CGROUP_DEFER_DEVICES: an eBPF filter on the v2
+ * directory, or where the kernel refuses it, the v1 devices cgroup (its bare directory made
+ * by the create becomes a joined one, so br_cgroup_enter_v1() moves the process in). Must
+ * run before the process runs anything of the container's. A malformed rule fails here.
+ * Nothing to do (0) without held rules. */
+int br_cgroup_attach_devices(struct br_cgroup *cg, br_error_t *err);
+
+/* The handle's directory (joined or bare) in the hierarchy of a cgroup mount, given the
+ * mount's file system type ("cgroup", "cgroup2") and super options ("rw,memory"); NULL when
+ * the handle has none there. */
+const char *br_cgroup_mount_dir(const struct br_cgroup *cg, const char *fstype,
+                                const char *superopts);
 
 /* The cgroup2 directory of the handle, or NULL (pure v1 host). */
 const char *br_cgroup_v2_path(const struct br_cgroup *cg);

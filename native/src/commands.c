@@ -29,6 +29,31 @@ static int load_cgroup(struct br_state *st, struct br_cgroup **cg, br_error_t *e
   return 0;
 }
 
+/* Signals every process of `cg`, then frees it. */
+static int kill_cgroup(struct br_cgroup *cg, int sig, const char *id, br_error_t *err)
+{
+  int r = br_cgroup_kill(cg, sig, err);
+  br_cgroup_free(cg);
+  return r < 0 ? br_error_wrap(err, "kill container `%s`", id) : 0;
+}
+
+/* Freezes or thaws every process of the container (its cgroup): 1 when done, 0 when it has
+ * no cgroup, so nothing was done; -1 on an error, which names the container. */
+static int freeze_cgroup(struct br_state *st, const char *id, bool freeze, br_error_t *err)
+{
+  struct br_cgroup *cg = NULL;
+  int r;
+  if (load_cgroup(st, &cg, err) < 0)
+    return -1;
+  if (cg == NULL)
+    return 0;
+  r = br_cgroup_freeze(cg, freeze, err);
+  br_cgroup_free(cg);
+  if (r < 0)
+    return br_error_wrap(err, "%s container `%s`", freeze ? "pause" : "resume", id);
+  return 1;
+}
+
 int br_cmd_state(const struct br_global *g, const char *id, br_error_t *err)
 {
   cleanup_state struct br_state *st = NULL;
@@ -68,7 +93,7 @@ int br_cmd_kill(const struct br_global *g, const char *id, const char *signame, 
 {
   cleanup_state struct br_state *st = NULL;
   struct br_cgroup *cg = NULL;
-  int sig = SIGTERM, r = 0;
+  int sig = SIGTERM;
   if (load_to_stop(g, id, signame, &sig, &st, err) < 0)
     return -1;
   if (strcmp(br_state_status(st), "stopped") == 0)
@@ -79,13 +104,8 @@ int br_cmd_kill(const struct br_global *g, const char *id, const char *signame, 
     return 0;
   if (all && load_cgroup(st, &cg, err) < 0)
     return -1;
-  if (cg) {
-    r = br_cgroup_kill(cg, sig, err);
-    br_cgroup_free(cg);
-    if (r < 0)
-      return br_error_wrap(err, "kill container `%s`", id);
-    return 0;
-  }
+  if (cg)
+    return kill_cgroup(cg, sig, id, err);
   if (kill(st->pid, sig) < 0)
     return br_error_make(err, errno, "kill container `%s`", id);
   return 0;
@@ -234,7 +254,6 @@ int br_cmd_list(const struct br_global *g, bool json, bool quiet, br_error_t *er
 int br_cmd_pause(const struct br_global *g, const char *id, bool pause, br_error_t *err)
 {
   cleanup_state struct br_state *st = NULL;
-  struct br_cgroup *cg = NULL;
   const char *status;
   char path[4096];
   int r;
@@ -245,15 +264,12 @@ int br_cmd_pause(const struct br_global *g, const char *id, bool pause, br_error
     return br_error_make(err, 0, "cannot pause container `%s`: it is %s", id, status);
   if (!pause && strcmp(status, "paused") != 0)
     return br_error_make(err, 0, "cannot resume container `%s`: it is not paused", id);
-  if (load_cgroup(st, &cg, err) < 0)
+  r = freeze_cgroup(st, id, pause, err);
+  if (r < 0)
     return -1;
-  if (cg == NULL)
+  if (r == 0)
     return br_error_make(err, 0, "cannot %s container `%s`: it has no cgroup",
                          pause ? "pause" : "resume", id);
-  r = br_cgroup_freeze(cg, pause, err);
-  br_cgroup_free(cg);
-  if (r < 0)
-    return br_error_wrap(err, "%s container `%s`", pause ? "pause" : "resume", id);
   snprintf(path, sizeof(path), "%s/paused", st->dir);
   if (pause) {
     char now[40];
@@ -410,18 +426,15 @@ static int kill_all(struct br_state *st, const char *id, br_error_t *err)
 {
   struct br_cgroup *cg = NULL;
   br_error_t e = NULL;
-  int r = 0;
+  bool grouped;
   if (load_cgroup(st, &cg, &e) < 0) {
     br_log_warning("%s", e->msg);
     br_error_release(&e);
   }
-  if (cg) {
-    r = br_cgroup_kill(cg, SIGKILL, err);
-    br_cgroup_free(cg);
-    if (r < 0)
-      return br_error_wrap(err, "kill container `%s`", id);
-  }
-  if (kill(st->pid, SIGKILL) < 0 && errno != ESRCH && cg == NULL)
+  grouped = cg != NULL;
+  if (cg && kill_cgroup(cg, SIGKILL, id, err) < 0)
+    return -1;
+  if (kill(st->pid, SIGKILL) < 0 && errno != ESRCH && !grouped)
     return br_error_make(err, errno, "kill container `%s`", id);
   return 0;
 }
@@ -444,16 +457,9 @@ int br_cmd_stop(const struct br_global *g, const char *id, const char *signame, 
   if (strcmp(br_state_status(st), "stopped") != 0) {
     if (st->paused) {
       /* A frozen process cannot act on its stop signal; Docker also thaws before it waits. */
-      struct br_cgroup *cg = NULL;
       char paused[4096];
-      if (load_cgroup(st, &cg, err) < 0)
+      if (freeze_cgroup(st, id, false, err) < 0)
         return -1;
-      if (cg) {
-        r = br_cgroup_freeze(cg, false, err);
-        br_cgroup_free(cg);
-        if (r < 0)
-          return br_error_wrap(err, "resume container `%s`", id);
-      }
       snprintf(paused, sizeof(paused), "%s/paused", st->dir);
       unlink(paused);
     }

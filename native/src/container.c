@@ -296,7 +296,7 @@ static bool has_resources(struct json_object *linux_obj)
 }
 
 /* Whether the container mounts a cgroup filesystem: it must then see its own cgroup in
- * every hierarchy, so it joins all of them (as with runc). */
+ * every hierarchy, joined or not (cgroup.c, v1_wanted). */
 static bool mounts_cgroupfs(struct br_container *c)
 {
   struct json_object *mounts = br_json_get(c->spec, "mounts");
@@ -314,9 +314,15 @@ static bool mounts_cgroupfs(struct br_container *c)
 static int create_cgroup(struct br_container *c, br_error_t *err)
 {
   br_error_t e = NULL;
-  int r = mounts_cgroupfs(c)
+  /* BERTH_CGROUP_JOIN_ALL=1: every v1 hierarchy, as runc does, for v1 tools that need the
+   * container's processes in all of them (and as the baseline in bench/runtime.bench.ts). */
+  const char *all = getenv("BERTH_CGROUP_JOIN_ALL");
+  int r = all && strcmp(all, "1") == 0
               ? br_cgroup_create(c->id, c->linux_obj, 0, c->rootless, &c->cgroup, &e)
-              : br_cgroup_create_lean(c->id, c->linux_obj, c->rootless, &c->cgroup, &e);
+              : br_cgroup_create_lean(c->id, c->linux_obj, c->rootless,
+                                      (mounts_cgroupfs(c) ? BR_CGROUP_VIEW : 0) |
+                                          BR_CGROUP_DEFER_DEVICES,
+                                      &c->cgroup, &e);
   if (r == 0) {
     /* Rootless without delegation no directory could be made: no cgroup is recorded, so
      * `kill --all` signals the init (whose pid namespace dies with it) instead of an empty set. */
@@ -504,7 +510,10 @@ static int spawn(struct br_container *c, char *created, br_error_t *err)
     if (br_sync_send(c->sync_fd, BR_SYNC_GO, NULL) < 0)
       return br_error_make(err, errno, "sync with the container");
   }
-  /* The child builds its root filesystem meanwhile: v1 migrations are slow (cgroup.c). */
+  /* The child builds its root filesystem meanwhile: the device filter's load and v1
+   * migrations are slow (cgroup.c). It waits for both before it reports ready. */
+  if (c->cgroup && br_cgroup_attach_devices(c->cgroup, err) < 0)
+    return br_error_wrap(err, "config.json: linux.resources");
   if (c->cgroup && br_cgroup_enter_v1(c->cgroup, pid, in_v2, err) < 0)
     return -1;
   if (write_state(c, "creating", created, err) < 0)

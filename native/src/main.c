@@ -115,9 +115,13 @@ static int parse_args(int argc, char **argv, const struct opt *opts, char ***pos
   return 0;
 }
 
-static int need_id(char **pos, size_t npos, const char *cmd, br_error_t *err)
+/* parse_args for a command about one container: its id, the first operand, is required. */
+static int parse_id_args(int argc, char **argv, const struct opt *opts, char ***pos, size_t *npos,
+                         bool stop_at_pos, const char *cmd, br_error_t *err)
 {
-  if (npos < 1)
+  if (parse_args(argc, argv, opts, pos, npos, stop_at_pos, err) < 0)
+    return -1;
+  if (*npos < 1)
     return br_error_make(err, 0, "%s: a container id is required", cmd);
   return 0;
 }
@@ -190,8 +194,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
                                {"attach-wait", 0, OPT_FLAG, &o.attach_wait},
                                {"preserve-fds", 0, OPT_STR, &preserve},
                                {NULL, 0, 0, NULL}};
-    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, false, cmd, err) < 0)
       return -1;
     o.id = pos[0];
     if (preserve)
@@ -228,8 +231,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
                                {"control-fd", 0, OPT_STR, &control},
                                {NULL, 0, 0, NULL}};
     int r;
-    if (parse_args(argc, argv, opts, &pos, &npos, true, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, true, cmd, err) < 0)
       return -1;
     o.id = pos[0];
     if (preserve)
@@ -258,22 +260,19 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     if (br_cmd_spec(bundle, rootless, err) < 0)
       return -1;
   } else if (strcmp(cmd, "start") == 0) {
-    if (parse_args(argc, argv, NULL, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, NULL, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (br_container_start(g, pos[0], err) < 0)
       return -1;
   } else if (strcmp(cmd, "state") == 0) {
-    if (parse_args(argc, argv, NULL, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, NULL, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (br_cmd_state(g, pos[0], err) < 0)
       return -1;
   } else if (strcmp(cmd, "kill") == 0) {
     bool all = false;
     const struct opt opts[] = {{"all", 'a', OPT_FLAG, &all}, {NULL, 0, 0, NULL}};
-    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (br_cmd_kill(g, pos[0], npos > 1 ? pos[1] : NULL, all, err) < 0)
       return -1;
@@ -281,8 +280,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     bool force = false;
     const struct opt opts[] = {{"force", 'f', OPT_FLAG, &force}, {NULL, 0, 0, NULL}};
     size_t i;
-    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, false, cmd, err) < 0)
       return -1;
     for (i = 0; i < npos; i++)
       if (br_container_remove(g, pos[i], force, err) < 0)
@@ -299,16 +297,14 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     if (br_cmd_list(g, strcmp(format, "json") == 0, quiet, err) < 0)
       return -1;
   } else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
-    if (parse_args(argc, argv, NULL, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, NULL, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (br_cmd_pause(g, pos[0], cmd[0] == 'p', err) < 0)
       return -1;
   } else if (strcmp(cmd, "ps") == 0) {
     const char *format = "table";
     const struct opt opts[] = {{"format", 'f', OPT_STR, &format}, {NULL, 0, 0, NULL}};
-    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (br_cmd_ps(g, pos[0], strcmp(format, "json") == 0, err) < 0)
       return -1;
@@ -318,8 +314,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     bool state = false;
     const struct opt opts[] = {
         {"timeout", 0, OPT_STR, &timeout}, {"state", 0, OPT_FLAG, &state}, {NULL, 0, 0, NULL}};
-    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (timeout && parse_seconds(cmd, timeout, &t, err) < 0)
       return -1;
@@ -331,8 +326,7 @@ static int run_command(struct br_global *g, const char *cmd, int argc, char **ar
     const struct opt opts[] = {{"timeout", 't', OPT_STR, &timeout},
                                {"signal", 's', OPT_STR, &signame},
                                {NULL, 0, 0, NULL}};
-    if (parse_args(argc, argv, opts, &pos, &npos, false, err) < 0 ||
-        need_id(pos, npos, cmd, err) < 0)
+    if (parse_id_args(argc, argv, opts, &pos, &npos, false, cmd, err) < 0)
       return -1;
     if (timeout && parse_seconds(cmd, timeout, &t, err) < 0)
       return -1;

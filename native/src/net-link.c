@@ -36,7 +36,7 @@ static int read_mtu(const char *name)
   return atoi(buf);
 }
 
-static int delete_link(int nl, const char *name)
+int net_delete_link(int nl, const char *name)
 {
   struct br_nl_msg m;
   struct ifinfomsg *ifi;
@@ -207,7 +207,7 @@ int br_cmd_bridge_delete(int argc, char **argv)
     br_error_make(&err, -nl, "delete bridge `%s`: open netlink socket", name);
     return net_fail(&err);
   }
-  r = delete_link(nl, name);
+  r = net_delete_link(nl, name);
   if (r < 0 && r != -ENODEV) {
     br_error_make(&err, -r, "delete bridge `%s`", name);
     return net_fail(&err);
@@ -362,7 +362,7 @@ void net_veth_undo(struct net_veth *v)
 {
   /* Deleting the host end deletes the peer too; the host socket still lives on the host. */
   if (v->created && v->hnl >= 0)
-    delete_link(v->hnl, v->host);
+    net_delete_link(v->hnl, v->host);
   v->created = 0;
 }
 
@@ -471,7 +471,7 @@ int br_cmd_veth_detach(int argc, char **argv)
     br_error_make(&err, -nl, "detach `%s`: open netlink socket", name);
     return net_fail(&err);
   }
-  r = delete_link(nl, name);
+  r = net_delete_link(nl, name);
   if (r < 0 && r != -ENODEV) {
     br_error_make(&err, -r, "detach `%s`: delete the link", name);
     return net_fail(&err);

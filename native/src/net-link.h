@@ -47,6 +47,8 @@ int net_veth_create(struct net_veth *v, int nsfd, br_error_t *err);
 int net_veth_configure(struct net_veth *v, int nnl, br_error_t *err);
 void net_veth_undo(struct net_veth *v);
 void net_veth_release(struct net_veth *v);
+/* Deletes the link `name` in the netlink socket's namespace: 0, or a negative errno. */
+int net_delete_link(int nl, const char *name);
 /* Prints "hostIfname":…,"mac":… (no braces) on stdout. */
 void net_veth_print(const struct net_veth *v);
 

@@ -198,10 +198,19 @@ static int lock_nat(br_error_t *err)
   return fd;
 }
 
+/* Read first: a value already set costs no write, and a read-only /proc/sys (berth run
+ * inside a container whose host already forwards) is then no failure. */
 static int write_sysctl(const char *path, const char *value, br_error_t *err)
 {
-  cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, value, strlen(value)) < 0)
+  char cur[32] = {0};
+  size_t n = strlen(value);
+  cleanup_close int rfd = open(path, O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = -1;
+  if (n < sizeof(cur) - 1 && rfd >= 0 && read(rfd, cur, sizeof(cur) - 1) > 0 &&
+      strncmp(cur, value, n) == 0 && (cur[n] == '\n' || cur[n] == '\0'))
+    return 0;
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, value, n) < 0)
     return br_error_make(err, errno, "write `%s` to %s", value, path);
   return 0;
 }

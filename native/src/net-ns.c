@@ -165,19 +165,60 @@ int br_cmd_netns_create(int argc, char **argv)
   return 0;
 }
 
+/* Deletes the named links inside the namespace pinned at path, before the pin goes: the
+ * kernel frees a dead namespace's links later, from a work queue, so without this a host-side
+ * veth outlives the delete. One request instead of a veth-detach per link. */
+static int delete_links_in(const char *path, const struct net_opt *ifnames, br_error_t *err)
+{
+  cleanup_close int nsfd = -1;
+  cleanup_close int nl = -1;
+  /* Idempotent: a namespace already deleted took its links with it. */
+  if (access(path, F_OK) < 0 && errno == ENOENT)
+    return 0;
+  nsfd = net_open_netns(path, err);
+  if (nsfd < 0) {
+    /* A pin whose mount is gone (or never was: a crash between its file and its mount) holds
+     * no namespace, so no link either. */
+    br_error_release(err);
+    return 0;
+  }
+  /* This process is single-threaded and exits next; the unmount below is in the mount
+   * namespace, which setns(CLONE_NEWNET) leaves alone. */
+  if (setns(nsfd, CLONE_NEWNET) < 0)
+    return br_error_make(err, errno, "enter the namespace");
+  nl = br_nl_open();
+  if (nl < 0)
+    return br_error_make(err, -nl, "open netlink socket in the namespace");
+  for (int i = 0; i < ifnames->n; i++) {
+    int r = net_delete_link(nl, ifnames->val[i]);
+    if (r < 0 && r != -ENODEV)
+      return br_error_make(err, -r, "delete `%s`", ifnames->val[i]);
+  }
+  return 0;
+}
+
 int br_cmd_netns_delete(int argc, char **argv)
 {
   br_error_t err = NULL;
-  struct net_opt opts[] = {{.name = "path"}};
+  struct net_opt opts[] = {{.name = "path"}, {.name = "ifname", .max = 16}};
   const char *path;
 
-  if (net_parse_opts(argc, argv, opts, 1, &err) < 0)
+  if (net_parse_opts(argc, argv, opts, 2, &err) < 0)
     return net_fail(&err);
   if (opts[0].n == 0) {
     br_error_make(&err, 0, "%s: --path is required", argv[0]);
     return net_fail(&err);
   }
   path = opts[0].val[0];
+  for (int i = 0; i < opts[1].n; i++)
+    if (net_check_ifname(opts[1].val[i], "--ifname", &err) < 0)
+      return net_fail(&err);
+  /* Not fatal: the links go with the namespace anyway, only later. The pin must go now. */
+  if (opts[1].n && delete_links_in(path, &opts[1], &err) < 0) {
+    fprintf(stderr, "berth-runtime: warning: delete network namespace `%s`: %s\n", path,
+            err && err->msg ? err->msg : "delete its links");
+    br_error_release(&err);
+  }
   /* Idempotent: a file that is not (or no longer) mounted, or is gone, is already deleted. */
   if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
     br_error_make(&err, errno, "delete network namespace `%s`: unmount", path);

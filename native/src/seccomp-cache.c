@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,11 +56,14 @@ static int dir_is_private(const char *dir)
   return st.st_uid == geteuid() && (st.st_mode & 022) == 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+/* Reads into `buf`, or writes `buf` when `writing`, all `len` bytes. A short transfer fails:
+ * read, it is a truncated entry (a miss); written, an entry that must not be renamed in. */
+static int transfer_full(int fd, void *buf, size_t len, bool writing)
 {
   size_t done = 0;
   while (done < len) {
-    ssize_t n = read(fd, (char *)buf + done, len - done);
+    char *at = (char *)buf + done;
+    ssize_t n = writing ? write(fd, at, len - done) : read(fd, at, len - done);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -69,18 +73,16 @@ static int read_full(int fd, void *buf, size_t len)
   return 0;
 }
 
+static int read_full(int fd, void *buf, size_t len)
+{
+  return transfer_full(fd, buf, len, false);
+}
+
+/* The cast only serves transfer_full's one pointer for both directions: nothing writes
+ * through it when `writing`. */
 static int write_full(int fd, const void *buf, size_t len)
 {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = write(fd, (const char *)buf + done, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    done += n;
-  }
-  return 0;
+  return transfer_full(fd, (void *)buf, len, true);
 }
 
 int br_seccomp_cache_get(const char *dir, const char *key, size_t key_len,

@@ -17,6 +17,7 @@
 #include <zstd.h>
 
 #include "unpack.h"
+#include "utils.h"
 
 #define CBUF_SIZE (1u << 20)
 
@@ -33,10 +34,11 @@ static ssize_t input_fail(struct br_input *in, int kind, const char *fmt, ...)
   return -1;
 }
 
-int br_input_open(struct br_input *in, int fd, enum br_compression comp)
+int br_input_open(struct br_input *in, int fd, enum br_compression comp, int blob_fd)
 {
   memset(in, 0, sizeof(*in));
   in->fd = fd;
+  in->blob_fd = blob_fd;
   in->comp = comp;
   br_sha256_init(&in->blob);
   br_sha256_init(&in->tar);
@@ -62,6 +64,15 @@ int br_input_open(struct br_input *in, int fd, enum br_compression comp)
   return 0;
 }
 
+/* The bytes as given, copied to the blob file (when there is one) as they are read: the
+ * writer then moves each byte once, into the pipe, and never hashes or stores it itself. */
+static int keep_blob(struct br_input *in, const void *buf, size_t n)
+{
+  if (in->blob_fd >= 0 && n > 0 && br_write_all(in->blob_fd, buf, n) < 0)
+    return (int)input_fail(in, BR_UNPACK_EXIT_IO, "write blob: %s", strerror(errno));
+  return 0;
+}
+
 /* Reads more compressed input when none is left; hashes it as the blob. */
 static int refill(struct br_input *in)
 {
@@ -79,8 +90,17 @@ static int refill(struct br_input *in)
       in->ceof = true;
     br_sha256_update(&in->blob, in->cbuf, (size_t)n);
     in->blob_size += (uint64_t)n;
-    return 0;
+    return keep_blob(in, in->cbuf, (size_t)n);
   }
+}
+
+/* The diff_id's bytes. With the decompression thread, the extracting thread hashes them as it
+ * takes them (consume): decompression is the longer half of the work, so the tar's hash is
+ * better done on the other core. */
+static void hash_tar(struct br_input *in, const void *buf, size_t n)
+{
+  if (!in->ring)
+    br_sha256_update(&in->tar, buf, n);
 }
 
 static ssize_t read_plain(struct br_input *in, void *buf, size_t len)
@@ -92,9 +112,9 @@ static ssize_t read_plain(struct br_input *in, void *buf, size_t len)
     if (n < 0)
       return input_fail(in, BR_UNPACK_EXIT_IO, "read layer: %s", strerror(errno));
     /* One hash serves both: the blob is the tar. */
-    br_sha256_update(&in->tar, buf, (size_t)n);
+    hash_tar(in, buf, (size_t)n);
     in->blob_size += (uint64_t)n;
-    return n;
+    return keep_blob(in, buf, (size_t)n) < 0 ? -1 : n;
   }
 }
 
@@ -107,6 +127,27 @@ static int want_input(struct br_input *in)
   if (refill(in) < 0)
     return -1;
   return in->cstart < in->cend;
+}
+
+/* Before a decompression step that needs input: 1 to go on, 0 to return what was produced
+ * (`produced`: some output is ready and no input is buffered, so the caller gets it without
+ * waiting on the pipe; or the stream ended cleanly), -1 on failure (a read error, or input
+ * that ends inside a member or frame: a truncated layer). */
+static int next_step(struct br_input *in, bool produced, const char *format)
+{
+  int have;
+  if (in->cstart == in->cend && produced)
+    return 0;
+  have = want_input(in);
+  if (have < 0)
+    return -1;
+  if (have > 0)
+    return 1;
+  if (in->in_frame || in->frames == 0)
+    return (int)input_fail(in, BR_UNPACK_EXIT_SHORT, "%s stream ends early (truncated layer)",
+                           format);
+  in->done = true;
+  return 0;
 }
 
 static ssize_t read_gzip(struct br_input *in, void *buf, size_t len)
@@ -122,15 +163,10 @@ static ssize_t read_gzip(struct br_input *in, void *buf, size_t len)
     /* After a call that filled the output, zlib may still owe bytes of a match without
      * needing input: call it before asking for more. */
     if (!in->pending_out) {
-      if (in->cstart == in->cend && z->avail_out < len)
-        break;
-      int have = want_input(in);
-      if (have < 0)
-        return -1;
-      if (have == 0) {
-        if (in->in_frame || in->frames == 0)
-          return input_fail(in, BR_UNPACK_EXIT_SHORT, "gzip stream ends early (truncated layer)");
-        in->done = true;
+      int step = next_step(in, z->avail_out < len, "gzip");
+      if (step <= 0) {
+        if (step < 0)
+          return -1;
         break;
       }
       if (!in->in_frame) {
@@ -161,7 +197,7 @@ static ssize_t read_gzip(struct br_input *in, void *buf, size_t len)
     }
   }
   produced = len - z->avail_out;
-  br_sha256_update(&in->tar, buf, produced);
+  hash_tar(in, buf, produced);
   in->tar_size += produced;
   return (ssize_t)produced;
 }
@@ -173,15 +209,10 @@ static ssize_t read_zstd(struct br_input *in, void *buf, size_t len)
     ZSTD_inBuffer src;
     size_t rc;
     if (!in->pending_out) {
-      if (in->cstart == in->cend && out.pos > 0)
-        break;
-      int have = want_input(in);
-      if (have < 0)
-        return -1;
-      if (have == 0) {
-        if (in->in_frame || in->frames == 0)
-          return input_fail(in, BR_UNPACK_EXIT_SHORT, "zstd stream ends early (truncated layer)");
-        in->done = true;
+      int step = next_step(in, out.pos > 0, "zstd");
+      if (step <= 0) {
+        if (step < 0)
+          return -1;
         break;
       }
     }
@@ -199,7 +230,7 @@ static ssize_t read_zstd(struct br_input *in, void *buf, size_t len)
     if (rc == 0)
       in->frames++;
   }
-  br_sha256_update(&in->tar, buf, out.pos);
+  hash_tar(in, buf, out.pos);
   in->tar_size += out.pos;
   return (ssize_t)out.pos;
 }
@@ -313,6 +344,7 @@ static ssize_t consume(struct br_input *in, void *buf, size_t len)
     return s->n; /* kept in the ring: every later call sees the end (or failure) too */
   n = (size_t)s->n - r->pos < len ? (size_t)s->n - r->pos : len;
   memcpy(buf, s->buf + r->pos, n);
+  br_sha256_update(&in->tar, buf, n);
   r->pos += n;
   if (r->pos == (size_t)s->n) {
     pthread_mutex_lock(&r->mu);

@@ -14,6 +14,7 @@ enum br_compression { BR_COMP_NONE, BR_COMP_GZIP, BR_COMP_ZSTD };
 
 struct br_input {
   int fd;
+  int blob_fd; /* where the bytes as given are also written, or -1 */
   enum br_compression comp;
   struct br_sha256 blob, tar;
   uint64_t blob_size, tar_size;
@@ -33,8 +34,9 @@ struct br_input {
   char fail_msg[256];
 };
 
-/* Returns 0, or -1 when the decompressor cannot be set up (out of memory). */
-int br_input_open(struct br_input *in, int fd, enum br_compression comp);
+/* Reads `fd`, copying the bytes as given to `blob_fd` unless it is -1. Returns 0, or -1 when
+ * the decompressor cannot be set up (out of memory). */
+int br_input_open(struct br_input *in, int fd, enum br_compression comp, int blob_fd);
 /* Moves reading, hashing and decompressing to a thread of their own, which fills a ring of
  * buffers ahead of the reader. Returns 0, or -1 (then the caller's thread does it all). */
 int br_input_start_thread(struct br_input *in);

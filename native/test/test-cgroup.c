@@ -2,9 +2,12 @@
  * controllers and the v2 tree together; the checks read back what the kernel shows. */
 #include "../src/cgroup.h"
 #include "../src/cgroup-internal.h"
+#include "../src/utils.h"
 #include "test.h"
 
 #include <errno.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <json_tokener.h>
 #include <signal.h>
@@ -635,9 +638,52 @@ static void in_view(const char *what, const char *const *unmount, void (*body)(v
   CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s view: status %#x", what, st);
 }
 
+static int mknod_after_go(int go);
+
+/* A pure v2 host has no devices controller: the rules are an eBPF filter on the container's
+ * directory, attached by the create (or by br_cgroup_attach_devices() when deferred), and
+ * enforced: mknod of a denied device fails. */
+static void v2_device_rules_are_enforced(void)
+{
+  struct json_object *lin = parse("{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
+  for (int deferred = 0; deferred < 2; deferred++) {
+    br_error_t err = NULL;
+    struct br_cgroup *cg = NULL;
+    int go[2], ret, st;
+    pid_t child;
+    ret = deferred ? br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_DEFER_DEVICES, &cg, &err)
+                   : br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
+    CHECK_OK(ret, err);
+    if (ret < 0)
+      break;
+    CHECK(cg->mode == BR_CG_V2, "mode %d", cg->mode);
+    CHECK_OK(br_cgroup_attach_devices(cg, &err), err);
+    if (pipe(go) < 0)
+      abort();
+    child = fork();
+    if (child == 0) {
+      close(go[1]);
+      _exit(mknod_after_go(go[0]));
+    }
+    close(go[0]);
+    CHECK_OK(br_cgroup_enter(cg, child, &err), err);
+    if (write(go[1], "g", 1) != 1)
+      abort();
+    close(go[1]);
+    st = reap(child);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM,
+          "%s: mknod b 8:0: exit %d (want EPERM %d)", deferred ? "deferred" : "at create",
+          WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+    destroy_and_check_gone(cg, true);
+    br_cgroup_free(cg);
+  }
+  json_object_put(lin);
+}
+
 static void v2_view(void)
 {
   RUN(v2_lifecycle);
+  RUN(v2_device_rules_are_enforced);
   RUN(v2_missing_controller_is_an_error_naming_the_field);
   RUN(v2_hugetlb_and_unified_limits);
 }
@@ -766,7 +812,7 @@ static void test_figures_create_destroy(void)
     struct br_cgroup *cg = NULL;
     pid_t child = spawn(sleeper);
     double t0 = now_ms();
-    int ret = br_cgroup_create_lean(new_id(), lin, false, &cg, &err);
+    int ret = br_cgroup_create_lean(new_id(), lin, false, 0, &cg, &err);
     if (ret == 0)
       ret = br_cgroup_enter_v1(cg, child, false, &err);
     c[i] = now_ms() - t0;
@@ -819,7 +865,7 @@ static void test_lean_hybrid_joins_only_limited_v1_and_filters_devices(void)
     json_object_put(lin);
     return;
   }
-  ret = br_cgroup_create_lean(new_id(), lin, false, &cg, &err);
+  ret = br_cgroup_create_lean(new_id(), lin, false, 0, &cg, &err);
   CHECK_OK(ret, err);
   if (ret < 0) {
     json_object_put(lin);
@@ -853,6 +899,260 @@ static void test_lean_hybrid_joins_only_limited_v1_and_filters_devices(void)
   json_object_put(lin);
 }
 
+/* A hybrid host, lean mode with a view (the spec mounts a cgroup filesystem): every v1
+ * hierarchy gets the container's directory, but only the limited ones are joined; the bare
+ * ones survive a state-file round trip, take no process (neither the init nor an exec'd
+ * one), are what the cgroup mount binds, and destroy removes them. */
+static void test_lean_view_makes_bare_dirs_that_nothing_joins(void)
+{
+  struct json_object *lin = parse("{\"resources\":{\"memory\":{\"limit\":67108864}}}");
+  static const char *const bare_mnts[] = {"freezer", "devices", "blkio", "pids", "systemd",
+                                          "cpu",     "cpuacct", "cpuset"};
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL, *loaded = NULL;
+  char *ser;
+  int ret, nbare = 0;
+  pid_t child;
+  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
+      !exists("/sys/fs/cgroup/memory/cgroup.procs")) {
+    printf("skipped: not a hybrid v1/v2 host\n");
+    json_object_put(lin);
+    return;
+  }
+  ret = br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_VIEW, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0) {
+    json_object_put(lin);
+    return;
+  }
+  for (size_t i = 0; i < BR_ARRAY_SIZE(bare_mnts); i++) {
+    char mnt[128], opts[128];
+    const char *d;
+    snprintf(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", bare_mnts[i]);
+    if (!exists(mnt))
+      continue;
+    snprintf(opts, sizeof(opts), "rw,%s",
+             strcmp(bare_mnts[i], "systemd") == 0 ? "name=systemd" : bare_mnts[i]);
+    d = br_cgroup_mount_dir(cg, "cgroup", opts);
+    CHECK(d != NULL && strstr(d, idbuf) != NULL && exists(d), "%s: mount dir `%s`", bare_mnts[i],
+          d ? d : "(none)");
+    nbare++;
+  }
+  CHECK(nbare > 0, "no v1 hierarchy to check");
+  CHECK(br_cgroup_mount_dir(cg, "cgroup2", "rw") == br_cg_v2_dir(cg), "v2 mount dir");
+  CHECK(strstr(dir(cg, "memory"), idbuf) != NULL, "memory: `%s`", dir(cg, "memory"));
+  /* Controllers only a bare directory has are not the container's. */
+  CHECK(br_cg_dir_for(cg, "freezer") == NULL, "freezer dir `%s`", dir(cg, "freezer"));
+  CHECK(br_cg_dir_for(cg, "pids") == NULL, "pids dir `%s`", dir(cg, "pids"));
+
+  ser = br_cgroup_serialize(cg);
+  CHECK_OK(br_cgroup_load(ser, &loaded, &err), err);
+  free(ser);
+  if (loaded != NULL) {
+    size_t b1 = 0, b2 = 0;
+    CHECK(loaded->n == cg->n, "%zu dirs loaded, %zu made", loaded->n, cg->n);
+    for (size_t i = 0; i < cg->n; i++)
+      b1 += cg->dirs[i].bare;
+    for (size_t i = 0; i < loaded->n; i++)
+      b2 += loaded->dirs[i].bare;
+    CHECK(b1 == b2 && b1 == (size_t)nbare, "bare: %zu made, %zu loaded, %d expected", b1, b2, nbare);
+  }
+
+  /* An exec'd process joins the memory and v2 directories, and no bare one. */
+  child = spawn(sleeper);
+  CHECK_OK(br_cgroup_enter(loaded ? loaded : cg, child, &err), err);
+  CHECK(in_cgroup(child, br_cg_v2_dir(cg)), "not in the v2 directory");
+  CHECK(in_cgroup(child, dir(cg, "memory")), "not in the memory directory");
+  for (size_t i = 0; i < cg->n; i++)
+    if (cg->dirs[i].bare)
+      CHECK(!in_cgroup(child, cg->dirs[i].path), "joined bare `%s`", cg->dirs[i].path);
+  /* Freezing works on the v2 directory, where the process is. */
+  CHECK_OK(br_cgroup_freeze(cg, true, &err), err);
+  CHECK_OK(br_cgroup_freeze(cg, false, &err), err);
+  kill(child, SIGKILL);
+  reap(child);
+  if (loaded)
+    br_cgroup_free(loaded);
+  destroy_and_check_gone(cg, true);
+  br_cgroup_free(cg);
+  json_object_put(lin);
+}
+
+/* A lean create with a view that fails once every directory is made (the kernel refuses a
+ * swap limit below the memory limit) leaves none of them, bare ones included. */
+static void test_lean_view_failure_leaves_nothing(void)
+{
+  static const char *const mnts[] = {"unified", "memory", "freezer", "devices", "blkio",
+                                     "pids",    "systemd", "cpu",    "cpuacct", "cpuset"};
+  struct json_object *lin =
+      parse("{\"resources\":{\"memory\":{\"limit\":67108864,\"swap\":1024}}}");
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  const char *id = new_id();
+  int ret = br_cgroup_create_lean(id, lin, false, BR_CGROUP_VIEW, &cg, &err);
+  json_object_put(lin);
+  CHECK(ret < 0 && err && strstr(err->msg, "linux.resources.memory.swap"), "got \"%s\"",
+        err ? err->msg : "(success)");
+  br_error_release(&err);
+  if (ret == 0) {
+    br_cgroup_destroy(cg, true, NULL);
+    br_cgroup_free(cg);
+  }
+  for (size_t i = 0; i < BR_ARRAY_SIZE(mnts); i++) {
+    char path[256];
+    snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/berth/%s", mnts[i], id);
+    CHECK(!exists(path), "%s left behind", path);
+  }
+}
+
+/* BR_CGROUP_DEFER_DEVICES: the create leaves the device filter for br_cgroup_attach_devices()
+ * (run after the clone), keeps the v1 devices hierarchy bare, and the filter then denies
+ * what the rules deny. A malformed rule fails in br_cgroup_attach_devices(). */
+static void test_deferred_device_filter(void)
+{
+  struct json_object *lin = parse("{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
+  struct json_object *bad = parse("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}");
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  int go[2], ret, st;
+  pid_t child;
+  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
+      !exists("/sys/fs/cgroup/devices/cgroup.procs")) {
+    printf("skipped: not a hybrid v1/v2 host\n");
+    json_object_put(lin);
+    json_object_put(bad);
+    return;
+  }
+  ret = br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_DEFER_DEVICES, &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret < 0)
+    goto out;
+  CHECK(cg->pending_devices != NULL, "no rules held");
+  CHECK(br_cgroup_mount_dir(cg, "cgroup", "rw,devices") != NULL, "no devices directory");
+  CHECK(br_cg_dir_for(cg, "devices") == NULL, "devices joined before the attach");
+  CHECK_OK(br_cgroup_attach_devices(cg, &err), err);
+  CHECK(cg->pending_devices == NULL, "rules still held");
+  CHECK(br_cg_dir_for(cg, "devices") == NULL, "devices joined although the filter attached");
+  if (pipe(go) < 0)
+    abort();
+  child = fork();
+  if (child == 0) {
+    close(go[1]);
+    _exit(mknod_after_go(go[0]));
+  }
+  close(go[0]);
+  CHECK_OK(br_cgroup_enter_v1(cg, child, false, &err), err);
+  if (write(go[1], "g", 1) != 1)
+    abort();
+  close(go[1]);
+  st = reap(child);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "mknod b 8:0: exit %d (want EPERM %d)",
+        WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+  destroy_and_check_gone(cg, true);
+  br_cgroup_free(cg);
+  cg = NULL;
+
+  ret = br_cgroup_create_lean(new_id(), bad, false, BR_CGROUP_VIEW | BR_CGROUP_DEFER_DEVICES,
+                              &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret == 0) {
+    ret = br_cgroup_attach_devices(cg, &err);
+    CHECK(ret < 0 && err && strstr(err->msg, "linux.resources.devices[0].type"), "got \"%s\"",
+          err ? err->msg : "(success)");
+    br_error_release(&err);
+    destroy_and_check_gone(cg, true);
+    br_cgroup_free(cg);
+  }
+out:
+  json_object_put(lin);
+  json_object_put(bad);
+}
+
+/* Where the kernel refuses the filter (here: an ancestor holds a device program attached
+ * without BPF_F_ALLOW_MULTI), br_cgroup_attach_devices() turns the bare v1 devices directory
+ * into a joined one with the rules written, and the process is confined there. */
+static void test_deferred_device_filter_falls_back_to_v1(void)
+{
+  struct json_object *allow = parse("{\"devices\":[{\"allow\":true,\"access\":\"rwm\"}]}");
+  struct json_object *lin;
+  char parent[128], json[512], list[4096];
+  br_error_t err = NULL;
+  struct br_cgroup *cg = NULL;
+  int go[2], ret, st, prog, pfd;
+  pid_t child;
+  union bpf_attr attr;
+  static const char *const mnts[] = {"unified", "memory", "freezer", "devices", "blkio",
+                                     "pids",    "systemd", "cpu",    "cpuacct", "cpuset"};
+  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
+      !exists("/sys/fs/cgroup/devices/cgroup.procs")) {
+    printf("skipped: not a hybrid v1/v2 host\n");
+    json_object_put(allow);
+    return;
+  }
+  snprintf(parent, sizeof(parent), "brtest-nomulti-%d", (int)getpid());
+  snprintf(json, sizeof(json),
+           "{\"cgroupsPath\":\"/%s/c\",\"resources\":{\"devices\":[{\"allow\":false,"
+           "\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,"
+           "\"access\":\"rwm\"}]}}",
+           parent);
+  lin = parse(json);
+  {
+    char p[256];
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/unified/%s", parent);
+    CHECK(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
+    prog = br_cg_devices_prog(allow, &err);
+    CHECK_OK(prog, err);
+    pfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = (uint32_t)pfd;
+    attr.attach_bpf_fd = (uint32_t)prog;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = 0; /* exclusive: descendants may attach nothing */
+    ret = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr));
+    CHECK(ret == 0, "attach the exclusive program: %s", strerror(errno));
+    close(pfd);
+    if (prog >= 0)
+      close(prog);
+  }
+  ret = br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_VIEW | BR_CGROUP_DEFER_DEVICES,
+                              &cg, &err);
+  CHECK_OK(ret, err);
+  if (ret == 0) {
+    CHECK_OK(br_cgroup_attach_devices(cg, &err), err);
+    CHECK(br_cg_dir_for(cg, "devices") != NULL, "the v1 devices directory is still bare");
+    if (br_cg_dir_for(cg, "devices") != NULL &&
+        br_cg_read(br_cg_dir_for(cg, "devices"), "devices.list", list, sizeof(list), NULL) >= 0)
+      CHECK(strstr(list, "a *:* rwm") == NULL && strstr(list, "c 1:3 rwm") != NULL,
+            "devices.list: %s", list);
+    if (pipe(go) < 0)
+      abort();
+    child = fork();
+    if (child == 0) {
+      close(go[1]);
+      _exit(mknod_after_go(go[0]));
+    }
+    close(go[0]);
+    CHECK_OK(br_cgroup_enter_v1(cg, child, false, &err), err);
+    CHECK(in_cgroup(child, br_cg_dir_for(cg, "devices")), "not in the v1 devices cgroup");
+    if (write(go[1], "g", 1) != 1)
+      abort();
+    close(go[1]);
+    st = reap(child);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "mknod b 8:0: exit %d (want EPERM %d)",
+          WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+    destroy_and_check_gone(cg, true);
+    br_cgroup_free(cg);
+  }
+  for (size_t i = 0; i < BR_ARRAY_SIZE(mnts); i++) {
+    char p[256];
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s", mnts[i], parent);
+    rmdir(p);
+    CHECK(!exists(p), "%s left behind", p);
+  }
+  json_object_put(lin);
+  json_object_put(allow);
+}
+
 int main(void)
 {
   if (geteuid() != 0) {
@@ -872,6 +1172,10 @@ int main(void)
   RUN(test_pure_v1_host);
   RUN(test_rootless_without_delegation);
   RUN(test_lean_hybrid_joins_only_limited_v1_and_filters_devices);
+  RUN(test_lean_view_makes_bare_dirs_that_nothing_joins);
+  RUN(test_lean_view_failure_leaves_nothing);
+  RUN(test_deferred_device_filter);
+  RUN(test_deferred_device_filter_falls_back_to_v1);
   RUN(test_figures_create_destroy);
   TEST_EXIT();
 }

@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { execa } from "execa";
 import tar from "tar-stream";
+import { createBufferedTarPack } from "../common/buffered-tar-pack.js";
 import { BerthError, cleanArchivePath } from "../common/index.js";
 import { applyChmod, isRemoteSource } from "./copy-flags.js";
 import type { ResolvedSource } from "./context-hash.js";
@@ -133,22 +134,9 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
   }
   const destDir = dest.replace(/\/+$/, "") || "/";
 
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on("data", (c: unknown) => chunks.push(c as Buffer));
-    pack.on("end", () => resolve());
-    pack.on("error", reject);
-  });
+  const layer = createBufferedTarPack();
+  const { entry } = layer;
   const emitted = new Set<string>();
-  const entry = (header: Partial<tar.Header> & { name: string }, body?: Buffer | Readable): Promise<void> =>
-    new Promise((resolve, reject) => {
-      if (body instanceof Readable) {
-        const sink = pack.entry(header as tar.Header, (error) => (error ? reject(error) : resolve()));
-        body.on("error", reject);
-        body.pipe(sink);
-      } else pack.entry(header as tar.Header, body ?? Buffer.alloc(0), (error) => (error ? reject(error) : resolve()));
-    });
   const rel = (abs: string) => abs.replace(/^\/+/, "");
 
   // A path written below a directory that is a symlink in the image goes where the link
@@ -301,9 +289,7 @@ export async function buildCopyLayer(input: CopyLayerInput): Promise<Buffer> {
     const mode = chmod ? applyChmod(chmod, 0o644, false) : 0o644;
     await entry({ name: rel(to), type: "file", size: body.length, mode, uid: owner.uid, gid: owner.gid, mtime: new Date(0) }, body);
   }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return layer.finish();
 }
 
 async function readStream(stream: Readable): Promise<Buffer> {

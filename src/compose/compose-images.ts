@@ -1,7 +1,8 @@
-import { BerthError, hasErrorCode } from "../common/berth-error.js";
+import { BerthError } from "../common/berth-error.js";
 import { Image } from "../harness/image.js";
 import type { ComposeContext } from "./compose-context.js";
 import type { ComposeEventListener } from "./compose-events.js";
+import { ifExists } from "./if-exists.js";
 import { serviceImage } from "./service-options.js";
 import type { ComposeProject, ComposeService } from "./types.js";
 
@@ -96,10 +97,7 @@ export async function ensureServiceImages(
   const ids = new Map<string, string>();
   for (const service of services) {
     const tag = serviceImage(project, service);
-    const present = await Image.get(tag, { root: context.imageRoot }).catch((error: unknown) => {
-      if (hasErrorCode(error, "BERTH_IMAGE_NOT_FOUND")) return undefined;
-      throw error;
-    });
+    const present = await ifExists(Image.get(tag, { root: context.imageRoot }), "BERTH_IMAGE_NOT_FOUND");
     if (service.build && !options.noBuild && (options.build || !present || service.pullPolicy === "build")) {
       if (options.build || !present) {
         await buildServices(context, project, [service], { always: true, ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.onBuildOutput ? { onBuildOutput: options.onBuildOutput } : {}) });

@@ -1,9 +1,8 @@
 import { BerthError } from "../common/berth-error.js";
 import { Container } from "../harness/container.js";
 import type { ComposeContext } from "./compose-context.js";
-import type { ComposeEventListener, ComposeResource } from "./compose-events.js";
 import { ensureServiceImages } from "./compose-images.js";
-import { composeUp, prepareResources, rollback, type Created } from "./compose-up.js";
+import { composeUp, prepareResources, rollback, type ComposeUpOptions, type Created } from "./compose-up.js";
 import { oneOffContainerName } from "./naming.js";
 import { projectContainers } from "./project-containers.js";
 import { serviceCreateOptions } from "./service-options.js";
@@ -24,8 +23,12 @@ export async function serviceContainer(context: ComposeContext, project: Compose
   return { id: found.id, name: found.name };
 }
 
-/** Options of {@link composeRun}; each mirrors a `docker compose run` flag. */
-export interface ComposeRunOptions {
+/**
+ * Options of {@link composeRun}; each mirrors a `docker compose run` flag. Those it shares
+ * with `up` (`noDeps`, `timeout`, the reaper's labels and the listeners) mean what they mean
+ * there, and are handed to the `up` of the dependencies.
+ */
+export interface ComposeRunOptions extends Pick<ComposeUpOptions, "noDeps" | "timeout" | "extraLabels" | "onCreating" | "onEvent"> {
   /** Replaces the service's command. @default the service's */
   command?: readonly string[];
   /** `--entrypoint`. @default the service's */
@@ -44,14 +47,6 @@ export interface ComposeRunOptions {
   servicePorts?: boolean;
   /** `--rm`: the engine removes the container once it has exited, even when nobody waits for it. @default false */
   autoRemove?: boolean;
-  /** `--no-deps`: do not start what the service depends on. @default false */
-  noDeps?: boolean;
-  /** How long dependencies may take to meet their conditions, in ms. @default 300000 */
-  timeout?: number;
-  /** Labels added to the container (the session reaper's). @default {} */
-  extraLabels?: Record<string, string>;
-  onCreating?: (resource: ComposeResource) => void;
-  onEvent?: ComposeEventListener;
 }
 
 /**

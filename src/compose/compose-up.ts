@@ -1,4 +1,4 @@
-import { BerthError, hasErrorCode } from "../common/berth-error.js";
+import { BerthError } from "../common/berth-error.js";
 import { logger } from "../common/logger.js";
 import { Container } from "../harness/container.js";
 import { Network } from "../network/network.js";
@@ -6,6 +6,7 @@ import { Volume } from "../volume/volume.js";
 import type { ComposeContext } from "./compose-context.js";
 import type { ComposeEventListener, ComposeResource } from "./compose-events.js";
 import { ensureServiceImages } from "./compose-images.js";
+import { ifExists } from "./if-exists.js";
 import { configHash, containerName, networkLabels, volumeLabels } from "./naming.js";
 import { projectContainers, type ProjectContainer } from "./project-containers.js";
 import { checkRunning, waitCompleted, waitHealthy } from "./service-conditions.js";
@@ -186,10 +187,7 @@ async function ensureNetworks(context: ComposeContext, project: ComposeProject, 
   for (const key of used) {
     const spec = project.networks[key];
     if (!spec) throw new BerthError("BERTH_COMPOSE_INVALID", `network ${key} is not declared`, { network: key, path: project.configFiles[0] });
-    const existing = await Network.get(spec.name, { manager: context.networks }).catch((error: unknown) => {
-      if (hasErrorCode(error, "BERTH_NETWORK_NOT_FOUND")) return undefined;
-      throw error;
-    });
+    const existing = await ifExists(Network.get(spec.name, { manager: context.networks }), "BERTH_NETWORK_NOT_FOUND");
     if (existing) continue;
     if (spec.external) {
       throw new BerthError("BERTH_COMPOSE_NETWORK_NOT_FOUND", `network ${spec.name} declared as external, but could not be found`, { network: spec.name, path: project.configFiles[0] });
@@ -218,10 +216,7 @@ async function ensureVolumes(context: ComposeContext, project: ComposeProject, s
   for (const key of used) {
     const spec = project.volumes[key];
     if (!spec) continue;
-    const existing = await Volume.get(spec.name, { store: context.volumes }).catch((error: unknown) => {
-      if (hasErrorCode(error, "BERTH_VOLUME_NOT_FOUND")) return undefined;
-      throw error;
-    });
+    const existing = await ifExists(Volume.get(spec.name, { store: context.volumes }), "BERTH_VOLUME_NOT_FOUND");
     if (existing) continue;
     if (spec.external) {
       throw new BerthError("BERTH_COMPOSE_VOLUME_NOT_FOUND", `external volume "${spec.name}" not found`, { volume: spec.name, path: project.configFiles[0] });

@@ -23,13 +23,9 @@ import type {
   ComposeVolumeMount,
 } from "./types.js";
 
-/** What normalisation needs besides the merged document. */
-export interface NormaliseContext {
+/** What normalisation needs besides the merged document: the project's own fields among them. */
+export interface NormaliseContext extends Pick<ComposeProject, "workingDir" | "configFiles" | "environment" | "profiles"> {
   projectName: string;
-  workingDir: string;
-  configFiles: string[];
-  environment: Record<string, string>;
-  profiles: string[];
   /** Which file last defined each service, for error messages. */
   serviceFiles: Record<string, string>;
   /** `--scale service=n` overrides. */
@@ -578,21 +574,8 @@ function resources(raw: unknown, at: At): ComposeResources {
 }
 
 function normaliseNetworks(raw: unknown, at: At, project: string): Record<string, ComposeNetwork> {
-  const out: Record<string, ComposeNetwork> = {};
-  if (raw === undefined || raw === null) return out;
-  for (const [key, v] of Object.entries(object(raw, at))) {
-    const nat = at.key(key);
-    const o = v === null ? {} : object(v, nat);
-    const allowed = new Set(["name", "driver", "driver_opts", "internal", "attachable", "enable_ipv4", "enable_ipv6", "external", "ipam", "labels"]);
-    for (const k of Object.keys(o)) if (!allowed.has(k) && !k.startsWith("x-")) throw nat.fail(`additional property ${k} is not allowed`);
-    const external = externalFlag(o.external, nat.key("external"));
-    const n: ComposeNetwork = {
-      name: o.name !== undefined ? str(o.name, nat.key("name")) : externalName(o.external) ?? (external ? key : `${project}_${key}`),
-      external,
-      labels: o.labels === undefined ? {} : stringMapping(o.labels, nat.key("labels")),
-    };
-    if (o.driver !== undefined) n.driver = str(o.driver, nat.key("driver"));
-    if (o.driver_opts !== undefined) n.driverOpts = stringMapping(o.driver_opts, nat.key("driver_opts"));
+  const kindKeys = ["internal", "attachable", "enable_ipv4", "enable_ipv6", "ipam"];
+  return topLevelSection<ComposeNetwork>(raw, at, project, kindKeys, (n, o, nat, key) => {
     if (o.internal !== undefined) n.internal = bool(o.internal, nat.key("internal"));
     if (o.attachable !== undefined) n.attachable = bool(o.attachable, nat.key("attachable"));
     if (o.enable_ipv6 !== undefined) n.enableIpv6 = bool(o.enable_ipv6, nat.key("enable_ipv6"));
@@ -615,30 +598,47 @@ function normaliseNetworks(raw: unknown, at: At, project: string): Record<string
         });
       }
     }
-    if (external && (n.driver || n.ipam || n.internal)) throw nat.fail(`conflicting parameters "external" and "driver/ipam/internal" specified for network "${key}"`);
-    out[key] = n;
-  }
-  return out;
+    if (n.external && (n.driver || n.ipam || n.internal)) throw nat.fail(`conflicting parameters "external" and "driver/ipam/internal" specified for network "${key}"`);
+  });
 }
 
 function normaliseVolumes(raw: unknown, at: At, project: string): Record<string, ComposeVolume> {
-  const out: Record<string, ComposeVolume> = {};
+  return topLevelSection<ComposeVolume>(raw, at, project, [], (vol, _o, vat, key) => {
+    if (vol.external && (vol.driver || vol.driverOpts)) throw vat.fail(`conflicting parameters "external" and "driver" specified for volume "${key}"`);
+  });
+}
+
+/**
+ * A top-level `networks:` or `volumes:` section. Each entry (null: all defaults) may have the
+ * keys both kinds share, its kind's `kindKeys` and `x-*` extensions; the shared ones are read
+ * here, the rest by `more`. The name is Compose's: the one given, else the legacy
+ * `external: { name }`, else the key for an external entry and `<project>_<key>` for one the
+ * project owns.
+ */
+function topLevelSection<T extends ComposeVolume>(
+  raw: unknown,
+  at: At,
+  project: string,
+  kindKeys: readonly string[],
+  more: (entry: T, o: Record<string, unknown>, at: At, key: string) => void,
+): Record<string, T> {
+  const out: Record<string, T> = {};
   if (raw === undefined || raw === null) return out;
+  const allowed = new Set(["name", "driver", "driver_opts", "external", "labels", ...kindKeys]);
   for (const [key, v] of Object.entries(object(raw, at))) {
-    const vat = at.key(key);
-    const o = v === null ? {} : object(v, vat);
-    const allowed = new Set(["name", "driver", "driver_opts", "external", "labels"]);
-    for (const k of Object.keys(o)) if (!allowed.has(k) && !k.startsWith("x-")) throw vat.fail(`additional property ${k} is not allowed`);
-    const external = externalFlag(o.external, vat.key("external"));
-    const vol: ComposeVolume = {
-      name: o.name !== undefined ? str(o.name, vat.key("name")) : externalName(o.external) ?? (external ? key : `${project}_${key}`),
+    const entryAt = at.key(key);
+    const o = v === null ? {} : object(v, entryAt);
+    for (const k of Object.keys(o)) if (!allowed.has(k) && !k.startsWith("x-")) throw entryAt.fail(`additional property ${k} is not allowed`);
+    const external = externalFlag(o.external, entryAt.key("external"));
+    const entry = {
+      name: o.name !== undefined ? str(o.name, entryAt.key("name")) : externalName(o.external) ?? (external ? key : `${project}_${key}`),
       external,
-      labels: o.labels === undefined ? {} : stringMapping(o.labels, vat.key("labels")),
-    };
-    if (o.driver !== undefined) vol.driver = str(o.driver, vat.key("driver"));
-    if (o.driver_opts !== undefined) vol.driverOpts = stringMapping(o.driver_opts, vat.key("driver_opts"));
-    if (external && (vol.driver || vol.driverOpts)) throw vat.fail(`conflicting parameters "external" and "driver" specified for volume "${key}"`);
-    out[key] = vol;
+      labels: o.labels === undefined ? {} : stringMapping(o.labels, entryAt.key("labels")),
+    } as T;
+    if (o.driver !== undefined) entry.driver = str(o.driver, entryAt.key("driver"));
+    if (o.driver_opts !== undefined) entry.driverOpts = stringMapping(o.driver_opts, entryAt.key("driver_opts"));
+    more(entry, o, entryAt, key);
+    out[key] = entry;
   }
   return out;
 }

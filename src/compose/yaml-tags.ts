@@ -18,21 +18,15 @@ function tagged(tag: "!reset" | "!override"): Array<ScalarTag | CollectionTag> {
     identify: () => false,
     resolve: (str: string) => new YamlTagged(tag, str === "" ? null : str),
   };
-  const map: CollectionTag = {
-    tag,
-    collection: "map",
-    nodeClass: YAMLMap,
-    identify: () => false,
-    resolve: (node) => new YamlTagged(tag, (node as YAMLMap).toJSON()),
-  } as CollectionTag;
-  const seq: CollectionTag = {
-    tag,
-    collection: "seq",
-    nodeClass: YAMLSeq,
-    identify: () => false,
-    resolve: (node) => new YamlTagged(tag, (node as YAMLSeq).toJSON()),
-  } as CollectionTag;
-  return [scalar, map, seq];
+  const collection = (kind: "map" | "seq", nodeClass: typeof YAMLMap | typeof YAMLSeq): CollectionTag =>
+    ({
+      tag,
+      collection: kind,
+      nodeClass,
+      identify: () => false,
+      resolve: (node) => new YamlTagged(tag, (node as YAMLMap | YAMLSeq).toJSON()),
+    }) as CollectionTag;
+  return [scalar, collection("map", YAMLMap), collection("seq", YAMLSeq)];
 }
 
 /** The custom tags to hand to `yaml.parse` for Compose files. */

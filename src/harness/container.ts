@@ -5,7 +5,7 @@ import { ContainerAttachment } from "../network/container-attachment.js";
 import { defaultNetworkName, NetworkManager } from "../network/network-manager.js";
 import { matchNetwork, NetworkStore } from "../network/network-store.js";
 import type { PortSpec } from "../network/port-spec.js";
-import { RootlessNetworkAttachment } from "../network/rootless-network.js";
+import { RootlessNetworkAttachment, rootlessNetworksUnsupported } from "../network/rootless-network.js";
 import type { LogEntry, ReadLogsOptions } from "../runtime/container-config/log-reader.js";
 import type { CommitOptions } from "../runtime/engine/container-commit.js";
 import { ContainerEngine, type ExecProcess } from "../runtime/engine/container-engine.js";
@@ -72,10 +72,7 @@ async function networkAttachment(options: ContainerNetworkOptions, engine: Conta
     const field = mode !== defaultNetworkName ? "networkMode" : aliases.length > 0 ? "networkAliases" : options.ipv4Address ? "ipv4Address" : undefined;
     if (field) {
       const what = field === "networkMode" ? `network mode ${mode}` : field;
-      throw new BerthError("BERTH_UNSUPPORTED", `${what} is not supported in rootless mode yet: a rootless container has only its own slirp4netns network (docs/rootless.md)`, {
-        field,
-        network: mode,
-      });
+      throw rootlessNetworksUnsupported(what, { field, network: mode });
     }
     return new RootlessNetworkAttachment({ ports });
   }

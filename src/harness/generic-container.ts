@@ -6,7 +6,7 @@ import { BridgeAttachment } from "../network/bridge-attachment.js";
 import { ContainerAttachment } from "../network/container-attachment.js";
 import { NetworkManager } from "../network/network-manager.js";
 import { NetworkStore } from "../network/network-store.js";
-import { RootlessNetworkAttachment } from "../network/rootless-network.js";
+import { RootlessNetworkAttachment, rootlessNetworksUnsupported } from "../network/rootless-network.js";
 import type { Network } from "../network/network.js";
 import type { ContainerEngine } from "../runtime/engine/container-engine.js";
 import type { ContainerInspect } from "../runtime/engine/container-inspect.js";
@@ -249,10 +249,7 @@ export class GenericContainer extends GenericContainerBuilder {
       // slirp4netns, so there are no networks between containers to join yet.
       const field = o.networks.length > 0 || (mode !== undefined && mode !== "bridge") ? "networks" : o.networkAliases.length > 0 ? "networkAliases" : undefined;
       if (field) {
-        throw new BerthError("BERTH_UNSUPPORTED", `${field} are not supported in rootless mode yet: a rootless container has only its own slirp4netns network (docs/rootless.md)`, {
-          field,
-          ...(mode !== undefined ? { network: mode } : {}),
-        });
+        throw rootlessNetworksUnsupported(field === "networks" ? `user networks (withNetwork${mode !== undefined ? `, networkMode ${mode}` : ""})` : "network aliases (withNetworkAliases)", { field, ...(mode !== undefined ? { network: mode } : {}) });
       }
       return new RootlessNetworkAttachment({ ports });
     }

@@ -11,7 +11,7 @@ import { withFileLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
 import { removeTree } from "../common/user-namespace.js";
 import type { LayerRecord } from "./image-record.js";
-import { unpackLayer, type Compression } from "./layer-unpack.js";
+import { unpackerChecksDigest, unpackLayer, type Compression } from "./layer-unpack.js";
 import { digestHex, sha256Digest } from "./oci.js";
 import { isSha256Digest } from "./reference.js";
 
@@ -26,8 +26,12 @@ export interface ContentStoreOptions {
 /** A layer to make present: its blob and its unpacked snapshot. */
 export interface EnsureLayerInput {
   layer: LayerRecord;
-  /** Opens the blob's bytes (a download); called only when they are not in the store. */
-  open: () => Promise<Readable>;
+  /**
+   * Opens the blob's bytes (a download); called only when they are not in the store.
+   * `verifyDigest` false says the unpacker checks the digest itself before anything is
+   * committed, so the stream need not hash the bytes too.
+   */
+  open: (options: { verifyDigest: boolean }) => Promise<Readable>;
   compression: Compression;
 }
 
@@ -200,28 +204,25 @@ export class ContentStore {
         await this.removeStaleTemps(join(this.root, "snapshots"), digestHex(layer.chainId));
         await this.removeStaleTemps(join(this.root, "ingest"), digestHex(layer.digest));
         const fetched = !haveBlob;
-        const source = haveBlob ? this.openBlob(layer.digest) : await input.open();
+        const source = haveBlob ? this.openBlob(layer.digest) : await input.open({ verifyDigest: !(await unpackerChecksDigest()) });
         const tmpSnap = this.tmpName(join(this.root, "snapshots"), digestHex(layer.chainId));
         const tmpBlob = haveBlob ? undefined : this.tmpName(join(this.root, "ingest"), digestHex(layer.digest));
-        const tee = tmpBlob ? await open(tmpBlob, "w", 0o644) : undefined;
         try {
+          // The blob file is written beside the unpacking (by the native unpacker when it can),
+          // flushed once both digests matched, and renamed into place only then.
           const result = await unpackLayer(source, {
             dest: join(tmpSnap, "fs"),
             compression: input.compression,
             expectedDigest: layer.digest,
             expectedDiffId: layer.diffId,
-            ...(tee ? { tee } : {}),
+            ...(tmpBlob ? { blobFile: tmpBlob } : {}),
           });
           if (result.size !== layer.size && layer.size >= 0) {
             throw new BerthError("BERTH_DIGEST_MISMATCH", `layer ${layer.digest} is ${result.size} bytes, expected ${layer.size}`, {
               digest: layer.digest,
             });
           }
-          if (tee) {
-            await tee.sync();
-            await tee.close();
-            await rename(tmpBlob!, this.blobPath(layer.digest));
-          }
+          if (tmpBlob) await rename(tmpBlob, this.blobPath(layer.digest));
           if (haveSnapshot) {
             await rm(tmpSnap, { recursive: true, force: true });
           } else {
@@ -235,7 +236,6 @@ export class ContentStore {
           return { fetched, unpackedSize: result.unpackedSize };
         } catch (error) {
           source.destroy();
-          if (tee) await tee.close().catch(() => {});
           if (tmpBlob) await rm(tmpBlob, { force: true });
           await rm(tmpSnap, { recursive: true, force: true });
           throw error;

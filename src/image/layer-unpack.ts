@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { mkdir, type FileHandle } from "node:fs/promises";
+import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
@@ -7,7 +7,14 @@ import { BerthError, isBerthError } from "../common/berth-error.js";
 import { isRoot } from "../common/paths.js";
 import { decompressor, type Compression } from "./compression.js";
 import { Extractor } from "./layer-extractor.js";
-import { nativeDecompresses, nativeUnpacker, startNativeUnpack, type NativeUnpack } from "./native-unpacker.js";
+import {
+  nativeDecompresses,
+  nativeUnpacker,
+  nativeWritesBlob,
+  startNativeUnpack,
+  type NativeUnpack,
+  type NativeUnpackResult,
+} from "./native-unpacker.js";
 import { TarGuard } from "./tar-guard.js";
 
 export { classifyWhiteout, type WhiteoutKind } from "./layer-extractor.js";
@@ -23,8 +30,12 @@ export interface UnpackLayerOptions {
   expectedDigest?: string;
   /** The expected `sha256:` of the uncompressed tar (the diff_id); checked at the end. @default not checked */
   expectedDiffId?: string;
-  /** Also write the bytes as given to this open file (the blob being ingested). @default none */
-  tee?: FileHandle;
+  /**
+   * Also write the bytes as given to this file (the blob being ingested): created here (it
+   * must not exist), flushed to disk once both digests matched, removed when unpacking fails.
+   * The caller renames it into place. @default none
+   */
+  blobFile?: string;
   /** Whether to apply ownership, device nodes and privileged xattrs. @default process is root */
   privileged?: boolean;
   /**
@@ -118,27 +129,97 @@ class Hasher extends Transform {
 export async function unpackLayer(source: Readable, options: UnpackLayerOptions): Promise<UnpackResult> {
   const { dest, compression, privileged = isRoot() } = options;
   await mkdir(dest, { recursive: true, mode: 0o755 });
-  const given = new Hasher(options.tee);
-  const tarHash = new Hasher();
-  const binary = options.extractor === "js" ? null : await nativeUnpacker();
-  if (options.extractor === "native" && !binary) {
+  const binary = await chooseUnpacker(options.extractor);
+  if (binary && nativeWritesBlob(binary)) {
+    // The unpacker decompresses, checks both digests and writes the blob file; this process
+    // only moves the bytes from the socket into the pipe.
+    const native = startNativeUnpack(binary, dest, privileged, {
+      compression,
+      ...(options.expectedDigest ? { expectedDigest: options.expectedDigest } : {}),
+      ...(options.expectedDiffId ? { expectedDiffId: options.expectedDiffId } : {}),
+      ...(options.blobFile ? { blobFile: options.blobFile } : {}),
+    });
+    try {
+      await feedNative(native, [source]);
+      return checkedResult(await native.finishWithin(nativeFinishTimeout), binary);
+    } catch (error) {
+      // The command removes its blob file when it fails, but not when it was killed.
+      if (options.blobFile) await rm(options.blobFile, { force: true });
+      throw error;
+    }
+  }
+  const blob = options.blobFile ? await open(options.blobFile, "wx", 0o644) : undefined;
+  try {
+    const result = await unpackInNode(source, options, privileged, binary, blob);
+    if (blob) await blob.sync();
+    return result;
+  } catch (error) {
+    if (options.blobFile) await rm(options.blobFile, { force: true });
+    throw error;
+  } finally {
+    await blob?.close().catch(() => {});
+  }
+}
+
+/**
+ * The `berth-runtime` that unpacks for `extractor`, or null for the JavaScript extractor.
+ * Fails when `native` was asked for and none is built.
+ */
+async function chooseUnpacker(extractor: UnpackLayerOptions["extractor"]): Promise<string | null> {
+  const binary = extractor === "js" ? null : await nativeUnpacker();
+  if (extractor === "native" && !binary) {
     throw new BerthError("BERTH_RUNTIME_NOT_FOUND", "berth-runtime (for `berth-runtime unpack`) is not built", {});
   }
+  return binary;
+}
+
+/**
+ * Whether {@link unpackLayer} with `extractor` checks the blob digest of the bytes it is given
+ * in C, before anything is committed, so whoever downloads them need not hash them too.
+ */
+export async function unpackerChecksDigest(extractor: UnpackLayerOptions["extractor"] = "auto"): Promise<boolean> {
+  const binary = extractor === "js" ? null : await nativeUnpacker();
+  return binary !== null && nativeWritesBlob(binary);
+}
+
+function checkedResult(result: NativeUnpackResult, binary: string): UnpackResult {
+  if (!result.digest || !result.diffId || result.size === undefined) {
+    throw new BerthError("BERTH_IO", `berth-runtime unpack reported no digests or size`, { path: binary });
+  }
+  return { digest: result.digest, size: result.size, diffId: result.diffId, unpackedSize: result.unpackedSize };
+}
+
+/**
+ * Unpacking where this process passes over the bytes: it hashes them (and copies them to
+ * `blob`) and, unless the native unpacker decompresses, decompresses and hashes the tar, with
+ * the native extractor (a binary built before `--blob-out`, or `BERTH_UNPACKER=native-tar`)
+ * or the JavaScript one.
+ */
+async function unpackInNode(
+  source: Readable,
+  options: UnpackLayerOptions,
+  privileged: boolean,
+  binary: string | null,
+  blob: FileHandle | undefined,
+): Promise<UnpackResult> {
+  const { dest, compression } = options;
+  const given = new Hasher(blob);
+  const tarHash = new Hasher();
   if (binary && nativeDecompresses(binary)) {
     // The unpacker decompresses and checks both digests; here the bytes are only counted
     // and copied to the blob file on their way into the pipe.
-    const copy = new Hasher(options.tee, false);
+    const copy = new Hasher(blob, false);
     const native = startNativeUnpack(binary, dest, privileged, {
       compression,
       ...(options.expectedDigest ? { expectedDigest: options.expectedDigest } : {}),
       ...(options.expectedDiffId ? { expectedDiffId: options.expectedDiffId } : {}),
     });
     await feedNative(native, [source, copy]);
-    const result = await native.finishWithin(nativeFinishTimeout);
-    if (!result.digest || !result.diffId || result.size !== copy.bytes) {
-      throw new BerthError("BERTH_IO", `berth-runtime unpack read ${result.size} of ${copy.bytes} bytes or reported no digests`, { path: binary });
+    const result = checkedResult(await native.finishWithin(nativeFinishTimeout), binary);
+    if (result.size !== copy.bytes) {
+      throw new BerthError("BERTH_IO", `berth-runtime unpack read ${result.size} of ${copy.bytes} bytes`, { path: binary });
     }
-    return { digest: result.digest, size: copy.bytes, diffId: result.diffId, unpackedSize: result.unpackedSize };
+    return result;
   }
   if (binary) {
     const native = startNativeUnpack(binary, dest, privileged);

@@ -54,6 +54,12 @@ export interface NativeUnpackInput {
   expectedDigest?: string;
   /** `sha256:` the tar must hash to. @default not checked */
   expectedDiffId?: string;
+  /**
+   * A file to create (it must not exist) with the bytes as given, flushed to disk once both
+   * digests matched, removed by the command when it fails (a binary that
+   * {@link nativeWritesBlob} only). @default none
+   */
+  blobFile?: string;
 }
 
 const exitCodes: Record<number, BerthErrorCode> = {
@@ -78,6 +84,8 @@ const usageExit = 64;
 let located: Promise<string | null> | undefined;
 /** Binaries whose usage offers `--gzip` (they decompress and hash). */
 const decompressing = new Set<string>();
+/** Binaries whose usage offers `--blob-out` (they also store the blob). */
+const blobWriting = new Set<string>();
 
 /**
  * The berth-runtime binary that has the `unpack` command, or null: `BERTH_RUNTIME` when it
@@ -100,6 +108,16 @@ export function nativeDecompresses(binary: string, env: NodeJS.ProcessEnv = proc
   return env.BERTH_UNPACKER !== "native-tar" && decompressing.has(binary);
 }
 
+/**
+ * Whether `binary` (one that {@link nativeDecompresses}) also writes the blob file as it reads
+ * (`--blob-out`), so this process only moves the bytes from the socket into the pipe.
+ * `BERTH_UNPACKER=native-no-blob` says no (this process then copies the bytes to the blob file,
+ * as for a binary built before the option), to compare the two.
+ */
+export function nativeWritesBlob(binary: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.BERTH_UNPACKER !== "native-no-blob" && nativeDecompresses(binary, env) && blobWriting.has(binary);
+}
+
 /** Whether `binary unpack` exists: with no destination it prints its usage and exits 64. */
 function probe(binary: string): Promise<string | null> {
   return new Promise((resolveProbe) => {
@@ -109,6 +127,7 @@ function probe(binary: string): Promise<string | null> {
     child.on("error", () => resolveProbe(null));
     child.on("close", (code) => {
       if (code === usageExit && usage.includes("--gzip")) decompressing.add(binary);
+      if (code === usageExit && usage.includes("--blob-out")) blobWriting.add(binary);
       resolveProbe(code === usageExit ? binary : null);
     });
   });
@@ -135,6 +154,7 @@ export function startNativeUnpack(binary: string, dest: string, privileged: bool
     ...(input && input.compression !== "none" ? [`--${input.compression}`] : []),
     ...(input?.expectedDigest ? ["--blob-digest", input.expectedDigest] : []),
     ...(input?.expectedDiffId ? ["--diff-id", input.expectedDiffId] : []),
+    ...(input?.blobFile ? ["--blob-out", input.blobFile] : []),
     dest,
   ];
   const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });

@@ -46,6 +46,11 @@ export interface InitCacheHit {
   reference: string;
   /** Set when the image's own PGDATA lies in a volume, where a commit would not keep it. */
   pgdata: string | undefined;
+  /**
+   * The image's VOLUME that was exactly its PGDATA, when the cluster was moved out of it: it
+   * holds nothing now, so a tmpfs there spares each start an anonymous volume.
+   */
+  vacatedVolume: string | undefined;
 }
 
 async function imageConfig(engine: ContainerEngine, id: string): Promise<ImageConfig> {
@@ -58,13 +63,16 @@ async function imageConfig(engine: ContainerEngine, id: string): Promise<ImageCo
  * (`/var/lib/postgresql` from 18 on), so its cluster is moved beside it. A PGDATA the user set
  * is kept as it is: inside a volume, the cache then cannot work and is not used.
  */
-function pgdataFor(config: ImageConfig, env: Readonly<Record<string, string>>): { pgdata: string | undefined; usable: boolean } {
+function pgdataFor(config: ImageConfig, env: Readonly<Record<string, string>>): { pgdata: string | undefined; usable: boolean; vacatedVolume?: string } {
   const volumes = Object.keys(config.config?.Volumes ?? {}).map((v) => posix.normalize(v).replace(/\/+$/, ""));
   const inVolume = (path: string) => volumes.some((v) => path === v || path.startsWith(`${v}/`));
   if (env.PGDATA !== undefined) return { pgdata: undefined, usable: !inVolume(posix.normalize(env.PGDATA)) };
   const imagePgdata = config.config?.Env?.find((e) => e.startsWith("PGDATA="))?.slice("PGDATA=".length) ?? "/var/lib/postgresql/data";
-  if (!inVolume(posix.normalize(imagePgdata))) return { pgdata: undefined, usable: true };
-  return { pgdata: relocatedPgdata, usable: !inVolume(relocatedPgdata) };
+  const normalised = posix.normalize(imagePgdata).replace(/\/+$/, "");
+  if (!inVolume(normalised)) return { pgdata: undefined, usable: true };
+  // Only a volume that was the data directory itself: a parent one (PostgreSQL 18's
+  // /var/lib/postgresql) may hold other things the image put there.
+  return { pgdata: relocatedPgdata, usable: !inVolume(relocatedPgdata), ...(volumes.includes(normalised) ? { vacatedVolume: normalised } : {}) };
 }
 
 function cacheKey(baseId: string, input: InitCacheInput, pgdata: string | undefined): string {
@@ -88,7 +96,7 @@ export async function initialisedImage(input: InitCacheInput): Promise<InitCache
   const base = input.imageId !== undefined ? await engine.images.readRecord(input.imageId) : await engine.images.find(input.image).catch(() => undefined);
   if (!base) return undefined;
   const config = await imageConfig(engine, base.id);
-  const { pgdata, usable } = pgdataFor(config, input.env);
+  const { pgdata, usable, vacatedVolume } = pgdataFor(config, input.env);
   if (!usable) {
     log("%s: PGDATA is in a volume, not cached", input.image);
     return undefined;
@@ -97,19 +105,19 @@ export async function initialisedImage(input: InitCacheInput): Promise<InitCache
   const reference = `${initCacheRepository}:${key}`;
   const found = async (): Promise<InitCacheHit | undefined> => {
     const record = await engine.images.find(reference);
-    return record ? { imageId: record.id, reference, pgdata } : undefined;
+    return record ? { imageId: record.id, reference, pgdata, vacatedVolume } : undefined;
   };
   const hit = await found();
   if (hit) return hit;
   const lockDir = join(engine.stateRoot, "locks");
   await mkdir(lockDir, { recursive: true });
   // initdb takes seconds on a loaded machine; the lock waits for the first process's.
-  return withFileLock(join(lockDir, `postgres-init-${key}.lock`), async () => (await found()) ?? make(input, base.id, config, pgdata, reference), {
+  return withFileLock(join(lockDir, `postgres-init-${key}.lock`), async () => (await found()) ?? { ...(await make(input, base.id, config, pgdata, reference)), vacatedVolume }, {
     timeout: input.startupTimeout + 60_000,
   });
 }
 
-async function make(input: InitCacheInput, baseId: string, config: ImageConfig, pgdata: string | undefined, reference: string): Promise<InitCacheHit> {
+async function make(input: InitCacheInput, baseId: string, config: ImageConfig, pgdata: string | undefined, reference: string): Promise<Omit<InitCacheHit, "vacatedVolume">> {
   const { engine } = input;
   const started = Date.now();
   // No network: initdb needs none, and a bridge endpoint is work for nothing.

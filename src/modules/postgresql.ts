@@ -67,6 +67,8 @@ export class PostgreSqlContainer extends GenericContainer {
   /** The image as given: a second start() of this object must not cache the cached image. */
   readonly #base: { image: string; imageId: string | undefined };
   readonly #defaultWait: WaitStrategy;
+  /** The tmpfs this module put on the image's emptied data volume at the last start, if any. */
+  #vacatedTmpfs: string | undefined;
 
   /**
    * @param image an image that behaves as the official one (`berth-fixtures/postgres:15` in berth's tests)
@@ -109,6 +111,11 @@ export class PostgreSqlContainer extends GenericContainer {
   }
 
   protected override async beforeContainerCreated(): Promise<void> {
+    if (this.#vacatedTmpfs !== undefined) {
+      // Decided again below: this start may not use the cache (withInitCache(false) since).
+      this.options.tmpfs = this.options.tmpfs.filter((t) => t !== this.#vacatedTmpfs);
+      this.#vacatedTmpfs = undefined;
+    }
     this.options.image = this.#base.image;
     if (this.#base.imageId === undefined) delete this.options.imageId;
     else this.options.imageId = this.#base.imageId;
@@ -132,6 +139,13 @@ export class PostgreSqlContainer extends GenericContainer {
     this.options.image = hit.reference;
     this.options.imageId = hit.imageId;
     if (hit.pgdata) this.withEnvironment({ PGDATA: hit.pgdata });
+    if (hit.vacatedVolume) {
+      // The cluster lives outside the image's data VOLUME now. Left alone, that VOLUME would
+      // still get an anonymous volume at every start (created, copied up, removed: tens of ms
+      // on a busy host) that nothing uses; a tmpfs is one mount.
+      this.#vacatedTmpfs = hit.vacatedVolume;
+      this.withTmpFs({ [hit.vacatedVolume]: "" });
+    }
     // No initdb, so no socket-only server for init scripts: "ready" comes once.
     if (this.options.waitStrategy === this.#defaultWait) this.options.waitStrategy = Wait.forLogMessage(readyMessage, 1);
   }

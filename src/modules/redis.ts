@@ -5,13 +5,18 @@ import { execOrThrow } from "./started-module.js";
 
 const redisPort = 6379;
 
+/** Where the image keeps its data (its `VOLUME`). */
+const dataDir = "/data";
+
 /** The image `new RedisContainer()` runs, as testcontainers' module; pulled through `BERTH_REGISTRY_MIRROR` when set. */
 export const defaultRedisImage = "redis:7";
 
 /**
  * A Redis server for tests, on an image that behaves as the official `redis` one
  * (`redis-server` as its command, data in `/data`). Ready when it logs "Ready to accept
- * connections".
+ * connections". Unless {@link withPersistence} is used or something else is mounted there,
+ * `/data` is a tmpfs: a test server keeps its data in memory, leaves nothing on disk, and
+ * starts empty again after `restart()`.
  *
  * @example
  * ```ts
@@ -42,7 +47,8 @@ export class RedisContainer extends GenericContainer {
   /**
    * Writes an append-only file and snapshots every second with a change (`--appendonly yes
    * --save "1 1"`) into `/data`, bound to the host directory `dir` when given, so a new
-   * container on the same directory finds the data.
+   * container on the same directory finds the data; without `dir`, on the image's anonymous
+   * `/data` volume, so the data survives `restart()`.
    * @param dir @default the image's anonymous `/data` volume
    */
   withPersistence(dir?: string): this {
@@ -54,12 +60,24 @@ export class RedisContainer extends GenericContainer {
     const command = ["redis-server"];
     if (this.#persistence) {
       command.push("--appendonly", "yes", "--save", "1 1");
-      if (this.#persistence.dir) this.withBindMounts([{ source: this.#persistence.dir, target: "/data", mode: "rw" }]);
+      if (this.#persistence.dir && !this.#mountsData()) this.withBindMounts([{ source: this.#persistence.dir, target: dataDir, mode: "rw" }]);
+    } else if (!this.#mountsData()) {
+      // The image's VOLUME would otherwise get an anonymous volume: a directory created,
+      // recorded, copied up and removed again for data nobody asked to keep. That costs more
+      // than the rest of the create (tens of ms on a busy host, docs/modules.md); a tmpfs is
+      // one mount, and the entrypoint's chown makes it the redis user's as it would a volume.
+      this.withTmpFs({ [dataDir]: "rw" });
     }
     if (this.#password !== undefined) command.push("--requirepass", this.#password);
     // A command the user set wins, as in testcontainers: the module's options then only
     // affect the getters.
     if (!this.options.cmd) this.withCommand(command);
+  }
+
+  /** Whether a mount at /data was asked for (by the user, or by an earlier start of this builder). */
+  #mountsData(): boolean {
+    const target = (path: string | undefined) => path?.replace(/\/+$/, "") === dataDir;
+    return this.options.mounts.some((m) => target(m.split(":")[1])) || this.options.tmpfs.some((t) => target(t.split(":")[0]));
   }
 
   /** Starts the server and waits until it accepts connections. */

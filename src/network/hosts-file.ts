@@ -1,4 +1,5 @@
-import { closeSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { BerthError } from "../common/berth-error.js";
 import type { ContainerNetworkState, NetworkRecord } from "./network-store.js";
 
@@ -106,7 +107,7 @@ export function validateAlias(alias: string): string {
  * without that hook writes it after `attach` returned, and a peer attaching in between must
  * wait for that write, or its entry would be written over and lost. A
  * container prepared more than 10 s ago whose file is missing never got it (its start
- * failed): it is not waited for.
+ * failed), and one whose directory is gone never will: neither is waited for.
  */
 export async function waitForHostsFile(state: ContainerNetworkState): Promise<boolean> {
   const written = () => {
@@ -119,6 +120,9 @@ export async function waitForHostsFile(state: ContainerNetworkState): Promise<bo
   };
   if (written()) return true;
   if (Date.now() - (state.preparedAt ?? 0) > 10_000) return false;
+  // The engine's container directory holds the file: without it the container is gone (its
+  // allocation waits for a reconcile) and nothing will write the file.
+  if (!existsSync(dirname(state.hostsPath))) return false;
   const deadline = Date.now() + 2_000;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 5));

@@ -44,6 +44,8 @@ export interface VethOptions {
   gateways?: string[];
   /** @default derived from the first IPv4 address as Docker does */
   mac?: string;
+  /** The host end's name; a name that is taken fails the command. @default `vb` and 8 random hex digits, another one when taken */
+  hostIfname?: string;
 }
 
 /**
@@ -71,9 +73,14 @@ export class NativeNet {
     } & Partial<VethResult>;
   }
 
-  /** Unpins a namespace; a missing one is success. */
-  async netnsDelete(path: string): Promise<void> {
-    await this.#run("netns-delete", ["--path", path]);
+  /**
+   * Unpins a namespace; a missing one is success.
+   * @param ifnames links inside it to delete first, in the same request, so that their host
+   * ends are gone when it returns (the kernel frees a dead namespace's links later otherwise);
+   * one that cannot be deleted does not stop the unpinning. Default: none.
+   */
+  async netnsDelete(path: string, ifnames: readonly string[] = []): Promise<void> {
+    await this.#run("netns-delete", ["--path", path, ...ifnames.flatMap((i) => ["--ifname", i])]);
   }
 
   async bridgeEnsure(name: string, addrs: string[]): Promise<void> {
@@ -230,6 +237,7 @@ function vethArgs(veth: VethOptions): string[] {
     ...(veth.addrs ?? []).flatMap((a) => ["--addr", a]),
     ...(veth.gateways ?? []).flatMap((g) => ["--gateway", g]),
     ...(veth.mac ? ["--mac", veth.mac] : []),
+    ...(veth.hostIfname ? ["--host-ifname", veth.hostIfname] : []),
   ];
 }
 

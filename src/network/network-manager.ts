@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, statSync, utimesSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BerthError } from "../common/berth-error.js";
 import { logger } from "../common/logger.js";
+import { isRootless } from "../common/user-namespace.js";
 import {
   allocateAddress,
   checkOverlap,
@@ -18,13 +19,14 @@ import {
   subnetContains,
 } from "./ipam.js";
 import { hostsEntriesFor, hostsLine, rewriteHostsFile, validateAlias, waitForHostsFile, type HostsEntry } from "./hosts-file.js";
-import { NativeNet, type ProxiedPort } from "./native-net.js";
+import { NativeNet, type ProxiedPort, type VethOptions, type VethResult } from "./native-net.js";
 import { matchNetwork, NetworkStore, type ContainerNetworkState, type EndpointRecord, type NetworkRecord } from "./network-store.js";
 import { parsePortSpec, proxyMap, type PortSpec } from "./port-spec.js";
 import { stopProxy } from "./proxy-process.js";
-// Loaded with the network layer so that any process's engine can release a rootless
-// container's network from its record (the driver registers itself).
-import "./rootless-network.js";
+import { startSetupProfile, type SetupProfile } from "./setup-profile.js";
+// Also loads the rootless driver with the network layer, so that any process's engine can
+// release a rootless container's network from its record (the driver registers itself).
+import { rootlessNetworksUnsupported } from "./rootless-network.js";
 
 const log = logger("network");
 
@@ -99,6 +101,20 @@ export interface NetworkManagerOptions {
    * exists, else it has a record under the state root
    */
   containerExists?: (containerId: string) => boolean;
+  /**
+   * How often an attach looks for the allocations of containers that are gone (see
+   * {@link NetworkManager.reconcile}), in ms, across every process on the state root: an
+   * attach that finds such an allocation in its way (an address or a name it asks for, a
+   * full subnet) releases it at once whatever this says. 0 reconciles at every attach.
+   * @default 60000
+   */
+  reconcileInterval?: number;
+  /**
+   * Whether an attach writes the hosts files while berth-runtime makes the namespace (on
+   * another core), or after it: false is the slower order, kept as a benchmark's baseline.
+   * @default true
+   */
+  concurrentSetup?: boolean;
 }
 
 /**
@@ -111,8 +127,12 @@ export class NetworkManager {
   readonly native: NativeNet;
   readonly #containerExists: (id: string) => boolean;
   readonly #customExists: boolean;
+  readonly #reconcileInterval: number;
+  readonly #concurrentSetup: boolean;
 
   constructor(options: NetworkManagerOptions = {}) {
+    this.#reconcileInterval = options.reconcileInterval ?? 60_000;
+    this.#concurrentSetup = options.concurrentSetup ?? true;
     this.store = options.store ?? new NetworkStore();
     this.native = options.native ?? new NativeNet();
     this.#customExists = options.containerExists !== undefined;
@@ -123,6 +143,8 @@ export class NetworkManager {
 
   async createNetwork(options: CreateNetworkOptions = {}): Promise<NetworkRecord> {
     const name = options.name ?? `berth-net-${randomBytes(6).toString("hex")}`;
+    // A bridge needs root (CAP_NET_ADMIN on the host).
+    if (isRootless()) throw rootlessNetworksUnsupported(`network ${name} (a user network)`, { network: name });
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.length > 128) {
       throw new BerthError("BERTH_INVALID_ARGUMENT", `invalid network name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, {
         field: "name",
@@ -244,21 +266,32 @@ export class NetworkManager {
   // ------------------------------------------------------------------ containers
 
   /**
-   * Gives a container its namespace on its networks (the first one in the same spawn as the
+   * Gives a container its namespace on its networks (the first one in the same request as the
    * namespace), its addresses, its names in every peer's hosts file and its published ports.
    * Whatever an earlier start left is released first. On failure nothing is left.
+   *
+   * The budget is a few milliseconds (issue 5), so the work is ordered for it: everything is
+   * chosen first (address, MAC, host veth name), then berth-runtime makes the namespace and its
+   * veth in its co-process while this process writes the records and the hosts files (the
+   * container's own and its peers'), the two sides on two cores. Stale allocations are looked
+   * for only where they would be in the way (an address or a name this container asks for, a
+   * full subnet) and otherwise every {@link NetworkManagerOptions.reconcileInterval}, not at
+   * every attach.
    */
   async attach(target: AttachTarget, requests: EndpointRequest[], ports: readonly (string | number | PortSpec)[] = []): Promise<AttachResult> {
     const published = ports.map((p) => parsePortSpec(p));
     const wanted = requests.length > 0 ? requests : [{ network: defaultNetworkName }];
     for (const request of wanted) for (const alias of request.aliases ?? []) validateAlias(alias);
+    const profile = startSetupProfile("attach");
     const result = await this.store.locked(async () => {
-      // Containers removed by a process that did not know their attachment (or killed) are
-      // released here, before they can hold an address or a name someone now asks for.
+      profile.mark("lock");
       // One read of the networks serves the reconcile, the release and the attach.
       const networks = await this.#networkMap();
-      await this.#reconcileLocked(networks);
+      profile.mark("read networks");
+      if (this.#reconcileDue()) await this.#reconcileLocked(networks);
+      profile.mark("reconcile");
       await this.#releaseLocked(target.id, networks);
+      profile.mark("release previous");
       const state: ContainerNetworkState = {
         id: target.id,
         name: target.name,
@@ -278,49 +311,67 @@ export class NetworkManager {
         }
         records.push(record);
       }
+      for (const record of records) await this.#ensureBridge(record);
+      const endpoints = await this.#allocateAll(records, wanted, target, networks);
+      profile.mark("bridge + allocate");
       const routed = records.find((r) => !r.internal);
+      const veths: VethOptions[] = records.map((record, i) => ({
+        bridge: record.bridge,
+        ifname: endpoints[i]!.ifname,
+        addrs: [`${endpoints[i]!.ipv4}/${record.subnet.split("/")[1]}`],
+        gateways: record === routed ? [record.gateway] : [],
+        mac: endpoints[i]!.mac,
+        hostIfname: endpoints[i]!.hostIfname,
+      }));
+      for (const [i, record] of records.entries()) {
+        record.endpoints[target.id] = endpoints[i]!;
+        state.networks.push(record.id);
+      }
+      const extraHosts = hostsEntriesFor(state, networks);
+      state.managedHosts = extraHosts.map(hostsLine);
+      const addresses = endpoints.map((e) => e.ipv4);
       try {
-        for (const [index, record] of records.entries()) {
-          await this.#ensureBridge(record);
-          const request = wanted[index]!;
-          const endpoint = this.#allocate(record, target, request, `eth${index}`);
-          const veth = {
-            bridge: record.bridge,
-            ifname: endpoint.ifname,
-            addrs: [`${endpoint.ipv4}/${record.subnet.split("/")[1]}`],
-            gateways: record === routed ? [record.gateway] : [],
-          };
-          if (index === 0) {
-            const made = await this.native.netnsCreate(target.id, this.store.netnsDir, veth);
-            state.netnsPath = made.path;
-            endpoint.mac = made.mac ?? "";
-            endpoint.hostIfname = made.hostIfname ?? "";
-          } else {
-            Object.assign(endpoint, await this.native.vethAttach(state.netnsPath, veth));
-          }
-          record.endpoints[target.id] = endpoint;
-          state.networks.push(record.id);
-          // Recorded at once, so a failure below (or a crash) is undone by a release, which
-          // finds the endpoint even before the container's own state is written.
-          await this.store.write(record);
-        }
-        const extraHosts = hostsEntriesFor(state, networks);
-        state.managedHosts = extraHosts.map(hostsLine);
-        const addresses = records.map((r) => r.endpoints[target.id]!.ipv4);
-        if (target.writeHosts) await target.writeHosts(addresses, extraHosts);
-        await this.store.writeContainer(state);
-        await this.#refreshHostsLocked(this.#peersOf(state.networks, networks, target.id), networks);
-        return {
-          netnsPath: state.netnsPath,
-          addresses,
-          extraHosts,
-          targetIp: records[0]!.endpoints[target.id]!.ipv4,
+        // A failure below, or a crash (this process's or the co-process's), is undone by a
+        // release, which finds the namespace and the endpoints from these records; a namespace
+        // made before its records were written (a crash in between) is found by reconcile(),
+        // which also looks for namespaces no record names.
+        const writeRecords = async () => {
+          for (const record of records) await this.store.write(record);
+          await this.store.writeContainer(state);
         };
+        const hostFiles = async () => {
+          if (target.writeHosts) await target.writeHosts(addresses, extraHosts);
+          await this.#refreshHostsLocked(this.#peersOf(state.networks, networks, target.id), networks);
+        };
+        let made: Promise<VethResult>;
+        let writes: Promise<void>;
+        if (this.#concurrentSetup) {
+          // The request goes to the co-process first; every write is done while it runs.
+          made = this.#makeNamespace(target.id, veths[0]!);
+          writes = writeRecords().then(hostFiles);
+        } else {
+          await writeRecords();
+          made = this.#makeNamespace(target.id, veths[0]!);
+          writes = made.then(hostFiles, () => {});
+        }
+        // Both settle before anything is undone: a release racing a namespace still being
+        // made would leave the namespace behind.
+        const [namespace, files] = await Promise.allSettled([made, writes]);
+        profile.mark("namespace + records + hosts files");
+        if (namespace.status === "rejected") throw namespace.reason;
+        if (files.status === "rejected") throw files.reason;
+        await this.#recordActual(records[0]!, endpoints[0]!, namespace.value);
+        for (let i = 1; i < records.length; i++) {
+          await this.#recordActual(records[i]!, endpoints[i]!, await this.native.vethAttach(state.netnsPath, veths[i]!));
+        }
+        profile.mark("more networks");
+        return { netnsPath: state.netnsPath, addresses, extraHosts, targetIp: addresses[0]! };
       } catch (error) {
         await this.#releaseLocked(target.id).catch((e: unknown) => log("cleanup after a failed attach failed: %O", e));
         throw error;
       }
     });
+    profile.mark("unlock");
     let proxied: ProxiedPort[] = [];
     if (published.length > 0) {
       try {
@@ -330,7 +381,67 @@ export class NetworkManager {
         throw error;
       }
     }
+    profile.mark("ports");
+    profile.end();
     return { netnsPath: result.netnsPath, addresses: result.addresses, extraHosts: result.extraHosts, ports: proxied };
+  }
+
+  /**
+   * Makes the namespace with its first veth, under the host name chosen at allocation. A host
+   * name is 32 random bits: should it be taken all the same, another is tried (berth-runtime
+   * has already removed what it made).
+   */
+  async #makeNamespace(id: string, veth: VethOptions): Promise<VethResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const made = await this.native.netnsCreate(id, this.store.netnsDir, veth);
+        return { hostIfname: made.hostIfname ?? veth.hostIfname ?? "", mac: made.mac ?? veth.mac ?? "" };
+      } catch (error) {
+        if (attempt >= 2 || !(error instanceof BerthError) || !/exists on the host/.test(error.message)) throw error;
+        veth = { ...veth, hostIfname: randomHostIfname() };
+      }
+    }
+  }
+
+  /** Records what berth-runtime made where it differs from what was chosen (a host name tried again). */
+  async #recordActual(record: NetworkRecord, endpoint: EndpointRecord, made: VethResult): Promise<void> {
+    if (made.hostIfname === endpoint.hostIfname && made.mac === endpoint.mac) return;
+    endpoint.hostIfname = made.hostIfname;
+    endpoint.mac = made.mac;
+    await this.store.write(record);
+  }
+
+  /**
+   * The container's endpoint on each of `records`. What stands in its way (an address or a
+   * name it asks for, held by another endpoint; a full subnet) may be a container that is
+   * gone without a release (removed by a process that did not know its network, or killed):
+   * such holders are released, here, before the allocation.
+   */
+  async #allocateAll(records: NetworkRecord[], wanted: EndpointRequest[], target: AttachTarget, networks: Map<string, NetworkRecord>): Promise<EndpointRecord[]> {
+    const holders = new Set<string>();
+    for (const [i, record] of records.entries()) {
+      const request = wanted[i]!;
+      const names = new Set([target.name, ...(request.aliases ?? [])]);
+      const asked = new Set([request.ipv4Address, request.preferredIpv4].filter((ip): ip is string => !!ip));
+      for (const endpoint of Object.values(record.endpoints)) {
+        if (endpoint.containerId === target.id) continue;
+        const clash = asked.has(endpoint.ipv4) || (record.dns && (names.has(endpoint.name) || endpoint.aliases.some((a) => names.has(a))));
+        if (clash) holders.add(endpoint.containerId);
+      }
+    }
+    for (const id of holders) {
+      if (!(await this.#isGone(id))) continue;
+      log("container %s is gone but holds an address or a name on the way: releasing its network", id.slice(0, 12));
+      await this.#releaseLocked(id, networks);
+    }
+    const allocate = () => records.map((record, i) => this.#allocate(record, target, wanted[i]!, `eth${i}`));
+    try {
+      return allocate();
+    } catch (error) {
+      if (!(error instanceof BerthError) || error.code !== "BERTH_SUBNET_EXHAUSTED") throw error;
+      if ((await this.#reconcileLocked(networks)).length === 0) throw error;
+      return allocate();
+    }
   }
 
   #allocate(record: NetworkRecord, target: AttachTarget, request: EndpointRequest, ifname: string): EndpointRecord {
@@ -344,7 +455,8 @@ export class NetworkManager {
       : // The default bridge is one per host (berth0) but every state root has its own IPAM:
         // random addresses in its /16 keep two roots (parallel test files) from colliding.
         allocateAddress(subnet, record.gateway, used, record.name, { random: record.bridge === defaultBridgeName });
-    return { containerId: target.id, name: target.name, aliases: [...(request.aliases ?? [])], ipv4, mac: "", ifname, hostIfname: "" };
+    // Chosen here, not by berth-runtime, so the records are complete before the namespace is made.
+    return { containerId: target.id, name: target.name, aliases: [...(request.aliases ?? [])], ipv4, mac: macFromIpv4(ipv4), ifname, hostIfname: randomHostIfname() };
   }
 
   /** Joins a running container to one more network (`docker network connect`). */
@@ -411,14 +523,18 @@ export class NetworkManager {
 
   /** Frees everything a container has: proxy, addresses, veths, namespace, names in peers' hosts files. */
   async release(containerId: string): Promise<void> {
-    await this.store.locked(() => this.#releaseLocked(containerId));
+    const profile = startSetupProfile("release");
+    await this.store.locked(() => this.#releaseLocked(containerId, undefined, profile));
+    profile.end();
   }
 
   /** Releases a container; `networks`, when given, is the operation's map and is kept current. */
-  async #releaseLocked(containerId: string, networks?: Map<string, NetworkRecord>): Promise<void> {
+  async #releaseLocked(containerId: string, networks?: Map<string, NetworkRecord>, profile?: SetupProfile): Promise<void> {
+    profile?.mark("lock");
     const state = await this.store.readContainer(containerId);
     if (state?.proxy) await stopProxy(state.proxy.pid, state.proxy.pidFile);
     networks ??= await this.#networkMap();
+    profile?.mark("read + proxy");
     const affected: NetworkRecord[] = [...networks.values()].filter((n) => n.endpoints[containerId]);
     if (!state && affected.length === 0) {
       // An attach that failed between making the namespace and recording it.
@@ -433,14 +549,11 @@ export class NetworkManager {
     );
     if (state?.ownsNetns) {
       // The kernel frees a dead namespace's veths later, from a work queue: deleting them first
-      // makes the release complete when it returns, so no host-side veth outlives a stop.
-      await Promise.all(
-        affected.map(async (n) => {
-          const ifname = n.endpoints[containerId]?.ifname;
-          if (ifname) await this.native.vethDetach(state.netnsPath, ifname).catch((e: unknown) => log("veth %s of %s: %O", ifname, containerId.slice(0, 12), e));
-        }),
-      );
-      await this.native.netnsDelete(state.netnsPath);
+      // (in the same request) makes the release complete when it returns, so no host-side
+      // veth outlives a stop.
+      const ifnames = affected.map((n) => n.endpoints[containerId]?.ifname).filter((i): i is string => !!i);
+      await this.native.netnsDelete(state.netnsPath, ifnames);
+      profile?.mark("veths + netns-delete");
     } else if (!state) await this.native.netnsDelete(join(this.store.netnsDir, containerId));
     for (const record of affected) {
       delete record.endpoints[containerId];
@@ -454,7 +567,9 @@ export class NetworkManager {
       }
     }
     await this.store.deleteContainer(containerId);
+    profile?.mark("records");
     await this.#refreshHostsLocked(peers, networks);
+    profile?.mark("peers' hosts");
     log("released container %s", containerId.slice(0, 12));
   }
 
@@ -467,19 +582,57 @@ export class NetworkManager {
   async #reconcileLocked(networks?: Map<string, NetworkRecord>): Promise<string[]> {
     const ids = new Set(await this.store.listContainers());
     for (const record of networks ? networks.values() : await this.store.list()) for (const id of Object.keys(record.endpoints)) ids.add(id);
+    // Namespaces too: an attach sends the namespace request before it writes the records, and
+    // a crash in between leaves a pin that no record names.
+    const pins = readdirOrEmpty(this.store.netnsDir).filter((name) => !ids.has(name));
     const gone: string[] = [];
-    for (const id of ids) {
-      const state = await this.store.readContainer(id);
-      // The engine's container directory holds the hosts file: where it is, the container is,
-      // whatever state root the engine was given.
-      const exists = this.#customExists ? this.#containerExists(id) : state ? existsSync(dirname(state.hostsPath)) : this.#containerExists(id);
-      if (!exists) gone.push(id);
+    for (const id of ids) if (await this.#isGone(id)) gone.push(id);
+    for (const pin of pins) {
+      if (!(await this.#isGone(pin))) continue;
+      log("reconcile: namespace %s has no container, deleting it", pin.slice(0, 12));
+      await this.native.netnsDelete(join(this.store.netnsDir, pin));
+      gone.push(pin);
     }
     for (const id of gone) {
       log("reconcile: container %s is gone, releasing its network", id.slice(0, 12));
       await this.#releaseLocked(id, networks);
     }
+    this.store.sweepReplaced();
+    this.#markReconciled();
     return gone;
+  }
+
+  async #isGone(containerId: string): Promise<boolean> {
+    if (this.#customExists) return !this.#containerExists(containerId);
+    const state = await this.store.readContainer(containerId);
+    // The engine's container directory holds the hosts file: where it is, the container is,
+    // whatever state root the engine was given.
+    return !(state ? existsSync(dirname(state.hostsPath)) : this.#containerExists(containerId));
+  }
+
+  /** Whether the last reconcile, by any process on this state root, is older than the interval. */
+  #reconcileDue(): boolean {
+    if (this.#reconcileInterval <= 0) return true;
+    try {
+      return Date.now() - statSync(join(this.store.root, ".reconciled")).mtimeMs >= this.#reconcileInterval;
+    } catch {
+      return true;
+    }
+  }
+
+  #markReconciled(): void {
+    const path = join(this.store.root, ".reconciled");
+    try {
+      const now = new Date();
+      utimesSync(path, now, now);
+    } catch {
+      try {
+        closeSync(openSync(path, "a"));
+      } catch (error) {
+        // Only the next attach's reconcile is at stake.
+        log("cannot mark the reconcile in %s: %O", path, error);
+      }
+    }
   }
 
   /** The network state of a container berth attached. */
@@ -597,5 +750,23 @@ export class NetworkManager {
       throw error;
     }
     return started.ports;
+  }
+}
+
+/** Docker's MAC for a container address: 02:42 then the IPv4 address's four bytes (what berth-runtime derives too). */
+function macFromIpv4(ip: string): string {
+  return ["02", "42", ...ip.split(".").map((part) => Number(part).toString(16).padStart(2, "0"))].join(":");
+}
+
+/** A veth's host-side name: at most 15 characters, 32 random bits (what berth-runtime picks too). */
+function randomHostIfname(): string {
+  return `vb${randomBytes(4).toString("hex")}`;
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
@@ -72,7 +72,10 @@ interface RootlessConfig {
  * The namespace's holder (a `sleep` in the namespaces), slirp4netns and the proxy are detached: the
  * container's network outlives the Node process that started it, like the container. Their
  * pids (with start times, against reuse) are kept in the container's record; `release` ends
- * them.
+ * them. Each also writes its pid to a file named after the container (`<runDir>/<id>.holder.pid`,
+ * `.slirp.pid`, `.proxy.pid`) as it starts, before the record names it: a Node process killed
+ * in between leaves helpers that the next start or `release` (any process's, from the record
+ * kept since create) finds and ends.
  */
 export class RootlessNetworkAttachment implements NetworkAttachment {
   readonly name = "slirp4netns";
@@ -116,17 +119,19 @@ export class RootlessNetworkAttachment implements NetworkAttachment {
     // A start after a crash may find the last start's helpers: they go first.
     const kept = container.config?.driver === rootlessDriverName ? (container.config.options as RootlessConfig) : undefined;
     if (kept) await releaseHelpers(kept);
+    // Short names: a unix socket's path has room for 107 bytes.
+    const base = helperBase(this.#runDir, container.id);
+    // What a start killed before its record named the helpers left (see releaseHelpers).
+    await releaseHelpers({ ports: [], runDir: this.#runDir }, base);
     const mappings = this.#mappings ?? rootlessIdMappings();
     await mkdir(this.#runDir, { recursive: true, mode: 0o700 });
     const state: RootlessConfig = { ports: [...this.#ports], runDir: this.#runDir };
     this.#state = state;
     try {
-      state.holder = await startHolder(mappings, this.#timeout, container.name);
+      state.holder = await startHolder(mappings, this.#timeout, container.name, `${base}.holder.pid`);
       const ports = await choosePorts(this.#ports.map((p) => parsePortSpec(p)));
-      // Short names: a unix socket's path has room for 107 bytes.
-      const base = join(this.#runDir, container.id.slice(0, 16));
       const files = [`${base}.sock`, `${base}.log`];
-      state.slirp = { ...(await startSlirp(this.#slirp, state.holder.pid, files[0]!, files[1]!, this.#timeout, container.name)), files };
+      state.slirp = { ...(await startSlirp(this.#slirp, state.holder.pid, files[0]!, files[1]!, `${base}.slirp.pid`, this.#timeout, container.name)), files };
       for (const port of ports) await addHostForward(files[0]!, port, this.#timeout, container.name);
       state.published = ports.map((p) => ({ proto: p.protocol, hostIp: p.hostIp === "loopback" ? "127.0.0.1" : p.hostIp, hostPort: p.hostPort, targetIp: "", targetPort: p.containerPort }));
       const v6 = ports.filter((p) => p.hostIp === "loopback");
@@ -139,10 +144,11 @@ export class RootlessNetworkAttachment implements NetworkAttachment {
         state.published.push(...v6.map((p) => ({ proto: p.protocol, hostIp: "::1", hostPort: p.hostPort, targetIp: "", targetPort: p.containerPort })));
       }
     } catch (error) {
-      await releaseHelpers(state);
+      await releaseHelpers(state, base);
       throw error;
     }
     log("network of %s: holder %d, slirp4netns %d, ports %o", container.name, state.holder.pid, state.slirp.pid, state.published);
+    if (process.env.BERTH_TEST_PAUSE_AFTER_NETWORK) await pauseForTest(process.env.BERTH_TEST_PAUSE_AFTER_NETWORK);
     return {
       mode: "path",
       netnsPath: `/proc/${state.holder.pid}/ns/net`,
@@ -174,13 +180,34 @@ export class RootlessNetworkAttachment implements NetworkAttachment {
     const kept = container.config?.driver === rootlessDriverName ? (container.config.options as RootlessConfig) : undefined;
     await releaseHelpers(this.#state);
     if (kept) await releaseHelpers(kept);
+    // Helpers a killed start left before the record named them.
+    await releaseHelpers({ ports: [], runDir: this.#runDir }, helperBase(this.#runDir, container.id));
     this.#state = { ports: [...this.#ports], runDir: this.#runDir };
   }
 }
 
-/** The namespaces' holder: `sleep` as root of a new user namespace (rootless mappings) with a new network namespace. */
-async function startHolder(mappings: RootlessIdMappings, timeout: number, container: string): Promise<{ pid: number; start: string }> {
-  const child = spawn("unshare", [...unshareArgs(mappings), "--net", "--", "sh", "-c", "echo ready; exec sleep infinity"], {
+/** Where a container's helpers keep their files: `<base>.sock`, `<base>.holder.pid`... */
+function helperBase(runDir: string, id: string): string {
+  return join(runDir, id.slice(0, 16));
+}
+
+/**
+ * The test hook of the crash test (test/integration/rootless): the helpers run and the record
+ * does not name them yet. Writes `marker` and waits to be killed.
+ */
+async function pauseForTest(marker: string): Promise<never> {
+  writeFileSync(marker, String(process.pid));
+  return new Promise<never>(() => setInterval(() => {}, 60_000));
+}
+
+/**
+ * The namespaces' holder: `sleep` as root of a new user namespace (rootless mappings) with a
+ * new network namespace. It writes its own pid file before it says it is ready, so a Node
+ * process killed at any moment after the spawn leaves a holder that the file names.
+ */
+async function startHolder(mappings: RootlessIdMappings, timeout: number, container: string, pidFile: string): Promise<{ pid: number; start: string }> {
+  const script = 'echo $$ > "$1" && echo ready && exec sleep infinity';
+  const child = spawn("unshare", [...unshareArgs(mappings), "--net", "--", "sh", "-c", script, "sh", pidFile], {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -215,18 +242,20 @@ async function startHolder(mappings: RootlessIdMappings, timeout: number, contai
  * slirp4netns on the holder's namespaces: a `tap0` configured as 10.0.2.100/24, default route
  * via 10.0.2.2, which also answers for the host's loopback (published as host.berth.internal);
  * DNS at 10.0.2.3 forwards to the host's resolver. It runs detached, its output in a log
- * file: a pipe closed by an exited Node would end it at its next message.
+ * file: a pipe closed by an exited Node would end it at its next message. slirp4netns has no
+ * pid file of its own: a shell writes one and execs it (same pid), as the holder does.
  */
-async function startSlirp(binary: string, target: number, apiSocket: string, logPath: string, timeout: number, container: string): Promise<{ pid: number; start: string }> {
+async function startSlirp(binary: string, target: number, apiSocket: string, logPath: string, pidFile: string, timeout: number, container: string): Promise<{ pid: number; start: string }> {
   await rm(apiSocket, { force: true });
   const log = openSync(logPath, "w", 0o600);
   const args = ["--configure", "--mtu=65520", `--api-socket=${apiSocket}`, "--ready-fd=3", String(target), "tap0"];
   let child;
   try {
-    child = spawn(binary, args, { detached: true, stdio: ["ignore", log, log, "pipe"] });
+    child = spawn("sh", ["-c", 'echo $$ > "$0" && exec "$@"', pidFile, binary, ...args], { detached: true, stdio: ["ignore", log, log, "pipe"] });
   } finally {
     closeSync(log);
   }
+  let exitCode: number | null = null;
   const outcome = await new Promise<"ready" | "exited" | "timeout" | Error>((resolve) => {
     const timer = setTimeout(() => resolve("timeout"), timeout);
     (child.stdio[3] as NodeJS.ReadableStream).on("data", () => {
@@ -237,7 +266,8 @@ async function startSlirp(binary: string, target: number, apiSocket: string, log
       clearTimeout(timer);
       resolve(error);
     });
-    child.once("exit", () => {
+    child.once("exit", (code) => {
+      exitCode = code;
       clearTimeout(timer);
       resolve("exited");
     });
@@ -248,7 +278,8 @@ async function startSlirp(binary: string, target: number, apiSocket: string, log
   if (outcome !== "ready" || !child.pid || !start) {
     if (child.pid) killIf({ pid: child.pid, start: start ?? "" });
     const text = (await readFile(logPath, "utf8").catch(() => "")).trim();
-    const missing = outcome instanceof Error && (outcome as NodeJS.ErrnoException).code === "ENOENT";
+    // The shell's 127: the exec found no such program.
+    const missing = outcome === "exited" && exitCode === 127;
     throw new BerthError(
       "BERTH_ROOTLESS_FAILED",
       missing
@@ -346,19 +377,52 @@ function freePort(proto: "tcp" | "udp", host: string, port: number): Promise<num
   });
 }
 
-async function releaseHelpers(state: RootlessConfig): Promise<void> {
+/**
+ * Ends the helpers `state` names and, given `base`, those the pid files there name (see
+ * {@link RootlessNetworkAttachment}), then removes their files.
+ */
+async function releaseHelpers(state: RootlessConfig, base?: string): Promise<void> {
+  const pidFiles = base ? [`${base}.proxy.pid`, `${base}.slirp.pid`, `${base}.holder.pid`] : [];
   // By pid and start time, not by name: a proxy forked by `berth-runtime serve` keeps serve's
   // command line.
-  const helpers = [state.proxy, state.slirp, state.holder];
+  const helpers = [state.proxy, state.slirp, state.holder, ...pidFiles.map(pidFileProcess)];
   for (const p of helpers) if (p) killIf(p);
   // Waited for, so a caller that checks for leftovers right after finds none.
   const deadline = Date.now() + 2_000;
   while (Date.now() < deadline && helpers.some((p) => p && isSame(p))) await new Promise((r) => setTimeout(r, 10));
-  for (const file of [...(state.slirp?.files ?? []), ...(state.proxy ? [state.proxy.pidFile] : [])]) await rm(file, { force: true });
+  const files = [...(state.slirp?.files ?? []), ...(state.proxy ? [state.proxy.pidFile] : [])];
+  if (base) files.push(`${base}.sock`, `${base}.log`, ...pidFiles);
+  for (const file of files) await rm(file, { force: true });
   delete state.proxy;
   delete state.slirp;
   delete state.holder;
   delete state.published;
+}
+
+/**
+ * The live process a pid file names, or undefined. The process wrote the file after it
+ * started (or its starter did): one that started later than the file was written took the
+ * pid over from a helper that is gone, and is not ours to kill.
+ */
+function pidFileProcess(path: string): { pid: number; start: string } | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(path, "utf8"), 10);
+    const start = pid > 1 ? processStart(pid) : undefined;
+    if (!start) return undefined;
+    const startedAt = (bootTime() + Number(start) / clockTicks) * 1000;
+    // One second of slack: a tick is 10 ms, the boot time is whole seconds.
+    return startedAt <= statSync(path).mtimeMs + 1_000 ? { pid, start } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ, the unit of /proc/<pid>/stat's start time: 100 on every Linux architecture Node runs on. */
+const clockTicks = 100;
+let bootSeconds: number | undefined;
+
+function bootTime(): number {
+  return (bootSeconds ??= Number(/^btime (\d+)/m.exec(readFileSync("/proc/stat", "utf8"))?.[1] ?? 0));
 }
 
 function killIf(p: { pid: number; start: string }): void {
@@ -373,6 +437,21 @@ function killIf(p: { pid: number; start: string }): void {
 /** Whether `pid` is still the process recorded (its start time unchanged, not a zombie). */
 function isSame(p: { pid: number; start: string }): boolean {
   return p.start !== "" && processStart(p.pid) === p.start;
+}
+
+/**
+ * What the harness and `Container` throw for networks between rootless containers (user
+ * networks, aliases, fixed addresses), which rootless mode does not have: each container has
+ * its own slirp4netns. The message says what works instead.
+ */
+export function rootlessNetworksUnsupported(what: string, context: Record<string, unknown> = {}): BerthError {
+  return new BerthError(
+    "BERTH_UNSUPPORTED",
+    `${what}: not supported in rootless mode, where each container has its own slirp4netns network and there are no networks between containers. ` +
+      `Instead, publish the other container's port (withExposedPorts, or ports) and reach it from this container at ${hostInternalName}:<its mapped host port> ` +
+      `(getMappedPort), or run as root for user networks and names (docs/rootless.md)`,
+    context,
+  );
 }
 
 /** slirp4netns's fixed addresses (its default 10.0.2.0/24): the container's, and the gateway that is the host. */

@@ -184,11 +184,12 @@ export async function pullImage(
       const result = await store.ensureLayer({
         layer,
         compression: compressionOf(layer.mediaType),
-        open: () => {
+        open: ({ verifyDigest }) => {
           started = true;
           report("downloading", 0);
           return transport.getBlob(repo, layer.digest, {
             size: layer.size,
+            verifyDigest,
             onProgress: (p) => report("downloading", p.current),
             signal: stop.signal,
             ...(foreignUrls.has(layer.digest) ? { urls: foreignUrls.get(layer.digest)! } : {}),

@@ -143,7 +143,13 @@ export class RegistryClient implements RegistryTransport {
   async getBlob(
     repo: RepositoryRef,
     digest: string,
-    options: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal; urls?: readonly string[] } = {},
+    options: {
+      size?: number;
+      onProgress?: (p: TransferProgress) => void;
+      signal?: AbortSignal;
+      urls?: readonly string[];
+      verifyDigest?: boolean;
+    } = {},
   ): Promise<Readable> {
     const subject = `blob ${digest} of ${repo.registry}/${repo.repository}`;
     const algorithm = digestAlgorithm(digest, subject);
@@ -168,7 +174,7 @@ export class RegistryClient implements RegistryTransport {
       });
       const length = Number(response.headers["content-length"]);
       const expected = options.size ?? (Number.isFinite(length) ? length : undefined);
-      const verifier = new VerifyingStream(digest, algorithm, expected, subject, options.onProgress);
+      const verifier = new VerifyingStream(digest, algorithm, expected, subject, options.onProgress, options.verifyDigest !== false);
       let current = response;
       let resumes = 0;
       // Bytes handed to the verifier, which may not have hashed them all yet: a resume
@@ -245,7 +251,7 @@ export class RegistryClient implements RegistryTransport {
     url: URL,
     digest: string,
     algorithm: "sha256" | "sha512",
-    options: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal },
+    options: { size?: number; onProgress?: (p: TransferProgress) => void; signal?: AbortSignal; verifyDigest?: boolean },
   ): Promise<Readable> {
     const subject = `foreign layer ${digest} from ${url.href}`;
     if (url.protocol !== "http:" && url.protocol !== "https:") {
@@ -263,7 +269,14 @@ export class RegistryClient implements RegistryTransport {
       throw new BerthError("BERTH_REGISTRY_NOT_FOUND", `${subject}: answered ${response.status}`, { url: url.href, status: response.status });
     }
     const length = Number(response.headers["content-length"]);
-    const verifier = new VerifyingStream(digest, algorithm, options.size ?? (Number.isFinite(length) ? length : undefined), subject, options.onProgress);
+    const verifier = new VerifyingStream(
+      digest,
+      algorithm,
+      options.size ?? (Number.isFinite(length) ? length : undefined),
+      subject,
+      options.onProgress,
+      options.verifyDigest !== false,
+    );
     response.body.on("error", (error) => verifier.destroy(new BerthError("BERTH_DOWNLOAD_TRUNCATED", `${subject} broke off`, { url: url.href, cause: response.stopReason ?? error })));
     verifier.on("close", () => {
       if (!response.body.complete) response.body.destroy();

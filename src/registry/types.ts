@@ -70,6 +70,12 @@ export interface RegistryTransport {
        * with no credentials, the bytes verified against the digest all the same.
        */
       urls?: readonly string[];
+      /**
+       * Whether the stream hashes the bytes and fails on a digest mismatch. `false` only when
+       * the consumer checks the digest itself before committing anything (the native layer
+       * unpacker does); the size is checked either way. @default true
+       */
+      verifyDigest?: boolean;
     },
   ): Promise<Readable>;
   /** Whether the registry already has the blob (HEAD). */

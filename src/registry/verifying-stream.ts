@@ -4,7 +4,12 @@ import type { Readable, TransformCallback } from "node:stream";
 import { BerthError } from "../common/index.js";
 import type { TransferProgress } from "./types.js";
 
-/** Passes a blob through, hashing and counting; fails at the end when either is wrong. */
+/**
+ * Passes a blob through, hashing and counting; fails at the end when either is wrong. With
+ * `hashing` false it only counts: the consumer checks the digest itself (the native layer
+ * unpacker does, in the same pass as its decompression), and a second hash here would only
+ * cost this process's one thread.
+ */
 export class VerifyingStream extends Transform {
   received = 0;
   private readonly hash;
@@ -15,9 +20,10 @@ export class VerifyingStream extends Transform {
     private readonly expected: number | undefined,
     private readonly subject: string,
     private readonly onProgress: ((p: TransferProgress) => void) | undefined,
+    hashing = true,
   ) {
     super({ highWaterMark: 1024 * 1024 });
-    this.hash = createHash(algorithm);
+    this.hash = hashing ? createHash(algorithm) : null;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -31,7 +37,7 @@ export class VerifyingStream extends Transform {
       );
       return;
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.onProgress?.({ digest: this.digest, current: this.received, total: this.expected });
     callback(null, chunk);
   }
@@ -45,6 +51,10 @@ export class VerifyingStream extends Transform {
           expected: this.expected,
         }),
       );
+      return;
+    }
+    if (!this.hash) {
+      callback();
       return;
     }
     const actual = `${this.digest.split(":")[0]}:${this.hash.digest("hex")}`;

@@ -15,6 +15,7 @@ export type {
   OciStopOptions,
   OciMonitorOptions,
   OciDetachedStdio,
+  WriteBundleOptions,
 } from "./oci-runtime.js";
 export { defaultSpec, defaultCapabilities, defaultMaskedPaths, defaultReadonlyPaths } from "./default-spec.js";
 export type { DefaultSpecOptions } from "./default-spec.js";

@@ -16,12 +16,21 @@ export interface RootlessUser {
   /** The pids of its live processes (zombies left out: they hold nothing). */
   processes(): number[];
   /** Runs a TypeScript file with tsx as the user, with a clean environment and `env` added; never rejects. */
-  run(script: string, args: readonly string[], options: { timeout: number; env?: Record<string, string> }): Promise<UserRun>;
+  run(script: string, args: readonly string[], options: RunOptions): Promise<UserRun>;
   /**
    * Kills its processes (by pid), deletes it with its home and subordinate ranges and its
    * rootless run root, and puts /dev/net/tun's mode back. Safe to call twice.
    */
   remove(): Promise<void>;
+}
+
+/** Options of {@link RootlessUser.run}. */
+export interface RunOptions {
+  timeout: number;
+  /** @default {} */
+  env?: Record<string, string>;
+  /** A cgroup v2 directory to start the process in (as root, before it becomes the user). @default the caller's */
+  cgroup?: string;
 }
 
 /** What a {@link RootlessUser.run} gave back. */
@@ -103,9 +112,13 @@ export async function createRootlessUser(name: string): Promise<RootlessUser> {
       subuid,
       processes: () => processesOf(userId),
       run: async (script, args, options) => {
+        // Moved by a root shell that then becomes the user: the user may not write the target's
+        // common ancestor with the caller's cgroup.
+        const inCgroup = options.cgroup ? ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.cgroup] : [];
         const r = await execa(
-          "runuser",
+          inCgroup[0] ?? "runuser",
           [
+            ...(inCgroup.length > 0 ? [...inCgroup.slice(1), "runuser"] : []),
             "-u",
             name,
             "--",

@@ -38,9 +38,18 @@ export class LogWaitStrategy extends AbstractWaitStrategy {
 
   protected async waitFor(target: WaitTarget, signal: AbortSignal): Promise<void> {
     let seen = 0;
-    for await (const { line } of target.logs({ since: this.#since, follow: true, signal })) {
+    const lines = target.logs({ since: this.#since, follow: true, signal })[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await lines.next();
+      if (next.done) break;
+      const { line } = next.value;
       const matches = typeof this.#message === "string" ? line.includes(this.#message) : this.#message.test(line);
-      if (matches && ++seen >= this.#times) return;
+      if (matches && ++seen >= this.#times) {
+        // Ready now: closing the follower (a file handle, a watcher) need not delay the start,
+        // as a `return` inside `for await` would by awaiting it.
+        void lines.return?.(undefined)?.catch(() => {});
+        return;
+      }
     }
     signal.throwIfAborted();
     // The stream ended: the container's output is closed, so the message will never come.

@@ -85,6 +85,12 @@ export interface ResourceLimits {
   cpusetMems?: string;
   /** `--pids-limit`; 0 or negative is unlimited. @default unlimited */
   pidsLimit?: number;
+  /**
+   * Huge page limits per page size (`{ pageSize: "2MB", limit: "4m" }`: OCI's
+   * `linux.resources.hugepageLimits`, the cgroup's `hugetlb.<pageSize>.max`). Docker has no
+   * flag for it; the OCI runtime spec has. @default none
+   */
+  hugepageLimits?: readonly { pageSize: string; limit: number | string }[];
 }
 
 /** What the spec builder needs besides the resolved config. */
@@ -501,6 +507,15 @@ function resourcesFor(input: OciSpecInput, privileged: boolean): OciResources {
 
   const resources: OciResources = { devices: devicesFor(input, privileged), memory, cpu };
   if (r.pidsLimit !== undefined) resources.pids = { limit: r.pidsLimit > 0 ? r.pidsLimit : -1 };
+  if (r.hugepageLimits && r.hugepageLimits.length > 0) {
+    resources.hugepageLimits = r.hugepageLimits.map((h) => {
+      // The kernel's names of the cgroup files: hugetlb.2MB.max, hugetlb.1GB.max.
+      if (!/^\d+(KB|MB|GB)$/.test(h.pageSize)) throw invalidResource(`invalid huge page size ${JSON.stringify(h.pageSize)} (as the kernel names them: 2MB, 1GB)`, "hugepageLimits");
+      const limit = size(h.limit, "hugepageLimits");
+      if (limit === undefined || limit < 0) throw invalidResource(`invalid huge page limit ${h.limit}`, "hugepageLimits");
+      return { pageSize: h.pageSize, limit };
+    });
+  }
   return resources;
 }
 

@@ -3,8 +3,8 @@ import { lstat, readdir, readlink } from "node:fs/promises";
 import { posix } from "node:path";
 import { createGzip } from "node:zlib";
 import { execa } from "execa";
-import tar from "tar-stream";
 import { BerthError } from "../../common/berth-error.js";
+import { createBufferedTarPack } from "../../common/buffered-tar-pack.js";
 import type { ImageRecord, LayerRecord } from "../../image/image-record.js";
 import type { ImageStore } from "../../image/image-store.js";
 import { chainIds, mediaTypes, sha256Digest, type ContainerConfig, type ImageConfig, type ImageManifest } from "../../image/oci.js";
@@ -38,17 +38,8 @@ export interface CommitOptions {
  */
 export async function diffUpperDir(upper: string): Promise<Buffer> {
   const opaque = await opaqueDirs(upper);
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    pack.on("data", (c: unknown) => chunks.push(c as Buffer));
-    pack.on("end", () => resolve());
-    pack.on("error", reject);
-  });
-  const add = (header: Partial<tar.Header> & { name: string }, body?: Buffer | string) =>
-    new Promise<void>((resolve, reject) => {
-      pack.entry(header as tar.Header, body ?? "", (error) => (error ? reject(error) : resolve()));
-    });
+  const layer = createBufferedTarPack();
+  const add = layer.entry;
   const walk = async (rel: string): Promise<void> => {
     const entries = (await readdir(posix.join(upper, rel))).sort();
     for (const name of entries) {
@@ -72,9 +63,7 @@ export async function diffUpperDir(upper: string): Promise<Buffer> {
     }
   };
   await walk("");
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return layer.finish();
 }
 
 async function readAll(path: string): Promise<Buffer> {

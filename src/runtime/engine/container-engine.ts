@@ -1,6 +1,6 @@
 import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
@@ -11,7 +11,7 @@ import type { ImageRuntimeConfig } from "../container-config/image-config.js";
 import { readLogs, type LogEntry, type ReadLogsOptions } from "../container-config/log-reader.js";
 import { mergeConfig, replaceOrAppendEnv, signalNumber, type ResolvedContainerConfig } from "../container-config/merge-config.js";
 import type { NetworkMode } from "../container-config/oci-spec-builder.js";
-import { resolveUser } from "../container-config/resolve-user.js";
+import { resolveUser, type ResolvedUser } from "../container-config/resolve-user.js";
 import { VolumeStore } from "../../volume/volume-store.js";
 import { pullImage } from "../../registry/pull.js";
 import { RegistryClient } from "../../registry/registry-client.js";
@@ -48,6 +48,7 @@ import {
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
 import { isRootless, RootlessSupport, type RootfsView } from "../rootless/rootless-engine.js";
 import { restartAnnotations, validateRestartPolicy, type RestartPolicy } from "./restart-policy.js";
+import { trace, type Trace } from "./trace-timings.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
 
 const log = logger("engine");
@@ -150,12 +151,16 @@ export class ContainerEngine {
   /** Creates a container (`docker create`); returns its id. */
   async create(options: CreateContainerOptions): Promise<string> {
     const reference = typeof options.image === "string" ? options.image : (options.image.reference ?? options.image.id);
+    const tr = trace("create", reference);
     const layers = await this.#imageLayers(options);
+    tr.mark("image");
     const network = this.#networkOf(options.network);
     const id = await this.store.allocate();
+    tr.mark("allocate");
     let name: string;
     try {
       name = await this.store.reserveName(id, options.name);
+      tr.mark("name");
     } catch (error) {
       await this.store.removeDir(id);
       throw error;
@@ -181,7 +186,10 @@ export class ContainerEngine {
       created: new Date().toISOString(),
       image: reference,
       imageId: layers.imageId,
-      status: "creating",
+      // Written once, before anything is made (below): `created` at once rather than
+      // `creating` then `created`, as a record write costs a rename on the state root's disk.
+      // What a create that died leaves is told by its bundle, written last (start refuses it).
+      status: "created",
       config,
       lowerDirs: [...layers.layerDirs].reverse(),
       mounts: [],
@@ -217,19 +225,44 @@ export class ContainerEngine {
       dnsOptions: options.dnsOptions,
     };
     let view: RootfsView | undefined;
+    let mounting: Promise<void> | undefined;
     try {
       await this.store.locked(id, async () => {
-        await this.store.write(record);
-        writeFileSync(join(dir, "host-options.json"), JSON.stringify(hostOptions));
+        tr.mark("lock");
+        // The one write, before anything is made: from here on a process that dies leaves a
+        // record that remove finds (and undoes the mount, snapshot users and name from).
+        record.hostOptions = hostOptions;
+        await this.store.writeFirst(record);
+        tr.mark("write");
+        const overlay = this.#overlay(record);
+        // The co-process mounts the overlay while this process records the snapshot users and
+        // writes the spec, the /etc files and the bundle: none of them needs the rootfs once
+        // the image's user and working directory are known (rootfsFacts). Awaited before the
+        // record says `created`, and before any cleanup, so no mount outlives a failure.
+        if (!this.rootless) {
+          mounting = mountOverlay(overlay, id, this.runtime.server);
+          mounting.catch(() => {});
+        }
         // Recorded before the image can be removed under us; removed with the container.
         await this.images.addSnapshotUser(layers.imageId, id);
+        tr.mark("snapuser");
         await this.rootless?.prepareImage(this.images, layers.imageId);
         // Rootless: the overlay is seen through a helper's mount namespace, closed below.
-        view = this.rootless ? await this.rootless.openRootfs(this.#overlay(record)) : undefined;
-        if (!view) await mountOverlay(this.#overlay(record), id, this.runtime.server);
+        view = this.rootless ? await this.rootless.openRootfs(overlay) : undefined;
         const rootfs = view?.root ?? this.#merged(id);
-        await createWorkdir(rootfs, config.workingDir);
-        record.mounts = await prepareMounts(this.volumes, this.store, record, options, rootfs);
+        const userKey = `${layers.imageId}\0${config.user}\0${JSON.stringify(hostOptions.groupAdd)}`;
+        const workdirKey = `${layers.imageId}\0${config.workingDir}`;
+        let user = view ? undefined : rootfsFacts.users.get(userKey);
+        const hasMounts = (options.mounts?.length ?? 0) + (options.tmpfs?.length ?? 0) + config.volumes.length > 0;
+        if (!user || !rootfsFacts.workdirs.has(workdirKey) || hasMounts) {
+          await mounting;
+          tr.mark("mount");
+          if (!(await createWorkdir(rootfs, config.workingDir)) && !view) remember(rootfsFacts.workdirs, workdirKey, true);
+          record.mounts = await prepareMounts(this.volumes, this.store, record, options, rootfs);
+          user = await resolveUser(config.user, { rootfs }, { groupAdd: hostOptions.groupAdd });
+          if (!view) remember(rootfsFacts.users, userKey, user);
+        }
+        tr.mark("mounts");
         // Built now so that what would fail at start (a bad user, bad resources) fails create,
         // and so that a start with a built-in network has nothing left to do but run.
         // Another network layer's namespace and addresses are made at start (prepare), which
@@ -238,17 +271,24 @@ export class ContainerEngine {
         const prep: NetworkPreparation = builtin ? await network.prepare({ id, name, hostname: config.hostname }) : { mode: "none" };
         // `none` is a namespace the runtime makes, with `lo` brought up by it (buildContainerSpec).
         const mode: NetworkMode = networkMode(prep);
-        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep);
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep, false, { ...user, additionalGids: [...user.additionalGids] });
+        tr.mark("spec");
         spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
-        this.rootless?.apply(spec, record, this.#overlay(record), prep);
+        this.rootless?.apply(spec, record, overlay, prep);
         await view?.close();
-        await this.runtime.writeBundle(join(dir, "bundle"), spec);
+        // A new directory nothing reads before the record says `created`: written in place.
+        await this.runtime.writeBundle(join(dir, "bundle"), spec, { fresh: true });
+        tr.mark("bundle");
         // The overlay stays mounted until the container is reaped or removed: Docker makes the
         // container's layer at create too, and the start is faster without a mount.
-        record.status = "created";
-        await this.store.write(record);
+        await mounting;
+        tr.mark("mount");
+        // Volumes were recorded as they were made; tmpfs and bind mounts are recorded here.
+        if (record.mounts.length > 0) await this.store.write(record);
+        tr.mark("write");
       });
     } catch (error) {
+      await mounting?.catch(() => {});
       await view?.close();
       await this.remove(id, { force: true, volumes: true }).catch((e: unknown) => log("cleanup of %s failed: %O", id, e));
       throw withContainer(error, name);
@@ -257,6 +297,7 @@ export class ContainerEngine {
     // reports); other processes rebuild it from the record.
     if (network !== noneNetwork && network !== hostNetwork) this.#attachments.set(id, network);
     log("created %s (%s)", id.slice(0, 12), name);
+    tr.end();
     return id;
   }
 
@@ -332,20 +373,30 @@ export class ContainerEngine {
    * runtime's message and the last lines of the container's output.
    */
   async start(ref: string): Promise<void> {
+    const tr = trace("start", ref);
     const id = await this.store.resolve(ref);
+    tr.mark("resolve");
     await this.store.locked(id, async () => {
+      tr.mark("lock");
       const record = await this.#readOrThrow(id, ref);
       await this.#reapLocked(record);
+      tr.mark("read");
       if (record.status === "running") return;
-      if (record.status === "starting" && (await this.#adoptLocked(record))) return;
+      if ((record.status === "starting" || this.#isStarting(id)) && (await this.#adoptLocked(record))) return;
       if (record.status === "removing" || record.status === "creating") {
         throw new BerthError("BERTH_CONTAINER_STATE", `container ${record.name} is ${record.status}`, { container: record.name });
       }
-      await this.#startLocked(record);
+      // The bundle is a create's last step: without it, the process that created the container
+      // died half-way (its mounts, volumes and name are remove's to undo).
+      if (record.status === "created" && !existsSync(join(this.store.dir(id), "bundle", "config.json"))) {
+        throw new BerthError("BERTH_CONTAINER_STATE", `container ${record.name} was not completely created (the process creating it died): remove it`, { container: record.name });
+      }
+      await this.#startLocked(record, tr);
     });
+    tr.end();
   }
 
-  async #startLocked(record: ContainerRecord): Promise<void> {
+  async #startLocked(record: ContainerRecord, tr = trace("start", record.id)): Promise<void> {
     const id = record.id;
     const attachment = this.#attachmentOf(record);
     if (!attachment) {
@@ -358,16 +409,22 @@ export class ContainerEngine {
         { container: record.name, network: record.network.mode },
       );
     }
-    record.status = "starting";
+    // Marked on the run root's tmpfs rather than in the record: a record write is a rename on
+    // the state root's disk (~0.5-1 ms on a busy ext4), and the mark is needed only while the
+    // processes it is about live: a start that dies leaves it for the next start (adopt) or
+    // remove (delete what the runtime made), and a reboot takes it with them.
+    this.#markStarting(id);
     record.error = "";
-    await this.store.write(record);
+    tr.mark("mark");
     const rootfs = this.#merged(id);
     let prepared = false;
     let view: RootfsView | undefined;
     try {
       view = this.rootless ? await this.rootless.openRootfs(this.#overlay(record)) : undefined;
       if (!view) await mountOverlay(this.#overlay(record), id, this.runtime.server);
+      tr.mark("mount");
       const problem = await findCommandProblem(view?.root ?? rootfs, record.config.args[0]!, record.config.env);
+      tr.mark("command");
       if (problem) {
         throw new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${problem.message}`, {
           container: record.name,
@@ -378,7 +435,7 @@ export class ContainerEngine {
       // The bundles of the built-in networks, written at create, stay valid. Another network
       // layer prepares (and may move) its namespace at each start.
       if (attachment !== noneNetwork && attachment !== hostNetwork) {
-        const hostOptions = await this.#hostOptions(id);
+        const hostOptions = await this.#hostOptions(record);
         let hostsWritten = false;
         const target: NetworkContainer = {
           ...this.#networkContainer(record),
@@ -404,12 +461,15 @@ export class ContainerEngine {
         this.rootless?.apply(spec, record, this.#overlay(record), prep);
         await this.runtime.writeBundle(bundle, spec);
       }
-      const pidFile = join(this.store.dir(id), "init.pid");
+      // berth-runtime's state (on the run root's tmpfs) names the init and its start time; a
+      // pid file beside the record would cost an atomic write on the state root's disk.
+      const pidFile = this.runtime.hasBerthExtensions ? undefined : join(this.store.dir(id), "init.pid");
       // Refined from the monitor's record at the reap; asking the runtime now would cost a spawn.
       const startedAt = new Date().toISOString();
       // The monitor runs the health check: it outlives this process.
       await prepareHealthCheck(bundle, this.store.dir(id), record.config);
       await view?.close();
+      tr.mark("health");
       // A container restarted after an exit has no runtime state left (the reap deleted it).
       // Sessions attached before the start connect while the monitor waits for them.
       const sessions = this.#pendingAttach.get(id) ?? [];
@@ -418,18 +478,22 @@ export class ContainerEngine {
       const interactive = record.config.tty || record.config.openStdin || sessions.length > 0;
       try {
         await this.#runWithRetry(id, bundle, record.init, pidFile, interactive ? { attach: true, stdin: record.config.openStdin, attachWait: sessions.length > 0 } : {});
+        tr.mark("run");
       } catch (error) {
         for (const session of sessions) session.fail(error);
         throw error;
       }
       record.status = "running";
-      record.pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
-      record.pidStartTime = processStart(record.pid);
+      const init = this.#startedInit(id, pidFile);
+      record.pid = init.pid;
+      record.pidStartTime = init.start;
       record.startedAt = startedAt;
       record.finishedAt = "0001-01-01T00:00:00Z";
       record.exitCode = 0;
       record.oomKilled = false;
       await this.store.write(record);
+      this.#unmarkStarting(id);
+      tr.mark("write");
     } catch (error) {
       await view?.close();
       await this.runtime.delete(id, { force: true }).catch(() => {});
@@ -444,6 +508,7 @@ export class ContainerEngine {
       record.error = error instanceof Error ? error.message : String(error);
       record.finishedAt = new Date().toISOString();
       await this.store.write(record);
+      this.#unmarkStarting(id);
       const failure = hasErrorCode(error, "BERTH_CONTAINER_START_FAILED")
         ? error
         : new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${record.error}`, {
@@ -471,10 +536,36 @@ export class ContainerEngine {
       record.pidStartTime = processStart(state.pid);
       record.startedAt = state.started ?? new Date().toISOString();
       await this.store.write(record);
+      this.#unmarkStarting(record.id);
       return true;
     }
     if (state) await this.runtime.delete(record.id, { force: true });
     return false;
+  }
+
+  /** Where a start in progress is marked (see #startLocked): the run root, keyed by the (random, unique) id. */
+  #startingMark(id: string): string {
+    return join(this.runRoot, "starting", id);
+  }
+
+  #markStarting(id: string): void {
+    const path = this.#startingMark(id);
+    try {
+      writeFileSync(path, "");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new BerthError("BERTH_IO", `cannot mark the start of container ${id}`, { container: id, path, cause: error });
+      mkdirSync(join(this.runRoot, "starting"), { recursive: true });
+      writeFileSync(path, "");
+    }
+  }
+
+  #unmarkStarting(id: string): void {
+    rmSync(this.#startingMark(id), { force: true });
+  }
+
+  /** Whether a start of the container was begun and not finished (its starter died). */
+  #isStarting(id: string): boolean {
+    return existsSync(this.#startingMark(id));
   }
 
   /**
@@ -484,10 +575,10 @@ export class ContainerEngine {
    * such file or directory"). Until the runtime makes and removes the parent atomically, such a
    * run is retried, a few times at most.
    */
-  async #runWithRetry(id: string, bundle: string, init: boolean, pidFile: string, attach: Omit<OciMonitorOptions, "logPath">): Promise<void> {
+  async #runWithRetry(id: string, bundle: string, init: boolean, pidFile: string | undefined, attach: Omit<OciMonitorOptions, "logPath">): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id), ...attach }, init, pidFile });
+        await this.runtime.run(id, bundle, { detach: true, monitor: { logPath: this.store.logPath(id), ...attach }, init, ...(pidFile ? { pidFile } : {}) });
         return;
       } catch (error) {
         const raced = hasErrorCode(error, "BERTH_RUNTIME_FAILED") && /\/sys\/fs\/cgroup\/\S*`?: No such file or directory/.test(error.message);
@@ -496,6 +587,27 @@ export class ContainerEngine {
         await this.runtime.delete(id, { force: true }).catch(() => {});
       }
     }
+  }
+
+  /** The init a `run` just started: its pid and start time, from the runtime's state or the pid file. */
+  #startedInit(id: string, pidFile: string | undefined): { pid: number; start: string | undefined } {
+    if (pidFile) {
+      const pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10);
+      return { pid, start: processStart(pid) };
+    }
+    const path = join(this.runtime.root, id, "state.json");
+    let state: { pid?: unknown; pidStart?: unknown };
+    try {
+      state = JSON.parse(readFileSync(path, "utf8")) as typeof state;
+    } catch (error) {
+      throw new BerthError("BERTH_RUNTIME_FAILED", `cannot read the state of container ${id} after its start`, { container: id, path, cause: error });
+    }
+    if (typeof state.pid !== "number" || state.pid <= 0) {
+      throw new BerthError("BERTH_RUNTIME_FAILED", `the runtime recorded no pid for container ${id}`, { container: id, path });
+    }
+    // The same clock ticks as /proc/<pid>/stat's field 22; 0 when the runtime could not read them.
+    const start = typeof state.pidStart === "number" && state.pidStart > 0 ? String(state.pidStart) : processStart(state.pid);
+    return { pid: state.pid, start };
   }
 
   /**
@@ -632,10 +744,14 @@ export class ContainerEngine {
         throw withContainer(error, record.name);
       });
       if (stopped) {
+        const tr = trace("wait", id);
+        tr.mark("waitState");
         return this.store.locked(id, async () => {
+          tr.mark("lock");
           const current = await this.store.read(id);
           if (!current) return record.exitCode;
-          await this.#reapLocked(current, stopped);
+          await this.#reapLocked(current, stopped, tr);
+          tr.end();
           return current.exitCode;
         });
       }
@@ -674,8 +790,11 @@ export class ContainerEngine {
    * half-created or half-started by a process that died.
    */
   async remove(ref: string, options: RemoveContainerOptions = {}): Promise<void> {
+    const tr = trace("remove", ref);
     const id = await this.store.resolve(ref);
+    tr.mark("resolve");
     await this.store.locked(id, async () => {
+      tr.mark("lock");
       const record = await this.store.read(id);
       if (!record) {
         // Removed by another process while we waited for the lock.
@@ -684,29 +803,39 @@ export class ContainerEngine {
         await this.store.removeDir(id);
         return;
       }
-      await this.#removeLocked(record, options);
+      await this.#removeLocked(record, options, tr);
     }, 10 * 60_000);
+    tr.end();
   }
 
-  async #removeLocked(record: ContainerRecord, options: RemoveContainerOptions): Promise<void> {
+  async #removeLocked(record: ContainerRecord, options: RemoveContainerOptions, tr?: Trace): Promise<void> {
     const id = record.id;
     // Created and exited containers have no runtime state (start uses `run`, the reap deletes it).
-    const mayHaveRuntimeState = record.status === "running" || record.status === "starting" || record.status === "removing";
+    const starting = record.status === "starting" || this.#isStarting(id);
+    const mayHaveRuntimeState = record.status === "running" || starting || record.status === "removing";
     const state = mayHaveRuntimeState ? await this.#stateOf(record) : undefined;
     this.#refuseForeign(record, state, "remove");
     const active = state !== undefined && state.status !== "stopped";
-    if (active && !options.force && record.status !== "creating" && record.status !== "starting" && record.status !== "removing") {
+    if (active && !options.force && record.status !== "creating" && !starting && record.status !== "removing") {
       throw new BerthError(
         "BERTH_CONTAINER_STATE",
         `cannot remove container "/${record.name}": container is ${state.status}: stop the container before removing or force remove`,
         { container: record.name },
       );
     }
-    record.status = "removing";
-    await this.store.write(record);
+    // Marked first when the runtime may have something of it: a remove that dies after the
+    // delete must not leave a record that says what no longer is. A created or exited
+    // container has nothing in the runtime, and what follows is idempotent: a remove that dies
+    // half-way leaves a record the next remove finishes from, and the write is saved.
+    if (mayHaveRuntimeState) {
+      record.status = "removing";
+      await this.store.write(record);
+    }
+    tr?.mark("state");
     if (state) await this.runtime.delete(id, { force: true });
     if (mayHaveRuntimeState) await this.#removeCgroups(id);
     await unmountOverlay(this.#merged(id), id, this.runtime.server);
+    tr?.mark("delete+umount");
     for (const mount of record.mounts) {
       if (mount.type !== "volume" || !mount.name) continue;
       await this.volumes.removeUser(mount.name, id).catch((e: unknown) => log("release of volume %s failed: %O", mount.name, e));
@@ -717,13 +846,16 @@ export class ContainerEngine {
     // Independent of each other (network state, the image store, the names file): at once.
     await Promise.all([
       this.#releaseNetwork(record),
-      this.images.removeSnapshotUser(id).catch((e: unknown) => log("snapshot user removal failed: %O", e)),
+      this.images.removeSnapshotUser(id, record.imageId).catch((e: unknown) => log("snapshot user removal failed: %O", e)),
       this.store.releaseName(id, record.name),
     ]);
     this.#attachments.delete(id);
+    tr?.mark("release");
+    this.#unmarkStarting(id);
     // Rootless: files the container made as a non-root uid belong to a subordinate id.
     await this.rootless?.removeContainerFiles([this.upperDir(id), join(this.store.dir(id), "work")]);
     await this.store.removeDir(id);
+    tr?.mark("rmdir");
     log("removed %s", id.slice(0, 12));
   }
 
@@ -788,7 +920,7 @@ export class ContainerEngine {
    * deletes the runtime's state, unmounts the rootfs, and removes an auto-remove container.
    * Must be called under the container's lock. Returns false when the container is gone.
    */
-  async #reapLocked(record: ContainerRecord, known?: OciState): Promise<boolean> {
+  async #reapLocked(record: ContainerRecord, known?: OciState, tr?: Trace): Promise<boolean> {
     if (record.status !== "running") return true;
     let state = known ?? (await this.#stateOf(record));
     if (state && state.status !== "stopped") return true;
@@ -806,15 +938,26 @@ export class ContainerEngine {
     if (state?.started) record.startedAt = state.started;
     // The monitor counts the restarts of one start through the engine; the record, of all.
     record.restartCount += state?.restartCount ?? 0;
-    await this.store.write(record);
+    // The co-process unmounts while the record is written. Not the delete: until the record
+    // says `exited`, the runtime's state is where a later reap finds the exit code.
+    const unmounting = unmountOverlay(this.#merged(record.id), record.id, this.runtime.server);
+    unmounting.catch(() => {});
+    try {
+      await this.store.write(record);
+    } catch (error) {
+      await unmounting.catch(() => {});
+      throw error;
+    }
+    tr?.mark("write");
     const written = JSON.stringify(record.network);
     await Promise.all([
       state ? this.runtime.delete(record.id, { force: true }) : undefined,
-      unmountOverlay(this.#merged(record.id), record.id, this.runtime.server),
+      unmounting,
       // Docker tears a stopped container's sandbox down: its address goes back to the pool and
       // its published ports are closed until it starts again.
       this.#releaseNetwork(record),
     ]);
+    tr?.mark("delete+umount");
     // The release may have dropped the namespace from the record; nothing else changes here.
     if (JSON.stringify(record.network) !== written) await this.store.write(record);
     if (record.autoRemove) {
@@ -967,13 +1110,14 @@ export class ContainerEngine {
     if (record.status !== "running") throw notRunning(record);
     if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
     if (options.tty) return collectTtyExec(await this.execStream(ref, argv, options), options.input);
-    const root = `/proc/${record.pid}/root`;
     const env = replaceOrAppendEnv(record.config.env, options.env ?? []);
-    const problem = await findCommandProblem(root, argv[0]!, env);
+    const { problem, user } = await this.#withRunningRoot(record, async (root) => {
+      const problem = await findCommandProblem(root, argv[0]!, env);
+      return { problem, user: !problem && options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined };
+    });
     if (problem) {
       return { exitCode: problem.exitCode, stdout: "", stderr: `OCI runtime exec failed: exec failed: unable to start container process: ${problem.message}: unknown\n` };
     }
-    const user = options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined;
     try {
       return await this.runtime.exec(id, [...argv], {
         env: [...(options.env ?? [])],
@@ -997,8 +1141,7 @@ export class ContainerEngine {
     const record = await this.#current(id, ref);
     if (record.status !== "running") throw notRunning(record);
     if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
-    const root = `/proc/${record.pid}/root`;
-    const user = options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined;
+    const user = options.user !== undefined ? await this.#withRunningRoot(record, (root) => resolveUser(options.user!, { rootfs: root })) : undefined;
     const args = ["--root", this.runtime.root, "exec"];
     // Node cannot ioctl the pty: berth-runtime keeps it and takes sizes on fd 3 (exec.c).
     if (options.tty) args.push("--tty", "--control-fd", "3");
@@ -1146,7 +1289,7 @@ export class ContainerEngine {
     return this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
       await this.#reapLocked(record);
-      if (record.status === "running") return fn(`/proc/${record.pid}/root`, record);
+      if (record.status === "running") return this.#withRunningRoot(record, (root) => fn(root, record));
       if (this.rootless) {
         const view = await this.rootless.openRootfs(this.#overlay(record));
         try {
@@ -1164,6 +1307,20 @@ export class ContainerEngine {
         if (!wasMounted) await unmountOverlay(merged, id, this.runtime.server);
       }
     });
+  }
+
+  /**
+   * Runs `fn` on a running container's root as this process can read it: `/proc/<pid>/root`,
+   * or, rootless on fuse-overlayfs (which serves only the container's user namespace), a
+   * read-only view of its layers (see RootlessSupport.openRunningRootfs).
+   */
+  async #withRunningRoot<T>(record: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
+    const view = this.rootless ? await this.rootless.openRunningRootfs(record.pid, this.#overlay(record)) : undefined;
+    try {
+      return await fn(view?.root ?? `/proc/${record.pid}/root`);
+    } finally {
+      await view?.close();
+    }
   }
 
   /** Runs `fn` under the container's lock with its fresh record; `fn`'s changes to it are written. */
@@ -1198,8 +1355,9 @@ export class ContainerEngine {
     return join(this.store.dir(id), "merged");
   }
 
-  async #hostOptions(id: string): Promise<HostOptions> {
-    return JSON.parse(readFileSync(join(this.store.dir(id), "host-options.json"), "utf8")) as HostOptions;
+  /** The record's host options; records from before they were kept in it have them beside it. */
+  async #hostOptions(record: ContainerRecord): Promise<HostOptions> {
+    return record.hostOptions ?? (JSON.parse(readFileSync(join(this.store.dir(record.id), "host-options.json"), "utf8")) as HostOptions);
   }
 
   async #readOrThrow(id: string, ref: string): Promise<ContainerRecord> {
@@ -1219,6 +1377,26 @@ export class ContainerEngine {
   }
 }
 
+
+/**
+ * What the engine learnt about images' root filesystems, by image id: the user a spec's
+ * `User` resolves to (with its groups) and the working directories the image has. An image id
+ * is the digest of its config, which names its layers' digests: the same id is the same files,
+ * so a fact learnt from one container's fresh rootfs holds for the next one's, whose create
+ * then needs no mounted rootfs before the spec is written.
+ */
+const rootfsFacts = {
+  users: new Map<string, ResolvedUser>(),
+  workdirs: new Map<string, true>(),
+};
+
+/** Facts are small, but a process may run many images: the oldest go first. */
+const maxRootfsFacts = 512;
+
+function remember<T>(map: Map<string, T>, key: string, value: T): void {
+  if (map.size >= maxRootfsFacts) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
 
 /** A process's start time (field 22 of /proc/pid/stat), so a reused pid is not mistaken for it. */
 function processStart(pid: number): string | undefined {

@@ -1,14 +1,17 @@
+import type { HostOptions } from "./container-setup.js";
 import type { ResolvedContainerConfig } from "../container-config/merge-config.js";
 import type { NetworkAttachmentConfig } from "./network-attachment.js";
 import type { RestartPolicy } from "./restart-policy.js";
 import type { ContainerMount, ResourceLimits } from "../container-config/oci-spec-builder.js";
 
 /**
- * Where a container is in its life, as berth records it. `creating` and `starting` are
- * written before the work they name, so a process killed in the middle leaves a record that
- * `remove({ force: true })` finds and cleans. `running` means "started by the monitor": the
- * runtime's state says whether it still runs; the next operation that sees it stopped
- * records the exit and moves it to `exited` (the reap).
+ * Where a container is in its life, as berth records it. A create writes `created` before it
+ * makes anything (a create that died has no bundle, and start refuses it); a start marks
+ * itself on the run root (`<runRoot>/starting/<id>`) until it records `running`; so a process
+ * killed in the middle leaves a record that `remove({ force: true })` finds and cleans.
+ * `creating` and `starting` are what earlier versions wrote instead, still understood.
+ * `running` means "started by the monitor": the runtime's state says whether it still runs;
+ * the next operation that sees it stopped records the exit and moves it to `exited` (the reap).
  */
 export type ContainerRecordStatus = "creating" | "created" | "starting" | "running" | "exited" | "removing";
 
@@ -89,4 +92,10 @@ export interface ContainerRecord {
   error: string;
   /** Restarts by the restart policy since the last start through the engine (the monitor's count, taken at the reap). */
   restartCount: number;
+  /**
+   * The options of the host side (capabilities, ulimits, /etc files...), needed again when a
+   * start rebuilds the spec. Absent in records written before it was kept here: they are in
+   * `host-options.json` beside the record.
+   */
+  hostOptions?: HostOptions;
 }

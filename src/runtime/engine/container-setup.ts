@@ -7,14 +7,14 @@ import { parseTmpfsFlag, parseVolumeFlag, type MountSpec } from "../../volume/mo
 import type { VolumeStore } from "../../volume/volume-store.js";
 import { buildHostname, buildHosts, buildResolvConf } from "../container-config/etc-files.js";
 import { buildOciSpec, type ContainerMount, type NetworkMode } from "../container-config/oci-spec-builder.js";
-import { resolveUser } from "../container-config/resolve-user.js";
+import { resolveUser, type ResolvedUser } from "../container-config/resolve-user.js";
 import type { OciSpec } from "../oci-spec.js";
 import type { CreateContainerOptions } from "./container-options.js";
 import type { ContainerRecord, MountRecord } from "./container-record.js";
 import type { ContainerStore } from "./container-store.js";
 import { hostHostsFile, type NetworkPreparation } from "./network-attachment.js";
 
-/** Host settings kept beside the record (`host-options.json`), needed again at each start. */
+/** Host settings kept in the record (before, beside it in `host-options.json`), needed again at each start. */
 export interface HostOptions {
   capAdd: readonly string[];
   capDrop: readonly string[];
@@ -29,14 +29,14 @@ export interface HostOptions {
   dnsOptions: readonly string[] | undefined;
 }
 
-/** Creates a missing working directory in the container's root. */
-export async function createWorkdir(rootfs: string, workingDir: string): Promise<void> {
+/** Creates a missing working directory in the container's root; true when it was missing. */
+export async function createWorkdir(rootfs: string, workingDir: string): Promise<boolean> {
   // Docker creates a missing working directory (root-owned, 0755) rather than failing.
   const path = resolveInRoot(rootfs, workingDir, { followLast: true });
   try {
     // Synchronous, as the other small files of a container's setup: a thread-pool round trip
     // costs more than the syscall.
-    mkdirSync(path, { recursive: true, mode: 0o755 });
+    return mkdirSync(path, { recursive: true, mode: 0o755 }) !== undefined;
   } catch (error) {
     throw new BerthError("BERTH_IO", `cannot create the working directory ${workingDir}`, { path: workingDir, cause: error });
   }
@@ -146,7 +146,7 @@ export function containerHostsPath(store: ContainerStore, id: string): string {
 
 /**
  * Writes the container's /etc/hosts (unless `hostsWritten`), /etc/hostname and /etc/resolv.conf beside its record and
- * builds its OCI spec (the user resolved in its root).
+ * builds its OCI spec, with `user` when the caller resolved it, else the user resolved in its root.
  */
 export async function buildContainerSpec(
 store: ContainerStore,
@@ -157,9 +157,10 @@ network: NetworkMode,
 rootfs: string,
 prep?: NetworkPreparation,
 hostsWritten = false,
+resolved?: ResolvedUser,
 ): Promise<OciSpec> {
   const dir = store.dir(record.id);
-  const user = await resolveUser(record.config.user, { rootfs }, { groupAdd: host.groupAdd });
+  const user = resolved ?? (await resolveUser(record.config.user, { rootfs }, { groupAdd: host.groupAdd }));
   const hostNet = network.mode === "host";
   const etc = { hosts: containerHostsPath(store, record.id), hostname: join(dir, "hostname"), resolvConf: join(dir, "resolv.conf") };
   const hostsText = await containerHostsText(record, host, hostNet, prep);

@@ -1,13 +1,19 @@
 import { accessSync, constants, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 
 /** Where a rootless container may get limits: a cgroup v2 subtree delegated to the user. */
 export interface CgroupDelegation {
-  /** The delegated directory (under the cgroup2 mount), or undefined when there is none. */
+  /**
+   * The delegated directory containers' cgroups are made in (under the cgroup2 mount): the
+   * parent of this process's own cgroup. Undefined when there is none.
+   */
   path?: string;
-  /** `path` relative to the cgroup2 mount (what `linux.cgroupsPath` names). */
+  /** `path` relative to the cgroup2 mount, with a leading `/` (what `linux.cgroupsPath` names). */
   relative?: string;
-  /** The controllers enabled for children there (`cgroup.subtree_control`). */
+  /**
+   * The controllers a container's cgroup can have there (`cgroup.controllers` of `path`):
+   * only the limits these serve are applied.
+   */
   controllers: string[];
   /** Why there is none, for the warning. */
   reason?: string;
@@ -23,11 +29,13 @@ export interface FindCgroupDelegationOptions {
 
 /**
  * The cgroup v2 subtree this process may make cgroups in, as systemd's `Delegate=yes` gives
- * a user session (`user@<uid>.service`): the cgroup2 hierarchy must hold every controller
- * (a v1/v2 hybrid host keeps memory, cpu and pids in v1, which are never delegated), and the
- * process's own cgroup directory must be writable by it. berth uses the delegated subtree
- * only when both hold; otherwise the limits a rootless container asks for are not applied
- * and the engine says so (see {@link ../rootless-spec.ts}).
+ * a user session (`user@<uid>.service`): the parent of the process's own cgroup must be the
+ * user's (the directory, its `cgroup.subtree_control` and `cgroup.procs`). Containers are made
+ * there, beside the process's cgroup and not under it: a cgroup v2 directory that holds
+ * processes cannot give controllers to children. Which limits can be applied depends on the
+ * controllers the subtree offers (`controllers`): a v1/v2 hybrid host keeps memory, cpu and
+ * pids in v1, which is never delegated, and may offer only hugetlb in v2. The limits the
+ * subtree cannot serve are not applied and the engine says so (see rootless-spec.ts).
  */
 export function findCgroupDelegation(options: FindCgroupDelegationOptions = {}): CgroupDelegation {
   let mount: string | undefined;
@@ -53,18 +61,47 @@ export function findCgroupDelegation(options: FindCgroupDelegationOptions = {}):
     // Fall through.
   }
   if (own === undefined) return { controllers: [], reason: "this process has no cgroup v2 membership" };
-  const dir = join(mount, own);
-  const available = readWords(join(mount, "cgroup.controllers"));
-  if (!available.includes("memory") || !available.includes("pids")) {
-    return { controllers: [], reason: `the cgroup v2 hierarchy at ${mount} lacks the memory and pids controllers (a cgroup v1/v2 hybrid host keeps them in v1, which is never delegated)` };
-  }
+  const relative = posix.dirname(posix.join("/", own));
+  const dir = join(mount, relative);
+  const notDelegated = `the cgroup ${relative} is not delegated to uid ${process.getuid?.()} (run under a systemd user session, or \`systemd-run --user --scope -p Delegate=yes\`)`;
+  // The root of the hierarchy is never delegated (and a process there has no parent cgroup).
+  if (posix.join("/", own) === "/") return { controllers: [], reason: notDelegated };
   try {
     accessSync(dir, constants.W_OK);
     accessSync(join(dir, "cgroup.subtree_control"), constants.W_OK);
+    // A container is born in its cgroup (CLONE_INTO_CGROUP), a migration from ours: the
+    // kernel wants the common ancestor's cgroup.procs writable.
+    accessSync(join(dir, "cgroup.procs"), constants.W_OK);
   } catch {
-    return { controllers: [], reason: `the cgroup ${own} is not delegated to uid ${process.getuid?.()} (run under a systemd user session, or \`systemd-run --user --scope -p Delegate=yes\`)` };
+    return { controllers: [], reason: notDelegated };
   }
-  return { path: dir, relative: own, controllers: readWords(join(dir, "cgroup.subtree_control")) };
+  return { path: dir, relative, controllers: readWords(join(dir, "cgroup.controllers")) };
+}
+
+/**
+ * The controller each OCI `linux.resources` field needs, as `<key>` or `<key>.<field>`
+ * (cpu is split: its `cpus` and `mems` are cpuset's). `unified` keys name their own
+ * (`memory.high` → memory). `network` is v1-only (net_cls, net_prio): never delegated.
+ */
+export function controllerOf(key: string, field?: string): string | undefined {
+  switch (key) {
+    case "memory":
+      return "memory";
+    case "cpu":
+      return field === "cpus" || field === "mems" ? "cpuset" : "cpu";
+    case "pids":
+      return "pids";
+    case "blockIO":
+      return "io";
+    case "hugepageLimits":
+      return "hugetlb";
+    case "rdma":
+      return "rdma";
+    case "unified":
+      return field?.split(".")[0];
+    default:
+      return undefined;
+  }
 }
 
 function readWords(path: string): string[] {

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { BerthError } from "../../common/berth-error.js";
 import { isRootless } from "../../common/user-namespace.js";
@@ -93,12 +94,15 @@ export class RootlessSupport {
    * (working directory, volume copy-up, users, the command check). The helper ends when
    * `close` is called or this process ends.
    */
-  async openRootfs(dirs: RootlessOverlay, timeout = 20_000): Promise<RootfsView> {
+  async openRootfs(dirs: RootlessOverlay, timeout = 20_000, readOnly = false): Promise<RootfsView> {
     await Promise.all([dirs.upper, dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true })));
     // Kernel overlayfs only: a fuse-overlayfs mount made in the helper's user namespace would
     // refuse this process, which is outside it (FUSE serves only its mounter's namespace).
     const script = 'mount -t overlay overlay -o "$1" "$2" || exit 1; echo ready; exec cat >/dev/null';
-    const child = spawn("unshare", [...unshareArgs(this.mappings, true), "--", "sh", "-c", script, "sh", overlayOptions(dirs), dirs.merged], {
+    // Read-only: the upper directory as the top lower one, no work directory. Another overlay
+    // (the running container's fuse-overlayfs) writes there; two writers would corrupt it.
+    const options = readOnly ? `lowerdir=${[dirs.upper, ...dirs.lowerDirs].join(":")}` : overlayOptions(dirs);
+    const child = spawn("unshare", [...unshareArgs(this.mappings, true), "--", "sh", "-c", script, "sh", options, dirs.merged], {
       stdio: ["pipe", "pipe", "pipe"],
     });
     const exited = new Promise<number>((resolve) => {
@@ -139,6 +143,25 @@ export class RootlessSupport {
       });
     }
     return { root: `/proc/${child.pid}/root${dirs.merged}`, close };
+  }
+
+  /**
+   * A running container's root for the engine's reads (the command check and users at exec,
+   * copy): undefined when `/proc/<pid>/root` serves this process, which it does unless the
+   * root is fuse-overlayfs (`BERTH_ROOTLESS_OVERLAY=fuse-overlayfs`, or `auto` falling back).
+   * FUSE serves only its mounter's user namespace (the container's), and a Node process cannot
+   * join one, so the view is a read-only kernel overlay of the container's layers and upper
+   * directory: what the container wrote is there, its volumes and tmpfs mounts are not.
+   */
+  async openRunningRootfs(pid: number, dirs: RootlessOverlay): Promise<RootfsView | undefined> {
+    try {
+      accessSync(`/proc/${pid}/root/`, constants.X_OK);
+      return undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EACCES") return undefined;
+    }
+    log("the root of process %d is not readable here (fuse-overlayfs): a read-only view", pid);
+    return this.openRootfs(dirs, 20_000, true);
   }
 
   /** Makes a spec built for root runnable by this user; logs and keeps its warnings. */

@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { logger } from "../../common/logger.js";
 import type { OciSpec } from "../oci-spec.js";
-import { findCgroupDelegation, type CgroupDelegation } from "./cgroup-delegation.js";
+import { controllerOf, findCgroupDelegation, type CgroupDelegation } from "./cgroup-delegation.js";
 import { rootlessIdMappings, type RootlessIdMappings } from "./subordinate-ids.js";
 import { overlayOptions } from "./user-namespace.js";
 
@@ -43,8 +43,9 @@ export interface RootlessNotes {
  * - a user namespace (new, with the rootless mappings, or the rootless network's);
  * - the rootfs overlay handed to berth-runtime (`org.berth.overlay`), which mounts it after
  *   entering the namespaces: the user cannot mount it on the host;
- * - resource limits dropped, with a warning, when no cgroup v2 subtree is delegated: the
- *   runtime could not make the cgroup, and a limit silently not applied is worse than none.
+ * - the limits a delegated cgroup v2 subtree serves applied in a cgroup made there; the
+ *   others (all of them when nothing is delegated) dropped with a warning: the runtime could
+ *   not make or write the cgroup, and a limit silently not applied is worse than none.
  */
 export function applyRootless(spec: OciSpec, options: ApplyRootlessOptions): RootlessNotes {
   const warnings: string[] = [];
@@ -72,26 +73,62 @@ export function applyRootless(spec: OciSpec, options: ApplyRootlessOptions): Roo
     "org.berth.overlay": overlayOptions(options.overlay),
     "org.berth.overlay.driver": options.overlayDriver ?? "auto",
   };
-  const resources = linux.resources;
-  const limits = resources ? Object.keys(resources).filter((k) => k !== "devices" && hasValue((resources as Record<string, unknown>)[k])) : [];
-  if (limits.length > 0) {
-    const delegation = options.delegation ?? findCgroupDelegation();
-    if (delegation.relative && linux.cgroupsPath) {
-      // Beside this process's cgroup, not under it: a cgroup v2 directory that holds processes
-      // cannot give controllers to children. Not exercised here (this host delegates nothing).
-      linux.cgroupsPath = posix.join(posix.dirname(delegation.relative), "berth", posix.basename(linux.cgroupsPath));
-    }
-    if (!delegation.path) {
-      const warning = `rootless: the limits of container ${options.container} (${limits.join(", ")}) are not applied: ${delegation.reason}`;
-      warnings.push(warning);
-      log("%s", warning);
-      for (const key of limits) delete (resources as Record<string, unknown>)[key];
-    }
-  }
+  const resources = linux.resources as Record<string, unknown> | undefined;
   // The device cgroup is root's: an unprivileged runtime cannot write it, and devices are
   // bind-mounted from the host in a user namespace anyway.
   if (resources) delete resources.devices;
+  const asked = resources ? limitsOf(resources) : [];
+  if (asked.length > 0) {
+    const delegation = options.delegation ?? findCgroupDelegation();
+    const served = delegation.path ? asked.filter((l) => l.controller !== undefined && delegation.controllers.includes(l.controller)) : [];
+    const dropped = asked.filter((l) => !served.includes(l));
+    if (served.length > 0 && delegation.relative && linux.cgroupsPath) {
+      // In the delegated directory, beside this process's cgroup (see findCgroupDelegation).
+      linux.cgroupsPath = posix.join(delegation.relative, "berth", posix.basename(linux.cgroupsPath));
+    }
+    if (dropped.length > 0) {
+      const names = [...new Set(dropped.map((l) => l.name))];
+      const missing = [...new Set(dropped.map((l) => l.controller ?? `${l.name} (cgroup v1 only)`))];
+      const reason = delegation.path
+        ? `the delegated cgroup v2 subtree ${delegation.relative} offers ${delegation.controllers.length > 0 ? `only ${delegation.controllers.join(", ")}` : "no controller"}, not ${missing.join(", ")} (a cgroup v1/v2 hybrid host keeps memory, cpu and pids in v1, which is never delegated)`
+        : delegation.reason;
+      const warning = `rootless: the limits of container ${options.container} (${names.join(", ")}) are not applied: ${reason}`;
+      warnings.push(warning);
+      log("%s", warning);
+      for (const l of dropped) {
+        if (l.field === undefined) delete resources![l.key];
+        else delete (resources![l.key] as Record<string, unknown>)[l.field];
+      }
+      for (const key of Object.keys(resources!)) if (!hasValue(resources![key])) delete resources![key];
+    }
+  }
   return { warnings };
+}
+
+/** One limit asked of `linux.resources`: a whole key, or one field of `cpu` or `unified`. */
+interface Limit {
+  key: string;
+  field?: string;
+  /** How the warning names it. */
+  name: string;
+  controller: string | undefined;
+}
+
+function limitsOf(resources: Record<string, unknown>): Limit[] {
+  const out: Limit[] = [];
+  for (const [key, value] of Object.entries(resources)) {
+    if (!hasValue(value)) continue;
+    if (key === "cpu" || key === "unified") {
+      for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
+        if (!hasValue(v)) continue;
+        const controller = controllerOf(key, field);
+        out.push({ key, field, name: key === "cpu" ? (controller ?? key) : `${key}.${field}`, controller });
+      }
+      continue;
+    }
+    out.push({ key, name: key, controller: controllerOf(key) });
+  }
+  return out;
 }
 
 function hasValue(v: unknown): boolean {

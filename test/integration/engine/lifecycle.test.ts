@@ -9,17 +9,9 @@ import { expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
+import { failure as rejection } from "../../helpers/failure.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { logLines, useEngineContext } from "./engine-context.js";
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; exitCode?: number; context?: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error("expected a rejection");
-}
 
 async function tarOf(files: Record<string, string>): Promise<Readable> {
   const pack = tar.pack();

@@ -1,45 +1,27 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
-import { execa } from "execa";
 import getPort from "get-port";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
+import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { parsePortToExpose } from "../../../src/harness/container-options.js";
 import { GenericContainer } from "../../../src/harness/generic-container.js";
-import { Image } from "../../../src/harness/image.js";
+import type { Image } from "../../../src/harness/image.js";
 import { StartedTestContainer } from "../../../src/harness/started-container.js";
 import { Wait } from "../../../src/harness/wait/wait.js";
-import { NetworkManager } from "../../../src/network/network-manager.js";
-import { NetworkStore } from "../../../src/network/network-store.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { busyboxRootfs } from "../../fixtures/busybox.js";
+import type { NetworkManager } from "../../../src/network/network-manager.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { failure } from "../../helpers/failure.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { readAll } from "../../helpers/stream-text.js";
+import { createBusyboxWorld, type BusyboxWorld } from "./harness-world.js";
 
 let root: string;
 let engine: ContainerEngine;
 let manager: NetworkManager;
 let image: Image;
+let world: BusyboxWorld | undefined;
 
-function busybox(...command: string[]): GenericContainer {
-  return new GenericContainer(image, { engine, networkManager: manager }).withCommand(command);
-}
-
-async function text(stream: Readable): Promise<string> {
-  let out = "";
-  for await (const chunk of stream) out += String(chunk);
-  return out;
-}
-
-async function failure(promise: Promise<unknown>): Promise<BerthError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BerthError;
-  }
-  throw new Error("expected a rejection");
-}
+const busybox = (...command: string[]): GenericContainer => world!.busybox(...command);
 
 describe("GenericContainer options without a container", () => {
   it("parses exposed ports as testcontainers takes them and refuses bad ones with BERTH_INVALID_ARGUMENT", () => {
@@ -90,12 +72,9 @@ describe("GenericContainer options without a container", () => {
 
 describeAsRoot("GenericContainer options (busybox)", () => {
   let hostDir: string;
-
   beforeAll(async () => {
-    root = await makeTempDir("berth-generic-opts-");
-    image = await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
-    engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
-    manager = new NetworkManager({ store: new NetworkStore({ stateRoot: root, runRoot: join(root, "run") }) });
+    world = await createBusyboxWorld("berth-generic-opts-");
+    ({ root, engine, networkManager: manager, image } = world);
     hostDir = join(root, "host");
     await mkdir(join(hostDir, "tree", "sub"), { recursive: true });
     await writeFile(join(hostDir, "tree", "sub", "deep.txt"), "deep\n");
@@ -103,12 +82,7 @@ describeAsRoot("GenericContainer options (busybox)", () => {
   });
 
   afterAll(async () => {
-    if (!engine) return;
-    for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
-    for (const v of await engine.volumes.list()) await engine.volumes.remove(v.Name, { force: true }).catch(() => {});
-    engine.dispose();
-    await execa("umount", [manager.store.netnsDir], { reject: false });
-    await removeTempDir(root);
+    await world?.dispose();
   });
 
   it("applies environment, user, working dir, hostname, extra hosts, tmpfs, binds, copied files and directories", async () => {
@@ -266,6 +240,6 @@ describeAsRoot("GenericContainer options (busybox)", () => {
     await using c = await busybox("sleep", "300").withNetworkMode("none").withAutoCleanup(false).start();
     expect(c.getLabels()["org.berth.session-id"]).toBeUndefined();
     expect(c.getName()).not.toMatch(/^berth-/);
-    expect(await text(await c.logs())).toBe("");
+    expect(await readAll(await c.logs())).toBe("");
   });
 });

@@ -2,43 +2,33 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { execa, execaNode } from "execa";
+import { execaNode } from "execa";
 import tarStream from "tar-stream";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
 import { GenericContainer } from "../../../src/harness/generic-container.js";
-import { Image } from "../../../src/harness/image.js";
 import { Wait } from "../../../src/harness/wait/wait.js";
-import { NetworkManager } from "../../../src/network/network-manager.js";
-import { NetworkStore } from "../../../src/network/network-store.js";
+import type { NetworkManager } from "../../../src/network/network-manager.js";
 import { Network } from "../../../src/network/network.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { busyboxRootfs } from "../../fixtures/busybox.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { failure } from "../../helpers/failure.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { readAll } from "../../helpers/stream-text.js";
 import { isProxyAlive, testSubnet } from "../network/net-fixture.js";
+import { createBusyboxWorld, type BusyboxWorld } from "./harness-world.js";
 
 let root: string;
 let engine: ContainerEngine;
 let manager: NetworkManager;
-let image: Image;
+let world: BusyboxWorld | undefined;
+
+const busybox = (...command: string[]): GenericContainer => world!.busybox(...command);
 
 /** A busybox httpd serving `body` from /www on port 80. */
 function httpd(body: string): GenericContainer {
-  return new GenericContainer(image, { engine, networkManager: manager })
-    .withCommand(["httpd", "-f", "-v", "-p", "80", "-h", "/www"])
+  return busybox("httpd", "-f", "-v", "-p", "80", "-h", "/www")
     .withCopyContentToContainer([{ content: body, target: "/www/index.html" }])
     .withExposedPorts(80);
-}
-
-function busybox(...command: string[]): GenericContainer {
-  return new GenericContainer(image, { engine, networkManager: manager }).withCommand(command);
-}
-
-async function text(stream: Readable): Promise<string> {
-  let out = "";
-  for await (const chunk of stream) out += String(chunk);
-  return out;
 }
 
 /** The content of the single file in a tar stream. */
@@ -72,30 +62,13 @@ const engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run")
 const image = await Image.get("busybox:test", { root });`;
 }
 
-async function failure(promise: Promise<unknown>): Promise<BerthError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BerthError;
-  }
-  throw new Error("expected a rejection");
-}
-
 describeAsRoot("GenericContainer (busybox)", () => {
   beforeAll(async () => {
-    root = await makeTempDir("berth-generic-");
-    image = await Image.fromRootfs(await busyboxRootfs(), { root, tag: "busybox:test", config: { Cmd: ["sh"] } });
-    engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
-    manager = new NetworkManager({ store: new NetworkStore({ stateRoot: root, runRoot: join(root, "run") }) });
+    world = await createBusyboxWorld("berth-generic-");
+    ({ root, engine, networkManager: manager } = world);
   });
-
   afterAll(async () => {
-    if (!engine) return;
-    for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
-    engine.dispose();
-    for (const n of await manager.store.list()) if (n.name !== "bridge") await manager.removeNetwork(n.id).catch(() => {});
-    await execa("umount", [manager.store.netnsDir], { reject: false });
-    await removeTempDir(root);
+    await world?.dispose();
   });
 
   it("serves busybox httpd on the mapped port over 127.0.0.1 and ::1 after the default (listening ports) wait; exec, logs, copy; await using removes it", async () => {
@@ -133,8 +106,8 @@ describeAsRoot("GenericContainer (busybox)", () => {
       expect(await (await fetch(`http://localhost:${port}/notes/note.txt`)).text()).toBe("copied in");
       expect((await web.exec(["stat", "-c", "%a", "/www/notes/note.txt"])).stdout.trim()).toBe("600");
       // httpd -v logs each response to stderr: one per request made above.
-      await expect.poll(async () => (await text(await web.logs())).match(/response:200/g)?.length, { timeout: 10_000 }).toBe(3);
-      expect((await text(await web.logs({ tail: 1 }))).trim().split("\n")).toHaveLength(1);
+      await expect.poll(async () => (await readAll(await web.logs())).match(/response:200/g)?.length, { timeout: 10_000 }).toBe(3);
+      expect((await readAll(await web.logs({ tail: 1 }))).trim().split("\n")).toHaveLength(1);
     }
     expect((await engine.list({ all: true })).map((c) => c.Id)).not.toContain(id);
     expect(await manager.container(id)).toBeUndefined();
@@ -142,7 +115,7 @@ describeAsRoot("GenericContainer (busybox)", () => {
 
   it("waits for a log message", async () => {
     await using c = await busybox("sh", "-c", "echo starting; sleep 0.3; echo ready to serve; exec sleep 300").withWaitStrategy(Wait.forLogMessage(/ready to serve/)).start();
-    expect(await text(await c.logs())).toContain("ready to serve");
+    expect(await readAll(await c.logs())).toContain("ready to serve");
   });
 
   it("removes the container when the wait fails, and the error names the strategy and has the last log lines", async () => {
@@ -173,7 +146,7 @@ describeAsRoot("GenericContainer (busybox)", () => {
     const started = await busybox("sh", "-c", "echo before stop; echo kept > /left.txt; echo written; exec sleep 300").withWaitStrategy(Wait.forLogMessage("written")).start();
     const stopped = await started.stop({ timeout: 0, remove: false });
     expect(stopped.getId()).toBe(started.getId());
-    expect(await text(await stopped.logs())).toContain("before stop");
+    expect(await readAll(await stopped.logs())).toContain("before stop");
     expect(await fileInTar(await stopped.copyArchiveFromContainer("/left.txt"))).toBe("kept\n");
     expect((await engine.inspect(stopped.getId())).State.Running).toBe(false);
     await engine.remove(stopped.getId(), { force: true, volumes: true });

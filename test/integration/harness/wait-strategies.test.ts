@@ -3,9 +3,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import getPort from "get-port";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
+import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { Wait } from "../../../src/harness/wait/wait.js";
 import type { WaitTarget } from "../../../src/harness/wait/wait-target.js";
+import { failure } from "../../helpers/failure.js";
 import { makeTestCertificates, type TestCertificates } from "../../helpers/registry-certs.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
@@ -29,16 +30,6 @@ async function start(args: string[], options: Omit<ProcessTargetOptions, "argv">
   const target = await ProcessWaitTarget.start({ argv: [process.execPath, server, ...args], ...options });
   targets.push(target);
   return target;
-}
-
-/** The error a promise rejects with; fails the test when it resolves. */
-async function failure(promise: Promise<unknown>): Promise<BerthError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BerthError;
-  }
-  throw new Error("expected a rejection");
 }
 
 describeAsRoot("Wait.forListeningPorts inside the target's network namespace", () => {

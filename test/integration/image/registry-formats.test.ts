@@ -43,6 +43,18 @@ async function pushConfig(repo: RepositoryRef, diffIds: string[]): Promise<TestB
   return config;
 }
 
+/** A Docker schema 2 manifest whose one layer is foreign: fetched from `urls`, not the registry. */
+function foreignManifest(config: TestBlob, layer: TestBlob, urls: string[]): TestBlob {
+  return blobOf(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: docker.manifest,
+      config: { mediaType: docker.config, digest: config.digest, size: config.size },
+      layers: [{ mediaType: docker.foreign, digest: layer.digest, size: layer.size, urls }],
+    }),
+  );
+}
+
 describeAsRoot("image formats against a real docker-registry", () => {
   beforeAll(async () => {
     dir = await makeTempDir("berth-registry-formats-");
@@ -67,14 +79,7 @@ describeAsRoot("image formats against a real docker-registry", () => {
     const layer = await gzipLayer({ "licensed.txt": "from elsewhere\n" });
     served.set("/ok/layer.tar.gz", layer.bytes);
     const config = await pushConfig(repo, [layer.diffId]);
-    const manifest = blobOf(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: docker.manifest,
-        config: { mediaType: docker.config, digest: config.digest, size: config.size },
-        layers: [{ mediaType: docker.foreign, digest: layer.digest, size: layer.size, urls: [`${filesUrl}/missing`, `${filesUrl}/ok/layer.tar.gz`] }],
-      }),
-    );
+    const manifest = foreignManifest(config, layer, [`${filesUrl}/missing`, `${filesUrl}/ok/layer.tar.gz`]);
     await client.putManifest(repo, "1", docker.manifest, manifest.bytes);
     expect(await client.hasBlob(repo, layer.digest)).toBe(false);
 
@@ -90,14 +95,7 @@ describeAsRoot("image formats against a real docker-registry", () => {
     const evil = await gzipLayer({ "licensed.txt": "a forgery!!!\n" });
     served.set("/tampered/layer.tar.gz", evil.bytes.subarray(0, layer.size));
     const config = await pushConfig(repo, [layer.diffId]);
-    const manifest = blobOf(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: docker.manifest,
-        config: { mediaType: docker.config, digest: config.digest, size: config.size },
-        layers: [{ mediaType: docker.foreign, digest: layer.digest, size: layer.size, urls: [`${filesUrl}/tampered/layer.tar.gz`] }],
-      }),
-    );
+    const manifest = foreignManifest(config, layer, [`${filesUrl}/tampered/layer.tar.gz`]);
     await client.putManifest(repo, "1", docker.manifest, manifest.bytes);
     const root = join(dir, "foreign-bad");
     const error = await Image.pull(`${registry.host}/foreign/tampered:1`, { root }).catch((e: unknown) => e);

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { unpackLayer } from "../../../src/image/layer-unpack.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeTar } from "../../unit/image/fixtures.js";
+import { makeTar, ustarHeader } from "../../unit/image/fixtures.js";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeTree } from "./tree.js";
 
@@ -33,21 +33,7 @@ function paxFile(name: string, xattrs: Record<string, Buffer>, content: Buffer):
 }
 
 function header(name: string, size: number, type: string, mode = 0o644): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0);
-  h.write(`${mode.toString(8).padStart(7, "0")}\0`, 100);
-  h.write("0000000\0", 108);
-  h.write("0000000\0", 116);
-  h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
-  h.write("14530000000\0", 136);
-  h.write(type, 156);
-  h.write("ustar\0", 257);
-  h.write("00", 263);
-  h.write("        ", 148);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
-  return h;
+  return ustarHeader(name, size, type, { mode, mtime: 1_700_790_272 });
 }
 
 for (const extractor of ["native", "js"] as const) describeAsRoot(`layer unpack as root with the ${extractor} extractor`, () => {

@@ -1,47 +1,27 @@
-import { join } from "node:path";
-import { execa } from "execa";
-import { NetworkManager } from "../../../src/network/network-manager.js";
-import { NetworkStore } from "../../../src/network/network-store.js";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import pg from "pg";
 import { ensureFixtureImages, type EnsureFixtureImagesOptions } from "../../fixtures/fixture-images.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { createHarnessWorld, type HarnessWorld } from "../harness/harness-world.js";
 
 /** A private state root holding the fixture images, an engine and a network manager over it: what the modules run on. */
-export interface ModuleWorld {
-  root: string;
-  engine: ContainerEngine;
-  networkManager: NetworkManager;
-  /** Removes every container (with volumes), every network but the default bridge, the pinned namespaces and the root. */
-  dispose(): Promise<void>;
-}
+export type ModuleWorld = HarnessWorld;
 
 /**
  * Makes a {@link ModuleWorld} with the fixture images `images` (cold: mmdebstrap and apt-get
- * builds, minutes; warm: imports). No registry: the engine's pull leaves a missing image
- * missing. What it made is removed if it fails half way.
+ * builds, minutes; warm: imports). What it made is removed if it fails half way.
  */
 export async function createModuleWorld(prefix: string, images?: EnsureFixtureImagesOptions["images"]): Promise<ModuleWorld> {
-  const root = await makeTempDir(prefix);
-  let engine: ContainerEngine | undefined;
-  let networkManager: NetworkManager | undefined;
-  const dispose = async (): Promise<void> => {
-    if (engine) {
-      for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true });
-      engine.dispose();
-    }
-    if (networkManager) {
-      for (const n of await networkManager.store.list()) if (n.name !== "bridge") await networkManager.removeNetwork(n.id).catch(() => {});
-      await execa("umount", [networkManager.store.netnsDir], { reject: false });
-    }
-    await removeTempDir(root);
-  };
-  try {
+  return createHarnessWorld(prefix, async (root) => {
     await ensureFixtureImages({ stateRoot: root, ...(images ? { images } : {}) });
-    engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
-    networkManager = new NetworkManager({ store: new NetworkStore({ stateRoot: root, runRoot: join(root, "run") }) });
-    return { root, engine, networkManager, dispose };
-  } catch (error) {
-    await dispose();
-    throw error;
+  });
+}
+
+/** The rows `sql` gives on the container's database, over a connection of its own. */
+export async function queryPostgres(container: { getConnectionUri(): string }, sql: string): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString: container.getConnectionUri() });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as Record<string, unknown>[];
+  } finally {
+    await client.end();
   }
 }

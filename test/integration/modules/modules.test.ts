@@ -5,13 +5,14 @@ import { join } from "node:path";
 import pg from "pg";
 import { createClient } from "redis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { hasErrorCode, type BerthError } from "../../../src/common/berth-error.js";
+import { hasErrorCode } from "../../../src/common/berth-error.js";
 import { PostgreSqlContainer, RedisContainer } from "../../../src/modules/index.js";
 import type { NetworkManager } from "../../../src/network/network-manager.js";
 import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { ensureFixtureImages, fixtureTags } from "../../fixtures/fixture-images.js";
+import { failure } from "../../helpers/failure.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createModuleWorld, type ModuleWorld } from "./module-world.js";
+import { createModuleWorld, queryPostgres, type ModuleWorld } from "./module-world.js";
 
 let root: string;
 let engine: ContainerEngine;
@@ -28,15 +29,6 @@ async function rawRedis(port: number, request: string): Promise<string> {
   } finally {
     socket.destroy();
   }
-}
-
-async function failure(promise: Promise<unknown>): Promise<BerthError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BerthError;
-  }
-  throw new Error("expected a rejection");
 }
 
 describeAsRoot("modules on the fixture images (postgres, redis)", () => {
@@ -61,15 +53,7 @@ describeAsRoot("modules on the fixture images (postgres, redis)", () => {
     expect(postgres.getHost()).toBe("localhost");
     expect(postgres.getConnectionUri()).toBe(`postgres://alice:s3cret%3A%2F%40@localhost:${postgres.getPort()}/app`);
 
-    const query = async (sql: string) => {
-      const client = new pg.Client({ connectionString: postgres.getConnectionUri() });
-      await client.connect();
-      try {
-        return (await client.query(sql)).rows as Record<string, unknown>[];
-      } finally {
-        await client.end();
-      }
-    };
+    const query = (sql: string) => queryPostgres(postgres, sql);
     expect(await query("SELECT current_user AS u, current_database() AS d")).toEqual([{ u: "alice", d: "app" }]);
     await query("CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)");
     await query("INSERT INTO notes (body) VALUES ('first')");
@@ -156,13 +140,7 @@ describeAsRoot("modules on the fixture images (postgres, redis)", () => {
       .withCopyContentToContainer([{ content: "CREATE TABLE seeded (v text); INSERT INTO seeded VALUES ('from init');\n", target: "/docker-entrypoint-initdb.d/seed.sql" }])
       .start();
     expect(postgres.getConnectionUri()).toBe(`postgres://test:test@localhost:${postgres.getPort()}/test`);
-    const client = new pg.Client({ connectionString: postgres.getConnectionUri() });
-    await client.connect();
-    try {
-      expect((await client.query("SELECT v FROM seeded")).rows).toEqual([{ v: "from init" }]);
-    } finally {
-      await client.end();
-    }
+    expect(await queryPostgres(postgres, "SELECT v FROM seeded")).toEqual([{ v: "from init" }]);
   });
 
   it("RedisContainer: the redis client sets and gets with the password; executeCliCmd; no password refused", async () => {

@@ -11,21 +11,11 @@ import type { NetworkManager } from "../../../src/network/network-manager.js";
 import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { fixtureTags } from "../../fixtures/fixture-images.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createModuleWorld, type ModuleWorld } from "./module-world.js";
+import { createModuleWorld, queryPostgres as query, type ModuleWorld } from "./module-world.js";
 
 let root: string;
 let engine: ContainerEngine;
 let manager: NetworkManager;
-
-async function query(container: StartedPostgreSqlContainer, sql: string): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client({ connectionString: container.getConnectionUri() });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as Record<string, unknown>[];
-  } finally {
-    await client.end();
-  }
-}
 
 async function logText(container: StartedPostgreSqlContainer): Promise<string> {
   let text = "";

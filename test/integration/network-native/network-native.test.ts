@@ -191,6 +191,23 @@ describeAsRoot("network-native: bridge, namespaces and veths", () => {
     expect(mountsUnder(ns)).toEqual([]);
   });
 
+  it("deletes a namespace with its veths in one request: their host ends are gone when it returns", async () => {
+    const made = await net("netns-create", "--name", "d", "--dir", dir, "--bridge", n.bridge, "--addr", `${n.base}.8/24`);
+    const second = await net("veth-attach", "--netns", made.path, "--bridge", n.bridge, "--ifname", "eth1", "--addr", `${n.base}.9/24`);
+    expect(await hostLinks()).toEqual(expect.arrayContaining([made.hostIfname, second.hostIfname]));
+    // eth7 does not exist: no failure, as for a link the kernel already took.
+    await net("netns-delete", "--path", made.path, "--ifname", "eth0", "--ifname", "eth1", "--ifname", "eth7");
+    const links = await hostLinks();
+    expect(links).not.toContain(made.hostIfname);
+    expect(links).not.toContain(second.hostIfname);
+    expect(existsSync(made.path)).toBe(false);
+    expect(mountsUnder(made.path)).toEqual([]);
+    // Again, on nothing: success.
+    await net("netns-delete", "--path", made.path, "--ifname", "eth0");
+    const bad = await netFails("netns-delete", "--path", made.path, "--ifname", "bad/name");
+    expect(bad.stderr).toContain("--ifname");
+  });
+
   it("creates and attaches a namespace in one process (netns-create with the veth options)", async () => {
     const made = await net(
       "netns-create", "--name", "one", "--dir", dir,
@@ -462,6 +479,18 @@ describeAsRoot("network-native: NAT rules", () => {
     expect(internal).toHaveLength(3);
     await net("nat-remove", "--subnet", n.subnet, "--bridge", n.bridge);
     expect(await taggedRules(tag)).toEqual([]);
+  });
+
+  it("writes no sysctl already set: forwarding on and /proc/sys read-only is no failure", async () => {
+    writeFileSync(forwarding, "1");
+    const helper = await netHelper();
+    // A private mount namespace where /proc/sys is read-only, as inside a container.
+    const script = `mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$0" nat-ensure --subnet ${n.subnet} --bridge ${n.bridge}`;
+    const result = await execa("unshare", ["-m", "--propagation", "private", "sh", "-c", script, helper], { reject: false, timeout: 20_000 });
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect((await taggedRules(tag)).some((r) => r.includes("MASQUERADE"))).toBe(true);
+    await net("nat-remove", "--bridge", n.bridge);
   });
 
   it("refuses a subnet without a prefix length", async () => {

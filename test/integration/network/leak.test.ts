@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { BridgeAttachment } from "../../../src/network/bridge-attachment.js";
 import { Network } from "../../../src/network/network.js";
@@ -63,6 +64,9 @@ describeAsRoot("network: leaks", () => {
     expect(readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(`${manager.store.netnsDir}/`))).toEqual([]);
     expect(await manager.store.list()).toEqual([]);
     expect(await manager.store.listContainers()).toEqual([]);
+    // No record's data file (records are replaced through links), temporary file or lock.
+    expect(readdirSync(join(manager.store.root, ".containers"))).toEqual([]);
+    expect(readdirSync(manager.store.root).filter((f) => f !== ".containers" && f !== ".reconciled")).toEqual([]);
     expect(pids.filter(isProxyAlive)).toEqual([]);
   });
 });

@@ -1,11 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/index.js";
+import { ImageStore } from "../../../src/image/image-store.js";
+import { pullImage } from "../../../src/registry/pull.js";
 import { RegistryClient } from "../../../src/registry/registry-client.js";
 import type { RepositoryRef } from "../../../src/registry/types.js";
-import { blobOf, readAll } from "../../helpers/registry-blobs.js";
+import { blobOf, handMadeImage, readAll } from "../../helpers/registry-blobs.js";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 import { startHostileServer } from "../../helpers/registry-hostile-server.js";
 import type { HostileServer } from "../../helpers/registry-hostile-server.js";
 
@@ -59,6 +64,43 @@ describe("a hostile registry", () => {
     const stream = await client().getBlob(repoOf(server), blob.digest, { size: blob.size });
     const error = await readAll(stream).catch((e: unknown) => e);
     expect(hasErrorCode(error, "BERTH_DIGEST_MISMATCH")).toBe(true);
+  });
+
+  it("with verifyDigest false the stream only counts: other bytes of the right size pass, a short body is still BERTH_DOWNLOAD_TRUNCATED", async () => {
+    const blob = blobOf(randomBytes(50_000));
+    const other = randomBytes(blob.size);
+    const server = await hostile((req, res) => {
+      const body = req.url?.includes("/short/") ? other.subarray(0, 1000) : other;
+      res.writeHead(200, { "Content-Length": String(body.length) }).end(body);
+    });
+    const passed = await readAll(await client().getBlob(repoOf(server), blob.digest, { size: blob.size, verifyDigest: false }));
+    expect(passed.equals(other)).toBe(true);
+    const short = await client().getBlob({ ...repoOf(server), repository: "hostile/short" }, blob.digest, { size: blob.size, verifyDigest: false });
+    expect(hasErrorCode(await readAll(short).catch((e: unknown) => e), "BERTH_DOWNLOAD_TRUNCATED")).toBe(true);
+  });
+
+  it("a pull whose layer has other bytes (unhashed by the stream, checked by the unpacker) fails with BERTH_DIGEST_MISMATCH and commits nothing", async () => {
+    const image = await handMadeImage("hostile");
+    // Another gzip header time: the same tar (diff_id) and size, other bytes (digest).
+    const forged = Buffer.from(image.layer.bytes);
+    forged.writeUInt32LE(forged.readUInt32LE(4) + 1, 4);
+    const server = await hostile((req, res) => {
+      const path = req.url ?? "";
+      if (path.includes("/manifests/")) return sendManifest(res, Buffer.from(image.manifest.bytes));
+      const body = path.endsWith(image.config.digest) ? image.config.bytes : path.endsWith(image.layer.digest) ? forged : undefined;
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { "Content-Length": String(body.length) }).end(body);
+    });
+    const dir = await makeTempDir("berth-hostile-pull-");
+    try {
+      const store = new ImageStore(join(dir, "state"));
+      const error = await pullImage(store, client(), `${server.host}/hostile/app:v1`).catch((e: unknown) => e);
+      expect(hasErrorCode(error, "BERTH_DIGEST_MISMATCH")).toBe(true);
+      expect(await store.list()).toEqual([]);
+      for (const sub of ["snapshots", "ingest", "blobs/sha256"]) expect(await readdir(join(store.root, sub)).catch(() => [])).toEqual([]);
+    } finally {
+      await removeTempDir(dir);
+    }
   });
 
   it("a body cut off before its Content-Length fails with BERTH_DOWNLOAD_TRUNCATED", async () => {

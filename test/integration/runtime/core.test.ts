@@ -3,23 +3,14 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { runtimesUnderTest, useRuntimeContext } from "../../helpers/runtime-context.js";
 import type { OciSpec } from "../../../src/runtime/oci-spec.js";
 
 describeAsRoot("OCI runtime core", () => {
   describe.each(runtimesUnderTest())("%s", (name) => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext(name);
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+    const ctx = useRuntimeContext(name);
 
     async function sh(script: string, mutate?: (spec: OciSpec) => void) {
       const bundle = await ctx.bundle(ctx.spec({ args: ["sh", "-c", script] }, mutate));

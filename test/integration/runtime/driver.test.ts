@@ -2,9 +2,9 @@
 // bundles, time limits that clean up, errors that carry what a user needs.
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { runtimesUnderTest, useRuntimeContext } from "../../helpers/runtime-context.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { hasErrorCode, isBerthError } from "../../../src/common/berth-error.js";
@@ -32,16 +32,7 @@ describe("OciRuntime without a runtime", () => {
 
 describeAsRoot("OciRuntime driver", () => {
   describe.each(runtimesUnderTest())("%s", (name) => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext(name);
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+    const ctx = useRuntimeContext(name);
 
     it("writes the bundle's config.json atomically, leaving no temporary file", async () => {
       const spec = ctx.spec({ args: ["true"] });

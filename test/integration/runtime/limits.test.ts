@@ -3,24 +3,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRuntimeContext, runtimesUnderTest, type RuntimeContext } from "../../helpers/runtime-context.js";
+import { runtimesUnderTest, useRuntimeContext } from "../../helpers/runtime-context.js";
 
 const receiver = fileURLToPath(new URL("../../fixtures/console-receiver.py", import.meta.url));
 
 describeAsRoot("OCI runtime limits, user namespaces, terminal", () => {
   describe.each(runtimesUnderTest())("%s", (name) => {
-    let ctx: RuntimeContext;
-    beforeAll(async () => {
-      ctx = await createRuntimeContext(name);
-    });
-    afterEach(async () => {
-      await ctx?.cleanupContainers();
-    });
-    afterAll(async () => {
-      await ctx?.dispose();
-    });
+    const ctx = useRuntimeContext(name);
 
     it("OOM-kills a process that allocates past a 32 MiB memory limit", async () => {
       const limit = 32 * 1024 * 1024;

@@ -1,4 +1,4 @@
-import { chmod, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { hasErrorCode } from "../../../src/common/berth-error.js";
@@ -68,6 +68,52 @@ describe("ContainerStore", () => {
     expect(names.size).toBe(20);
     for (const n of names) expect(n).toMatch(/^[a-z]+_[a-z_]+\d?$/);
     expect(hasErrorCode(await rejection(store.reserveName(await store.allocate(), "bad name")), "BERTH_INVALID_ARGUMENT")).toBe(true);
+  });
+
+  it("honours and frees the names an earlier version kept in names.json", async () => {
+    const store = new ContainerStore(dir);
+    const a = await store.allocate();
+    const gone = "f".repeat(64);
+    await writeFile(join(dir, "names.json"), JSON.stringify({ old: a, stale: gone }));
+    expect(await store.resolve("old")).toBe(a);
+    const b = await store.allocate();
+    expect(hasErrorCode(await rejection(store.reserveName(b, "old")), "BERTH_CONTAINER_NAME_IN_USE")).toBe(true);
+    // Its container is gone: the name is free.
+    expect(await store.reserveName(b, "stale")).toBe("stale");
+    await store.releaseName(a, "old");
+    expect(JSON.parse(await readFile(join(dir, "names.json"), "utf8"))).toEqual({ stale: gone });
+    expect(await store.reserveName(b, "old")).toBe("old");
+    expect(await store.resolve("old")).toBe(b);
+  });
+
+  it("a name is one link to its id, gone once released; a name too long for a file is invalid", async () => {
+    const store = new ContainerStore(dir);
+    const a = await store.allocate();
+    await store.reserveName(a, "linked");
+    expect(await readlink(join(dir, "names", "linked"))).toBe(a);
+    await store.releaseName(a, "linked");
+    expect(await readdir(join(dir, "names"))).toEqual([]);
+    expect(hasErrorCode(await rejection(store.reserveName(a, `n${"x".repeat(300)}`)), "BERTH_INVALID_ARGUMENT")).toBe(true);
+    // A reference that is no name is never looked up as a path.
+    expect(hasErrorCode(await rejection(store.resolve("../names")), "BERTH_CONTAINER_NOT_FOUND")).toBe(true);
+  });
+
+  it("a record being written for the first time reads as none; an old unreadable one is BERTH_IO", async () => {
+    const store = new ContainerStore(dir);
+    const id = await store.allocate();
+    const path = join(dir, id, "config.json");
+    await writeFile(path, '{"id": "half');
+    expect(await store.read(id)).toBeUndefined();
+    expect(await store.exists(id)).toBe(true);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(path, old, old);
+    expect(hasErrorCode(await rejection(store.read(id)), "BERTH_IO")).toBe(true);
+    await rm(path);
+    const record = { id, name: "first", status: "created" } as unknown as Parameters<ContainerStore["writeFirst"]>[0];
+    await store.writeFirst(record);
+    expect(await store.read(id)).toMatchObject({ name: "first" });
+    // Only the first: a record that exists is replaced atomically (write), never in place.
+    expect(hasErrorCode(await rejection(store.writeFirst(record)), "BERTH_IO")).toBe(true);
   });
 
   it("two reservations of one name at once: exactly one wins", async () => {

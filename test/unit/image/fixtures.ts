@@ -26,6 +26,28 @@ export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * One ustar header block, written by hand for entries tar-stream would refuse or re-encode
+ * (huge PAX headers, raw xattr bytes): `name` of `size` bytes and tar `type`, owned by 0:0.
+ */
+export function ustarHeader(name: string, size: number, type: string, options: { mode?: number; mtime?: number } = {}): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0);
+  h.write(`${(options.mode ?? 0o644).toString(8).padStart(7, "0")}\0`, 100);
+  h.write("0000000\0", 108);
+  h.write("0000000\0", 116);
+  h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
+  h.write(`${(options.mtime ?? 0).toString(8).padStart(11, "0")}\0`, 136);
+  h.write(type, 156);
+  h.write("ustar\0", 257);
+  h.write("00", 263);
+  h.write("        ", 148);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
+  return h;
+}
+
 export function sha256(bytes: Buffer | string): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }

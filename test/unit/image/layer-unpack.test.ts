@@ -7,7 +7,7 @@ import { hasErrorCode, isBerthError } from "../../../src/common/berth-error.js";
 import { cleanArchivePath, resolveInRoot } from "../../../src/common/safe-path.js";
 import { classifyWhiteout, sniffCompression, unpackLayer } from "../../../src/image/layer-unpack.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeTar, sha256 } from "./fixtures.js";
+import { makeTar, sha256, ustarHeader } from "./fixtures.js";
 
 let dir: string;
 let root: string;
@@ -326,27 +326,9 @@ async function rawPaxTar(name: string, xattr: string, value: Buffer): Promise<Bu
   len += String(len).length;
   if (String(len).length !== String(len - String(len).length).length) len++;
   const record = Buffer.concat([Buffer.from(`${len} `), key, value, Buffer.from("\n")]);
-  const pax = makeHeader("PaxHeaders/" + name, record.length, "x");
+  const pax = ustarHeader("PaxHeaders/" + name, record.length, "x", { mtime: 1_700_790_272 });
   const body = Buffer.concat([record, Buffer.alloc((512 - (record.length % 512)) % 512)]);
-  const file = makeHeader(name, 1, "0");
+  const file = ustarHeader(name, 1, "0", { mtime: 1_700_790_272 });
   const content = Buffer.concat([Buffer.from("x"), Buffer.alloc(511)]);
   return Buffer.concat([pax, body, file, content, Buffer.alloc(1024)]);
-}
-
-function makeHeader(name: string, size: number, type: string): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0);
-  h.write("0000644\0", 100);
-  h.write("0000000\0", 108);
-  h.write("0000000\0", 116);
-  h.write(size.toString(8).padStart(11, "0") + "\0", 124);
-  h.write("14530000000\0", 136);
-  h.write(type, 156);
-  h.write("ustar\0", 257);
-  h.write("00", 263);
-  h.write("        ", 148);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
-  return h;
 }

@@ -6,7 +6,8 @@
 // layer-unpack.test.ts, which runs this path as its "native" extractor.
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFile, readdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
@@ -128,6 +129,75 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
     expect(isBerthError(error) && error.code).toBe("BERTH_DIGEST_MISMATCH");
     expect(isBerthError(error) && error.context).toMatchObject({ expected: sha256("other"), actual: sha256(tar) });
   });
+
+  it("--blob-out stores the bytes as given (trailing bytes included) and removes the file when a digest differs", async () => {
+    const tar = await randomTar();
+    const gz = Buffer.concat([gzipSync(tar, { level: 1 }), Buffer.from("\0\0")]);
+    const kept = join(dir, "kept.blob");
+    const ok = runUnpack(gz, ["--gzip", "--blob-digest", sha256(gz), "--diff-id", sha256(tar), "--blob-out", kept]);
+    expect(ok.status).toBe(0);
+    expect((await readFile(kept)).equals(gz)).toBe(true);
+    expect((await stat(kept)).mode & 0o777).toBe(0o644);
+
+    for (const [flag, status] of [["--blob-digest", 5], ["--diff-id", 6]] as const) {
+      const refused = join(dir, `refused${status}.blob`);
+      const r = runUnpack(gz, ["--gzip", flag, sha256("other"), "--blob-out", refused]);
+      expect(r.status).toBe(status);
+      expect(existsSync(refused)).toBe(false);
+    }
+    const truncated = join(dir, "truncated.blob");
+    expect(runUnpack(gz.subarray(0, 1000), ["--gzip", "--blob-out", truncated]).status).toBe(4);
+    expect(existsSync(truncated)).toBe(false);
+  });
+
+  it("--blob-out never writes over a file that is there (exit 1, the file untouched)", async () => {
+    const there = join(dir, "there.blob");
+    await writeFile(there, "someone else's");
+    const r = runUnpack(gzipSync(await makeTar([{ name: "f", content: "x" }])), ["--gzip", "--blob-out", there]);
+    expect(r.status).toBe(1);
+    expect(await readFile(there, "utf8")).toBe("someone else's");
+  });
+
+  // Each way of splitting the work between Node and C stores the same blob and refuses the same
+  // bad layer without leaving its blob file.
+  for (const mode of ["native", "native-no-blob", "native-tar", "js"] as const) {
+    it(`through unpackLayer with BERTH_UNPACKER=${mode}: the blob file holds the bytes as given, and is gone after a mismatch`, async () => {
+      const tar = await randomTar();
+      const gz = gzipSync(tar, { level: 1 });
+      const saved = process.env.BERTH_UNPACKER;
+      process.env.BERTH_UNPACKER = mode;
+      try {
+        const extractor = mode === "js" ? "js" : "native";
+        const blobFile = join(dir, "ok.blob");
+        const r = await unpackLayer(Readable.from([gz]), {
+          dest: join(dir, "ok"),
+          compression: "gzip",
+          expectedDigest: sha256(gz),
+          expectedDiffId: sha256(tar),
+          blobFile,
+          extractor,
+          privileged: false,
+        });
+        expect(r).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length });
+        expect((await readFile(blobFile)).equals(gz)).toBe(true);
+
+        const refused = join(dir, "refused.blob");
+        const error = await unpackLayer(Readable.from([gz]), {
+          dest: join(dir, "refused"),
+          compression: "gzip",
+          expectedDiffId: sha256("other"),
+          blobFile: refused,
+          extractor,
+          privileged: false,
+        }).catch((e: unknown) => e);
+        expect(isBerthError(error) && error.code).toBe("BERTH_DIGEST_MISMATCH");
+        expect(existsSync(refused)).toBe(false);
+      } finally {
+        if (saved === undefined) delete process.env.BERTH_UNPACKER;
+        else process.env.BERTH_UNPACKER = saved;
+      }
+    });
+  }
 
   it("BERTH_UNPACKER=native-tar keeps Node decompressing and hashing, with the same result", async () => {
     const tar = await randomTar();

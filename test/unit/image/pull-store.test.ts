@@ -9,7 +9,7 @@ import { pullImage, type PullProgress } from "../../../src/registry/pull.js";
 import { pushImage } from "../../../src/registry/push.js";
 import type { RegistryTransport } from "../../../src/registry/types.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeLayout, makeTar, sha256 } from "./fixtures.js";
+import { makeLayout, makeTar, sha256, ustarHeader } from "./fixtures.js";
 
 let dir: string;
 let layoutDir: string;
@@ -218,7 +218,7 @@ describe("pull from an OCI layout", () => {
 
   it("refuses a layer with a huge PAX header (BERTH_LAYER_INVALID) and commits nothing", async () => {
     // A 64 MiB PAX record, far over the 1 MiB cap: refused on its header block alone.
-    const header = tarHeader("PaxHeaders/huge", 64 * 1024 * 1024, "x");
+    const header = ustarHeader("PaxHeaders/huge", 64 * 1024 * 1024, "x");
     const layer = Buffer.concat([header, Buffer.alloc(64 * 1024 * 1024, 0x61), Buffer.alloc(1024)]);
     await makeLayout(layoutDir, [{ layers: [layer], tag: "v1" }]);
     expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_LAYER_INVALID");
@@ -308,22 +308,3 @@ describe("tags, removal and prune", () => {
     expect((await store.get(record.repoDigests[0]!)).id).toBe(record.id);
   });
 });
-
-/** A ustar header block for `name` of `size` bytes and tar `type`. */
-function tarHeader(name: string, size: number, type: string): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0);
-  h.write("0000644\0", 100);
-  h.write("0000000\0", 108);
-  h.write("0000000\0", 116);
-  h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
-  h.write("00000000000\0", 136);
-  h.write(type, 156);
-  h.write("ustar\0", 257);
-  h.write("00", 263);
-  h.write("        ", 148);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
-  return h;
-}

@@ -83,6 +83,18 @@ describe("applyRootless", () => {
     expect(spec.linux!.uidMappings).toBeUndefined();
   });
 
+  it("keeps the limits a delegated subtree serves, in a cgroup made there, and drops the others with a warning (a hybrid host's v2 offers hugetlb only)", () => {
+    const spec = base();
+    spec.linux!.cgroupsPath = "/berth/abc";
+    spec.linux!.resources!.hugepageLimits = [{ pageSize: "2MB", limit: 4 << 20 }];
+    spec.linux!.resources!.cpu = { shares: 512, cpus: "0" };
+    const { warnings } = applyRootless(spec, { overlay, container: "web", mappings, delegation: { path: "/sys/fs/cgroup/unified/d", relative: "/d", controllers: ["hugetlb", "cpuset"] } });
+    expect(spec.linux!.cgroupsPath).toBe("/d/berth/abc");
+    expect(spec.linux!.resources).toEqual({ hugepageLimits: [{ pageSize: "2MB", limit: 4 << 20 }], cpu: { cpus: "0" } });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^rootless: the limits of container web \(memory, cpu\) are not applied: the delegated cgroup v2 subtree \/d offers only hugetlb, cpuset, not memory, cpu/);
+  });
+
   it("drops limits with a warning when no cgroup v2 subtree is delegated", () => {
     const spec = base();
     const { warnings } = applyRootless(spec, { overlay, container: "web", mappings, delegation: { controllers: [], reason: "not delegated" } });
@@ -92,25 +104,24 @@ describe("applyRootless", () => {
 });
 
 describe("findCgroupDelegation", () => {
-  it("refuses a hybrid host's cgroup2 hierarchy, which lacks memory and pids", () => {
+  it("finds nothing for a process in the hierarchy's root, which is never delegated", () => {
     const root = mkdtempSync(join(dir, "cg-"));
-    writeFileSync(join(root, "cgroup.controllers"), "\n");
+    writeFileSync(join(root, "cgroup.controllers"), "hugetlb\n");
     const mountinfo = file("mi", `30 25 0:26 / ${root} rw - cgroup2 cgroup2 rw\n`);
-    const self = file("self", "12:memory:/user.slice\n0::/user.slice\n");
+    const self = file("self", "12:memory:/user.slice\n0::/\n");
     const found = findCgroupDelegation({ mountinfo, selfCgroup: self });
     expect(found.path).toBeUndefined();
-    expect(found.reason).toMatch(/lacks the memory and pids controllers/);
+    expect(found.reason).toMatch(/is not delegated to uid/);
   });
 
-  it("finds a writable cgroup with every controller (a delegated user session)", () => {
+  it("finds the writable parent of the process's cgroup, with the controllers it offers (a delegated user session)", () => {
     const root = mkdtempSync(join(dir, "cg-"));
-    writeFileSync(join(root, "cgroup.controllers"), "cpu memory pids\n");
-    const own = join(root, "user.slice");
-    rmSync(own, { recursive: true, force: true });
-    mkdirSync(own);
-    writeFileSync(join(own, "cgroup.subtree_control"), "memory pids\n");
+    const delegated = join(root, "user.slice");
+    mkdirSync(join(delegated, "session.scope"), { recursive: true });
+    for (const f of ["cgroup.subtree_control", "cgroup.procs"]) writeFileSync(join(delegated, f), "");
+    writeFileSync(join(delegated, "cgroup.controllers"), "hugetlb pids\n");
     const mountinfo = file("mi2", `30 25 0:26 / ${root} rw - cgroup2 cgroup2 rw\n`);
-    const self = file("self2", "0::/user.slice\n");
-    expect(findCgroupDelegation({ mountinfo, selfCgroup: self })).toEqual({ path: own, relative: "/user.slice", controllers: ["memory", "pids"] });
+    const self = file("self2", "0::/user.slice/session.scope\n");
+    expect(findCgroupDelegation({ mountinfo, selfCgroup: self })).toEqual({ path: delegated, relative: "/user.slice", controllers: ["hugetlb", "pids"] });
   });
 });
