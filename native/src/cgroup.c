@@ -704,8 +704,8 @@ static unsigned v1_controllers(struct json_object *res, bool rootless)
  * top of LEAN or LEAN_VIEW): the device filter waits for br_cgroup_attach_devices(). */
 enum create_mode { FULL = 0, LEAN = 1, LEAN_VIEW = 2, DEFER = 4 };
 
-static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
-                  int how, struct br_cgroup **out, br_error_t *err);
+static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless, int how,
+                  struct br_cgroup **out, br_error_t *err);
 
 int br_cgroup_create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
                      struct br_cgroup **out, br_error_t *err)
@@ -766,8 +766,8 @@ int br_cgroup_attach_devices(struct br_cgroup *cg, br_error_t *err)
   return r;
 }
 
-static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless,
-                  int how, struct br_cgroup **out, br_error_t *err)
+static int create(const char *id, struct json_object *linux_obj, pid_t pid, bool rootless, int how,
+                  struct br_cgroup **out, br_error_t *err)
 {
   bool lean = how != FULL, defer = false;
   struct hosts hs;

@@ -532,8 +532,7 @@ static int mount_cgroup(struct br_container *c, int rootfd, const char *dest, st
     if (own != NULL) {
       snprintf(src, sizeof(src), "%s", own);
     } else {
-      if (cgroup_path_of(c, fstype, super, self_cgroup, ctrl_path, sizeof(ctrl_path), err) ==
-          NULL)
+      if (cgroup_path_of(c, fstype, super, self_cgroup, ctrl_path, sizeof(ctrl_path), err) == NULL)
         return -1;
       if (ctrl_path[0] == '\0')
         continue;

@@ -6,11 +6,11 @@
  * whoever can write a cache entry chooses the filter of the next container.
  */
 #include "seccomp-cache.h"
+#include "utils.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,33 +56,10 @@ static int dir_is_private(const char *dir)
   return st.st_uid == geteuid() && (st.st_mode & 022) == 0;
 }
 
-/* Reads into `buf`, or writes `buf` when `writing`, all `len` bytes. A short transfer fails:
- * read, it is a truncated entry (a miss); written, an entry that must not be renamed in. */
-static int transfer_full(int fd, void *buf, size_t len, bool writing)
-{
-  size_t done = 0;
-  while (done < len) {
-    char *at = (char *)buf + done;
-    ssize_t n = writing ? write(fd, at, len - done) : read(fd, at, len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    done += n;
-  }
-  return 0;
-}
-
+/* A short read is a truncated entry: a miss. */
 static int read_full(int fd, void *buf, size_t len)
 {
-  return transfer_full(fd, buf, len, false);
-}
-
-/* The cast only serves transfer_full's one pointer for both directions: nothing writes
- * through it when `writing`. */
-static int write_full(int fd, const void *buf, size_t len)
-{
-  return transfer_full(fd, (void *)buf, len, true);
+  return br_read_all(fd, buf, len) == (ssize_t)len ? 0 : -1;
 }
 
 int br_seccomp_cache_get(const char *dir, const char *key, size_t key_len,
@@ -168,8 +145,8 @@ void br_seccomp_cache_put(const char *dir, const char *key, size_t key_len,
   h.flags = flags;
   h.count = len;
   /* No fsync: after a crash a torn entry fails the size check and is simply recompiled. */
-  int ok = write_full(fd, &h, sizeof(h)) == 0 && write_full(fd, key, key_len) == 0 &&
-           write_full(fd, insns, len * sizeof(struct sock_filter)) == 0;
+  int ok = br_write_all(fd, &h, sizeof(h)) == 0 && br_write_all(fd, key, key_len) == 0 &&
+           br_write_all(fd, insns, len * sizeof(struct sock_filter)) == 0;
   if (close(fd) < 0)
     ok = 0;
   if (!ok || rename(tmp, path) < 0)

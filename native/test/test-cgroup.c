@@ -645,7 +645,8 @@ static int mknod_after_go(int go);
  * enforced: mknod of a denied device fails. */
 static void v2_device_rules_are_enforced(void)
 {
-  struct json_object *lin = parse("{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
+  struct json_object *lin =
+      parse("{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
   for (int deferred = 0; deferred < 2; deferred++) {
     br_error_t err = NULL;
     struct br_cgroup *cg = NULL;
@@ -671,9 +672,8 @@ static void v2_device_rules_are_enforced(void)
       abort();
     close(go[1]);
     st = reap(child);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM,
-          "%s: mknod b 8:0: exit %d (want EPERM %d)", deferred ? "deferred" : "at create",
-          WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "%s: mknod b 8:0: exit %d (want EPERM %d)",
+          deferred ? "deferred" : "at create", WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
     destroy_and_check_gone(cg, true);
     br_cgroup_free(cg);
   }
@@ -906,8 +906,8 @@ static void test_lean_hybrid_joins_only_limited_v1_and_filters_devices(void)
 static void test_lean_view_makes_bare_dirs_that_nothing_joins(void)
 {
   struct json_object *lin = parse("{\"resources\":{\"memory\":{\"limit\":67108864}}}");
-  static const char *const bare_mnts[] = {"freezer", "devices", "blkio", "pids", "systemd",
-                                          "cpu",     "cpuacct", "cpuset"};
+  static const char *const bare_mnts[] = {"freezer", "devices", "blkio",   "pids",
+                                          "systemd", "cpu",     "cpuacct", "cpuset"};
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL, *loaded = NULL;
   char *ser;
@@ -955,7 +955,8 @@ static void test_lean_view_makes_bare_dirs_that_nothing_joins(void)
       b1 += cg->dirs[i].bare;
     for (size_t i = 0; i < loaded->n; i++)
       b2 += loaded->dirs[i].bare;
-    CHECK(b1 == b2 && b1 == (size_t)nbare, "bare: %zu made, %zu loaded, %d expected", b1, b2, nbare);
+    CHECK(b1 == b2 && b1 == (size_t)nbare, "bare: %zu made, %zu loaded, %d expected", b1, b2,
+          nbare);
   }
 
   /* An exec'd process joins the memory and v2 directories, and no bare one. */
@@ -982,8 +983,8 @@ static void test_lean_view_makes_bare_dirs_that_nothing_joins(void)
  * swap limit below the memory limit) leaves none of them, bare ones included. */
 static void test_lean_view_failure_leaves_nothing(void)
 {
-  static const char *const mnts[] = {"unified", "memory", "freezer", "devices", "blkio",
-                                     "pids",    "systemd", "cpu",    "cpuacct", "cpuset"};
+  static const char *const mnts[] = {"unified", "memory",  "freezer", "devices", "blkio",
+                                     "pids",    "systemd", "cpu",     "cpuacct", "cpuset"};
   struct json_object *lin =
       parse("{\"resources\":{\"memory\":{\"limit\":67108864,\"swap\":1024}}}");
   br_error_t err = NULL;
@@ -1010,8 +1011,10 @@ static void test_lean_view_failure_leaves_nothing(void)
  * what the rules deny. A malformed rule fails in br_cgroup_attach_devices(). */
 static void test_deferred_device_filter(void)
 {
-  struct json_object *lin = parse("{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
-  struct json_object *bad = parse("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}");
+  struct json_object *lin =
+      parse("{\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
+  struct json_object *bad =
+      parse("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}");
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
   int go[2], ret, st;
@@ -1052,8 +1055,8 @@ static void test_deferred_device_filter(void)
   br_cgroup_free(cg);
   cg = NULL;
 
-  ret = br_cgroup_create_lean(new_id(), bad, false, BR_CGROUP_VIEW | BR_CGROUP_DEFER_DEVICES,
-                              &cg, &err);
+  ret = br_cgroup_create_lean(new_id(), bad, false, BR_CGROUP_VIEW | BR_CGROUP_DEFER_DEVICES, &cg,
+                              &err);
   CHECK_OK(ret, err);
   if (ret == 0) {
     ret = br_cgroup_attach_devices(cg, &err);
@@ -1081,8 +1084,8 @@ static void test_deferred_device_filter_falls_back_to_v1(void)
   int go[2], ret, st, prog, pfd;
   pid_t child;
   union bpf_attr attr;
-  static const char *const mnts[] = {"unified", "memory", "freezer", "devices", "blkio",
-                                     "pids",    "systemd", "cpu",    "cpuacct", "cpuset"};
+  static const char *const mnts[] = {"unified", "memory",  "freezer", "devices", "blkio",
+                                     "pids",    "systemd", "cpu",     "cpuacct", "cpuset"};
   if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
       !exists("/sys/fs/cgroup/devices/cgroup.procs")) {
     printf("skipped: not a hybrid v1/v2 host\n");
@@ -1114,8 +1117,8 @@ static void test_deferred_device_filter_falls_back_to_v1(void)
     if (prog >= 0)
       close(prog);
   }
-  ret = br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_VIEW | BR_CGROUP_DEFER_DEVICES,
-                              &cg, &err);
+  ret = br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_VIEW | BR_CGROUP_DEFER_DEVICES, &cg,
+                              &err);
   CHECK_OK(ret, err);
   if (ret == 0) {
     CHECK_OK(br_cgroup_attach_devices(cg, &err), err);

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix, resolve } from "node:path";
 import { execa } from "execa";
-import tar from "tar-stream";
+import { createBufferedTarPack } from "../common/buffered-tar-pack.js";
 import { BerthError, hasErrorCode, logger, stateRoot } from "../common/index.js";
 import type { ImageRecord, LayerRecord } from "../image/image-record.js";
 import type { Lease } from "../image/content-store.js";
@@ -800,13 +800,7 @@ async function workdirLayer(step: WorkdirStep, target: RootfsView): Promise<Buff
     uid = (await find("/etc/passwd", user!, 2)) ?? 0;
     gid = group !== undefined ? ((await find("/etc/group", group, 2)) ?? 0) : ((await find("/etc/passwd", user!, 3)) ?? uid);
   }
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((res, rej) => {
-    pack.on("data", (c: unknown) => chunks.push(c as Buffer));
-    pack.on("end", () => res());
-    pack.on("error", rej);
-  });
+  const layer = createBufferedTarPack();
   let current = "";
   for (const part of step.path.split("/").filter(Boolean)) {
     current = posix.join(current || "/", part);
@@ -818,10 +812,8 @@ async function workdirLayer(step: WorkdirStep, target: RootfsView): Promise<Buff
         path: current,
       });
     }
-    pack.entry({ name: `${current.slice(1)}/`, type: "directory", mode: 0o755, uid, gid, mtime: new Date() });
+    await layer.entry({ name: `${current.slice(1)}/`, type: "directory", mode: 0o755, uid, gid, mtime: new Date() });
   }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
+  return layer.finish();
 }
 

@@ -8,6 +8,7 @@ import { isRoot } from "../common/paths.js";
 import { decompressor, type Compression } from "./compression.js";
 import { Extractor } from "./layer-extractor.js";
 import {
+  nativeChecksDigest,
   nativeDecompresses,
   nativeUnpacker,
   nativeWritesBlob,
@@ -179,7 +180,7 @@ async function chooseUnpacker(extractor: UnpackLayerOptions["extractor"]): Promi
  */
 export async function unpackerChecksDigest(extractor: UnpackLayerOptions["extractor"] = "auto"): Promise<boolean> {
   const binary = extractor === "js" ? null : await nativeUnpacker();
-  return binary !== null && nativeWritesBlob(binary);
+  return binary !== null && nativeChecksDigest(binary);
 }
 
 function checkedResult(result: NativeUnpackResult, binary: string): UnpackResult {

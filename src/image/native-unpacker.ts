@@ -112,10 +112,25 @@ export function nativeDecompresses(binary: string, env: NodeJS.ProcessEnv = proc
  * Whether `binary` (one that {@link nativeDecompresses}) also writes the blob file as it reads
  * (`--blob-out`), so this process only moves the bytes from the socket into the pipe.
  * `BERTH_UNPACKER=native-no-blob` says no (this process then copies the bytes to the blob file,
- * as for a binary built before the option), to compare the two.
+ * as for a binary built before the option), and so does `native-node-hash`, to compare.
  */
 export function nativeWritesBlob(binary: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.BERTH_UNPACKER !== "native-no-blob" && nativeDecompresses(binary, env) && blobWriting.has(binary);
+  return (
+    env.BERTH_UNPACKER !== "native-no-blob" &&
+    env.BERTH_UNPACKER !== "native-node-hash" &&
+    nativeDecompresses(binary, env) &&
+    blobWriting.has(binary)
+  );
+}
+
+/**
+ * Whether the download need not hash a layer that `binary` unpacks: one that
+ * {@link nativeDecompresses} checks the blob digest itself before it reports success.
+ * `BERTH_UNPACKER=native-node-hash` hashes in this process all the same (the way before), to
+ * compare.
+ */
+export function nativeChecksDigest(binary: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.BERTH_UNPACKER !== "native-node-hash" && nativeDecompresses(binary, env);
 }
 
 /** Whether `binary unpack` exists: with no destination it prints its usage and exits 64. */

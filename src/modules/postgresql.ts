@@ -67,8 +67,8 @@ export class PostgreSqlContainer extends GenericContainer {
   /** The image as given: a second start() of this object must not cache the cached image. */
   readonly #base: { image: string; imageId: string | undefined };
   readonly #defaultWait: WaitStrategy;
-  /** The tmpfs this module put on the image's emptied data volume at the last start, if any. */
-  #vacatedTmpfs: string | undefined;
+  /** What the last start's use of the cache changed in the options, undone before the next start decides again. */
+  #fromCache: { pgdata?: string; tmpfs?: string; wait?: WaitStrategy } = {};
 
   /**
    * @param image an image that behaves as the official one (`berth-fixtures/postgres:15` in berth's tests)
@@ -111,11 +111,12 @@ export class PostgreSqlContainer extends GenericContainer {
   }
 
   protected override async beforeContainerCreated(): Promise<void> {
-    if (this.#vacatedTmpfs !== undefined) {
-      // Decided again below: this start may not use the cache (withInitCache(false) since).
-      this.options.tmpfs = this.options.tmpfs.filter((t) => t !== this.#vacatedTmpfs);
-      this.#vacatedTmpfs = undefined;
-    }
+    // Decided again below: this start may not use the cache (withInitCache(false) since).
+    const last = this.#fromCache;
+    if (last.pgdata !== undefined && this.options.env.PGDATA === last.pgdata) delete this.options.env.PGDATA;
+    if (last.tmpfs !== undefined) this.options.tmpfs = this.options.tmpfs.filter((t) => t !== last.tmpfs);
+    if (last.wait !== undefined && this.options.waitStrategy === last.wait) this.options.waitStrategy = this.#defaultWait;
+    this.#fromCache = {};
     this.options.image = this.#base.image;
     if (this.#base.imageId === undefined) delete this.options.imageId;
     else this.options.imageId = this.#base.imageId;
@@ -138,16 +139,22 @@ export class PostgreSqlContainer extends GenericContainer {
     if (!hit) return;
     this.options.image = hit.reference;
     this.options.imageId = hit.imageId;
-    if (hit.pgdata) this.withEnvironment({ PGDATA: hit.pgdata });
+    if (hit.pgdata) {
+      this.withEnvironment({ PGDATA: hit.pgdata });
+      this.#fromCache.pgdata = hit.pgdata;
+    }
     if (hit.vacatedVolume) {
       // The cluster lives outside the image's data VOLUME now. Left alone, that VOLUME would
       // still get an anonymous volume at every start (created, copied up, removed: tens of ms
       // on a busy host) that nothing uses; a tmpfs is one mount.
-      this.#vacatedTmpfs = hit.vacatedVolume;
       this.withTmpFs({ [hit.vacatedVolume]: "" });
+      this.#fromCache.tmpfs = hit.vacatedVolume;
     }
     // No initdb, so no socket-only server for init scripts: "ready" comes once.
-    if (this.options.waitStrategy === this.#defaultWait) this.options.waitStrategy = Wait.forLogMessage(readyMessage, 1);
+    if (this.options.waitStrategy === this.#defaultWait) {
+      this.options.waitStrategy = Wait.forLogMessage(readyMessage, 1);
+      this.#fromCache.wait = this.options.waitStrategy;
+    }
   }
 
   #canCache(): boolean {

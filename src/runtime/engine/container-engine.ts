@@ -811,7 +811,9 @@ export class ContainerEngine {
   async #removeLocked(record: ContainerRecord, options: RemoveContainerOptions, tr?: Trace): Promise<void> {
     const id = record.id;
     // Created and exited containers have no runtime state (start uses `run`, the reap deletes it).
-    const starting = record.status === "starting" || this.#isStarting(id);
+    // A mark beside a running record is one its starter left between writing `running` and
+    // removing the mark: that container is running, not starting.
+    const starting = record.status === "starting" || (record.status !== "running" && this.#isStarting(id));
     const mayHaveRuntimeState = record.status === "running" || starting || record.status === "removing";
     const state = mayHaveRuntimeState ? await this.#stateOf(record) : undefined;
     this.#refuseForeign(record, state, "remove");

@@ -54,6 +54,9 @@ describeAsRoot("Wait.forListeningPorts inside the target's network namespace", (
 
   it("times out with BERTH_WAIT_TIMEOUT naming the ports and carrying the last log lines", async () => {
     const target = await start(["tcp=9000", "log=listening on 9000 only"], { netns: true });
+    // The line must be out before the short wait begins, or a slow start leaves it out of
+    // lastLines; the timeout itself is certain, since nothing ever listens on 9002.
+    await Wait.forLogMessage("listening on 9000 only").withStartupTimeout(60_000).waitUntilReady(target);
     const error = await failure(Wait.forListeningPorts([9000, 9002]).withStartupTimeout(500).waitUntilReady(target));
     expect(hasErrorCode(error, "BERTH_WAIT_TIMEOUT")).toBe(true);
     expect(error.message).toContain("listening ports 9000/tcp, 9002/tcp");

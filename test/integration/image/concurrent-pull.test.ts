@@ -78,6 +78,8 @@ describeAsRoot("pulls from several processes", () => {
     const store = new ImageStore(state);
     // Left behind: a partial snapshot, a partial blob and a lock held by a dead process.
     expect((await readdir(join(store.root, "snapshots"))).some((n) => n.startsWith(".tmp-"))).toBe(true);
+    expect((await readdir(join(store.root, "ingest"))).some((n) => n.startsWith(".tmp-"))).toBe(true);
+    expect(await readdir(join(store.root, "blobs", "sha256"))).toEqual([]);
     expect(await store.list()).toEqual([]);
 
     const record = await pullImage(store, new OciLayoutTransport(layout), "localhost/big:big");

@@ -1,7 +1,8 @@
-// `berth-runtime unpack` marks its destination as the top of a directory hierarchy
-// (FS_TOPDIR_FL, `chattr +T`), so ext4 spreads the layer's directories over fresh block groups
-// instead of the state root's (see spread_top_dirs in native/src/unpack.c). The flag is a
-// hint: it changes where inodes go, never what the snapshot holds.
+// With BR_UNPACK_TOPDIR=1, `berth-runtime unpack` marks its destination as the top of a
+// directory hierarchy (FS_TOPDIR_FL, `chattr +T`), so ext4 spreads the layer's directories
+// over fresh block groups instead of the state root's (see spread_top_dirs in
+// native/src/unpack.c; off by default). The flag is a hint: it changes where inodes go, never
+// what the snapshot holds.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -36,16 +37,16 @@ async function unpackInto(dest: string, env: NodeJS.ProcessEnv): Promise<number 
 
 describe.skipIf(!capable || !hasLsattr)("berth-runtime unpack on ext4 (skipped without a built berth-runtime or lsattr)", () => {
   it.skipIf(fsType("/tmp") !== "ext2/ext3")(
-    "marks the destination FS_TOPDIR_FL (lsattr `T`), its subdirectories not, and BR_UNPACK_TOPDIR=0 leaves it off (skipped when /tmp is not ext4)",
+    "BR_UNPACK_TOPDIR=1 marks the destination FS_TOPDIR_FL (lsattr `T`), its subdirectories not; by default nothing is marked (skipped when /tmp is not ext4)",
     async () => {
       const spread = join(dir, "spread");
-      expect(await unpackInto(spread, {})).toBe(0);
+      expect(await unpackInto(spread, { BR_UNPACK_TOPDIR: "1" })).toBe(0);
       expect(attributes(spread)).toContain("T");
       expect(attributes(join(spread, "usr"))).not.toContain("T");
       expect(execFileSync("cat", [join(spread, "usr/bin/tool")], { encoding: "utf8" })).toBe("#!/bin/sh\n");
 
       const packed = join(dir, "packed");
-      expect(await unpackInto(packed, { BR_UNPACK_TOPDIR: "0" })).toBe(0);
+      expect(await unpackInto(packed, {})).toBe(0);
       expect(attributes(packed)).not.toContain("T");
     },
   );
@@ -55,7 +56,7 @@ describe.skipIf(!capable || !hasLsattr)("berth-runtime unpack on ext4 (skipped w
     await mkdir(onTmpfs, { recursive: true });
     try {
       expect(fsType(onTmpfs)).toBe("tmpfs");
-      expect(await unpackInto(join(onTmpfs, "d"), {})).toBe(0);
+      expect(await unpackInto(join(onTmpfs, "d"), { BR_UNPACK_TOPDIR: "1" })).toBe(0);
       expect(execFileSync("cat", [join(onTmpfs, "d/etc/hostname")], { encoding: "utf8" })).toBe("x\n");
     } finally {
       await removeTempDir(onTmpfs);

@@ -1,7 +1,7 @@
 // Where RedisContainer keeps /data: a tmpfs by default (no anonymous volume to create, copy up
 // and remove at every start), the image's volume with withPersistence(), and whatever the user
 // mounted there when they did.
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -24,10 +24,12 @@ describeAsRoot("RedisContainer's /data", () => {
     await world?.dispose();
   });
 
-  it("by default /data is a tmpfs owned by redis, SAVE writes into it, and no volume is created or left", async () => {
+  it("by default /data is a tmpfs owned by redis, SAVE writes into it, and no volume or mount is created or left", async () => {
     const before = (await world.engine.volumes.list()).length;
+    let id: string;
     {
       await using server = await redis().start();
+      id = server.getId();
       expect(await dataMount(server)).toBe("tmpfs");
       expect(await owner(server)).toBe("redis");
       expect((await server.executeCliCmd("SET", ["k", "v"])).trim()).toBe("OK");
@@ -36,6 +38,8 @@ describeAsRoot("RedisContainer's /data", () => {
       expect((await world.engine.volumes.list()).length).toBe(before);
     }
     expect((await world.engine.volumes.list()).length).toBe(before);
+    // The tmpfs lived in the container's mount namespace: nothing of it is left on the host.
+    expect((await readFile("/proc/self/mountinfo", "utf8")).includes(id)).toBe(false);
   });
 
   it("withPersistence() keeps the image's /data volume, so the data survives restart()", async () => {
