@@ -6,10 +6,11 @@
 // ≤ 2 MB per idle container outside its own processes, nothing left after 500 cycles.
 // Also the network setup as the engine does it (issue 5, ≤ 5 ms): the start of a container
 // on the default bridge minus that of one on `none`, alternating. Every section prints the
-// load average, as the figures mean little on a busy host.
+// load average, as the figures mean little on a busy host. Also what an image's `VOLUME`
+// costs at create and remove (BENCH_ENGINE_SECTIONS=volume runs only that).
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,6 +30,8 @@ import { summary, time } from "./stats.js";
 const runs = Number(process.env.BENCH_RUNS ?? 40);
 const cycles = Number(process.env.BENCH_CYCLES ?? 500);
 const concurrent = 50;
+/** Which sections run: `engine` (all of issue 4's), `volume` (the anonymous volume's cost). @default both */
+const sections = new Set((process.env.BENCH_ENGINE_SECTIONS ?? "engine,volume").split(","));
 
 export default async function engineBench(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), "berth-engine-bench-"));
@@ -36,6 +39,9 @@ export default async function engineBench(): Promise<void> {
   try {
     const rootfs = await busyboxRootfs();
     await Image.fromRootfs(rootfs, { root, tag: "busybox:bench", config: { Cmd: ["sh"] } });
+
+    if (sections.has("volume")) await anonymousVolumeCost(engine, root, rootfs);
+    if (!sections.has("engine")) return;
 
     // 1. create + start + exit, with the reap (`wait`), image present.
     const runSamples: number[] = [];
@@ -194,6 +200,44 @@ export default async function engineBench(): Promise<void> {
     for (const c of await engine.list({ all: true }).catch(() => [])) await engine.remove(c.Id, { force: true, volumes: true }).catch(() => {});
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the image's `VOLUME` costs at create and at remove (`volumes: true`, as autoRemove and
+ * the harness remove): a busybox container on an image with an empty, non-root `/data`
+ * declared as a volume (as redis's) against the same image without the declaration,
+ * alternating, the difference of the medians being the anonymous volume's share.
+ */
+async function anonymousVolumeCost(engine: ContainerEngine, root: string, rootfs: string): Promise<void> {
+  const withData = join(root, "rootfs-data");
+  spawnSync("cp", ["-a", rootfs, withData]);
+  mkdirSync(join(withData, "data"), { recursive: true });
+  chownSync(join(withData, "data"), 999, 999);
+  await Image.fromRootfs(withData, { root, tag: "busybox:bench-novolume", config: { Cmd: ["true"] } });
+  await Image.fromRootfs(withData, { root, tag: "busybox:bench-volume", config: { Cmd: ["true"], Volumes: { "/data": {} } } });
+  const samples = { create: { volume: [] as number[], none: [] as number[] }, remove: { volume: [] as number[], none: [] as number[] } };
+  for (let i = -3; i < runs * 2; i++) {
+    for (const volume of [true, false]) {
+      let id = "";
+      const create = await time(async () => {
+        id = await engine.create({ image: volume ? "busybox:bench-volume" : "busybox:bench-novolume" });
+      });
+      const remove = await time(() => engine.remove(id, { volumes: true }));
+      if (i < 0) continue;
+      samples.create[volume ? "volume" : "none"].push(create);
+      samples.remove[volume ? "volume" : "none"].push(remove);
+    }
+  }
+  const left = readdirSync(engine.volumes.root).filter((n) => !n.startsWith("."));
+  console.log(`anonymous volume (image VOLUME /data, empty, owned by 999) at create and remove (volumes: true), ${runs * 2} runs each, alternating; load ${load()}`);
+  for (const op of ["create", "remove"] as const) {
+    const diff = median(samples[op].volume) - median(samples[op].none);
+    console.log(`  ${op} with VOLUME     ${summary(samples[op].volume)}`);
+    console.log(`  ${op} without         ${summary(samples[op].none)}`);
+    console.log(`  ${op}: the volume's share (difference of medians) ${diff.toFixed(2)} ms`);
+  }
+  console.log(`  volumes left behind: ${left.length}`);
+  await rm(withData, { recursive: true, force: true });
 }
 
 function load(): string {

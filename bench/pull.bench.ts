@@ -4,10 +4,10 @@
 // toolchain, made once with Image.fromRootfs and cached under ~/.cache/berth/bench/; the
 // registry is started fresh and the image pushed to it on every run.
 // Targets (issue 3): berth ≤ 0.6× skopeo+umoci; pull of a present image ≤ 50 ms.
-// berth also runs, in the same run, with BERTH_UNPACKER=native-no-blob (the way before:
+// berth also runs, in the same run, with BERTH_UNPACKER=native-node-hash (the way before:
 // Node hashes the compressed bytes and writes the blob file, beside the native unpacker that
-// hashes them again) and with BR_UNPACK_TOPDIR=1 (the snapshot's directories spread over fresh
-// ext4 block groups: see spread_top_dirs in native/src/unpack.c). Each line also gives the CPU seconds
+// hashes them again) and with BERTH_UNPACKER=native-no-blob (Node writes the blob file but
+// does not hash it). Each line also gives the CPU seconds
 // spent (this process and the children it waited for: berth-runtime, skopeo, umoci; not the
 // registry). BENCH_RUNS sets the rounds (default 3).
 import { existsSync, readFileSync } from "node:fs";
@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { Image } from "../src/harness/image.js";
 import { busyboxRootfs } from "../test/fixtures/busybox.js";
-import { nativeDecompresses, nativeUnpacker, nativeWritesBlob } from "../src/image/native-unpacker.js";
+import { nativeDecompresses, nativeUnpacker } from "../src/image/native-unpacker.js";
 import { startRegistry } from "../test/helpers/registry-server.js";
 import { quantile, summary, time } from "./stats.js";
 
@@ -59,9 +59,9 @@ export default async function pullBench(): Promise<void> {
   console.log(`image: ${label}: ${(compressed / 1e6).toFixed(0)} MB compressed, ${(info.size / 1e6).toFixed(0)} MB unpacked, ${info.layers.length} layer(s)`);
 
   const unpacker = await nativeUnpacker();
-  const both = unpacker !== null && nativeWritesBlob(unpacker);
+  const both = unpacker !== null && nativeDecompresses(unpacker);
   console.log(
-    `extractor: ${unpacker ? `native (${unpacker} unpack${nativeDecompresses(unpacker) ? ", decompressing and hashing" : ""}${both ? ", writing the blob" : ""})` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`,
+    `extractor: ${unpacker ? `native (${unpacker} unpack${both ? ", decompressing and hashing" : ""})` : "JavaScript (layer-extractor.ts)"}; BERTH_UNPACKER=js selects the JavaScript one`,
   );
   console.log(`load average before: ${loadAverage()}`);
   await removeStaleWorkDirs();
@@ -74,8 +74,8 @@ export default async function pullBench(): Promise<void> {
       { name: "berth", env: {}, note: "" },
       ...(both
         ? [
-            { name: "berth before", env: { BERTH_UNPACKER: "native-no-blob" }, note: "(Node hashes and writes the blob: the way before)" },
-            { name: "berth spread dirs", env: { BR_UNPACK_TOPDIR: "1" }, note: "(BR_UNPACK_TOPDIR=1)" },
+            { name: "berth before", env: { BERTH_UNPACKER: "native-node-hash" }, note: "(Node hashes and writes the blob: the way before)" },
+            { name: "berth Node blob", env: { BERTH_UNPACKER: "native-no-blob" }, note: "(Node writes the blob, unhashed)" },
           ]
         : []),
     ];

@@ -1132,8 +1132,8 @@ out:
  * without a journal, allocating an inode skips one by one the inodes deleted in the last
  * minute (`recently_deleted`): right after a removal near the state root, unpacking the bench
  * image took 9.3 s of system time packed and 0.8 s spread. Without such a removal, spreading
- * cost about 1 s more CPU (cold block groups) and longer pulls in bench/pull.bench.ts, so it
- * is off by default. Not every file system has the flag; failing is harmless. */
+ * cost about 1 s more CPU (cold block groups) and made pulls of that image longer, so it is
+ * off by default. Not every file system has the flag; failing is harmless. */
 static void spread_top_dirs(int root)
 {
   int flags = 0;

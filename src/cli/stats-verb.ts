@@ -68,7 +68,7 @@ async function targets(cmd: ParsedCommand): Promise<{ ref: string; container: Co
 async function collect(cmd: ParsedCommand, previous?: Map<string, Reading>): Promise<{ rows: StatsRow[]; readings: Map<string, Reading> }> {
   const list = await targets(cmd);
   const infos = await Promise.all(list.map((t) => t.container.inspect()));
-  const sample = async (info: ContainerInspect) => (info.State.Running ? readContainerStats(info.State.Pid).catch(() => undefined) : undefined);
+  const sample = async (info: ContainerInspect) => (info.State.Running ? readContainerStats(info.State.Pid, { id: info.Id }).catch(() => undefined) : undefined);
   let before = previous;
   if (!before) {
     before = new Map();

@@ -191,10 +191,11 @@ function checkedResult(result: NativeUnpackResult, binary: string): UnpackResult
 }
 
 /**
- * Unpacking where this process passes over the bytes: it hashes them (and copies them to
- * `blob`) and, unless the native unpacker decompresses, decompresses and hashes the tar, with
- * the native extractor (a binary built before `--blob-out`, or `BERTH_UNPACKER=native-tar`)
- * or the JavaScript one.
+ * Unpacking where this process passes over the bytes: it copies them to `blob` (a binary
+ * built before `--blob-out`, or `BERTH_UNPACKER=native-no-blob`) and, unless the native
+ * unpacker decompresses and hashes, hashes them, decompresses and hashes the tar, for the
+ * native extractor (`BERTH_UNPACKER=native-tar`, or a binary built before `--gzip`) or the
+ * JavaScript one.
  */
 async function unpackInNode(
   source: Readable,
@@ -207,8 +208,8 @@ async function unpackInNode(
   const given = new Hasher(blob);
   const tarHash = new Hasher();
   if (binary && nativeDecompresses(binary)) {
-    // The unpacker decompresses and checks both digests; here the bytes are only counted
-    // and copied to the blob file on their way into the pipe.
+    // The unpacker decompresses and checks both digests; here the bytes are only counted and
+    // copied to the blob file (written in the thread pool, beside the pipe) on their way.
     const copy = new Hasher(blob, false);
     const native = startNativeUnpack(binary, dest, privileged, {
       compression,

@@ -14,9 +14,9 @@ export const defaultRedisImage = "redis:7";
 /**
  * A Redis server for tests, on an image that behaves as the official `redis` one
  * (`redis-server` as its command, data in `/data`). Ready when it logs "Ready to accept
- * connections". Unless {@link withPersistence} is used or something else is mounted there,
- * `/data` is a tmpfs: a test server keeps its data in memory, leaves nothing on disk, and
- * starts empty again after `restart()`.
+ * connections". As with `docker run redis` and testcontainers, `/data` is the image's
+ * anonymous volume (removed with the container): the RDB file Redis saves when it is stopped
+ * is there again after `restart()`, so the data survives it.
  *
  * @example
  * ```ts
@@ -61,12 +61,6 @@ export class RedisContainer extends GenericContainer {
     if (this.#persistence) {
       command.push("--appendonly", "yes", "--save", "1 1");
       if (this.#persistence.dir && !this.#mountsData()) this.withBindMounts([{ source: this.#persistence.dir, target: dataDir, mode: "rw" }]);
-    } else if (!this.#mountsData()) {
-      // The image's VOLUME would otherwise get an anonymous volume: a directory created,
-      // recorded, copied up and removed again for data nobody asked to keep. That costs more
-      // than the rest of the create (tens of ms on a busy host, docs/modules.md); a tmpfs is
-      // one mount, and the entrypoint's chown makes it the redis user's as it would a volume.
-      this.withTmpFs({ [dataDir]: "rw" });
     }
     if (this.#password !== undefined) command.push("--requirepass", this.#password);
     // A command the user set wins, as in testcontainers: the module's options then only

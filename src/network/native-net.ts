@@ -77,10 +77,14 @@ export class NativeNet {
    * Unpins a namespace; a missing one is success.
    * @param ifnames links inside it to delete first, in the same request, so that their host
    * ends are gone when it returns (the kernel frees a dead namespace's links later otherwise);
-   * one that cannot be deleted does not stop the unpinning. Default: none.
+   * one that cannot be deleted does not stop the unpinning. It returns once the kernel has
+   * taken them off every list, not once it has freed them (an RCU grace period later, 20-30 ms
+   * that a detached berth-runtime child waits out); `BERTH_NET_SYNC_LINK_DELETE=1` waits for
+   * the freeing too, the baseline of bench/network-release.bench.ts. Default: none.
    */
   async netnsDelete(path: string, ifnames: readonly string[] = []): Promise<void> {
-    await this.#run("netns-delete", ["--path", path, ...ifnames.flatMap((i) => ["--ifname", i])]);
+    const wait = ifnames.length > 0 && process.env.BERTH_NET_SYNC_LINK_DELETE === "1" ? ["--wait-freed"] : [];
+    await this.#run("netns-delete", ["--path", path, ...ifnames.flatMap((i) => ["--ifname", i]), ...wait]);
   }
 
   async bridgeEnsure(name: string, addrs: string[]): Promise<void> {

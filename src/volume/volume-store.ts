@@ -1,14 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { writeFileAtomic } from "../common/atomic-file.js";
-import { BerthError } from "../common/berth-error.js";
+import { syncDirectory } from "../common/atomic-file.js";
+import { BerthError, hasErrorCode } from "../common/berth-error.js";
 import { withFileLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
 import { stateRoot } from "../common/paths.js";
+import { resolveInRoot } from "../common/safe-path.js";
 import { isRootless, removeTree, runInUserNamespace, type RootlessIdMappings } from "../common/user-namespace.js";
-import { resolveInRoot } from "../runtime/container-config/in-root-path.js";
 import { validateVolumeName } from "./mount-spec.js";
 
 const log = logger("volume");
@@ -53,6 +54,30 @@ export interface CreateVolumeOptions {
    * @default "return"
    */
   ifExists?: "return" | "error";
+  /**
+   * Gives the volume Docker's anonymous label although `name` is set: the engine names a
+   * container's anonymous volume before making it, so that the container's record names it
+   * from its first write. @default true when `name` is absent, else false
+   */
+  anonymous?: boolean;
+  /**
+   * A container to record as a user of the volume (new or existing), as {@link VolumeStore.addUser}
+   * does, in the same step: a new volume appears with its user, so no prune sees it unused.
+   * @default none
+   */
+  user?: string;
+  /**
+   * Fills the volume from this directory when it is empty, as {@link VolumeStore.copyUpIfEmpty}
+   * (Docker's copy of the image's content on a container's first mount), in the same step: a
+   * new volume is filled before it appears. @default none: nothing is copied
+   */
+  copyFrom?: string | { rootfs: string; path: string };
+  /**
+   * Whether a new volume's `meta.json` is flushed to disk (fsync) before create returns. A
+   * container's anonymous volume needs it no more than the container's own record, which is
+   * not flushed either. @default true
+   */
+  durable?: boolean;
 }
 
 /** Filters of {@link VolumeStore.list}, Docker's `volume ls --filter`. */
@@ -104,6 +129,9 @@ export interface VolumeStoreOptions {
 }
 
 const validDriverOptions = new Set(["type", "device", "o"]);
+/** Where a volume is built (`<prefix><name>`) before one rename makes it appear. */
+const stagingPrefix = ".new-";
+const volumeNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** How long mount/umount/cp may take before the operation fails. */
 const commandTimeout = 120_000;
 
@@ -117,6 +145,7 @@ const commandTimeout = 120_000;
 export class VolumeStore {
   readonly #rootless: boolean;
   readonly #mappings: RootlessIdMappings | undefined;
+  #laidOut = false;
 
   /**
    * @param root where volumes live. @default `<stateRoot()>/volumes`
@@ -138,7 +167,7 @@ export class VolumeStore {
   private dir(name: string): string {
     // A name that could not have been created cannot exist; refusing it here also keeps
     // `../x` from reaching outside the store.
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) throw notFound(name);
+    if (!volumeNamePattern.test(name)) throw notFound(name);
     return join(this.root, name);
   }
 
@@ -148,27 +177,48 @@ export class VolumeStore {
 
   private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
     this.dir(name);
-    await mkdir(join(this.root, ".locks"), { recursive: true });
-    return withFileLock(this.lockPath(name), fn);
+    // Laid out once per store object: every lock would otherwise pay a mkdir.
+    if (!this.#laidOut) {
+      mkdirSync(join(this.root, ".locks"), { recursive: true });
+      this.#laidOut = true;
+    }
+    try {
+      return await withFileLock(this.lockPath(name), fn);
+    } catch (error) {
+      // The state root was emptied under this store object: lay it out again, once.
+      if (!hasErrorCode(error, "BERTH_IO") || !error.message.startsWith("cannot create lock") || (error.cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") throw error;
+      mkdirSync(join(this.root, ".locks"), { recursive: true });
+      return withFileLock(this.lockPath(name), fn);
+    }
   }
 
-  /** Creates a volume, or returns the existing one of that name as Docker does. */
+  /**
+   * Creates a volume, or returns the existing one of that name as Docker does; with `user`
+   * and `copyFrom`, also records the container and fills an empty volume from the image, in
+   * one step under the volume's lock (what a container's create does for each volume).
+   */
   async create(options: CreateVolumeOptions = {}): Promise<VolumeInfo> {
     if (options.driver !== undefined && options.driver !== "local") {
       throw new BerthError("BERTH_UNSUPPORTED", `volume driver ${options.driver} is not supported: berth has only the local driver`, {
         field: "driver",
       });
     }
-    const anonymous = options.name === undefined;
+    const anonymous = options.anonymous ?? options.name === undefined;
     const name = options.name ?? randomBytes(32).toString("hex");
     validateVolumeName(name);
     const driverOptions = validateDriverOptions(options.driverOptions);
+    if (options.user !== undefined) checkContainerId(options.user);
+    // Resolved before the lock (it reads the rootfs, not the store); it must not follow a
+    // symlink out of the rootfs.
+    const source = options.copyFrom === undefined ? undefined : typeof options.copyFrom === "string" ? options.copyFrom : resolveInRoot(options.copyFrom.rootfs, options.copyFrom.path, { followLast: true });
     return this.locked(name, async () => {
       const existing = await this.readMeta(name);
       if (existing) {
         if (options.ifExists === "error") {
           throw new BerthError("BERTH_VOLUME_EXISTS", `a volume named ${name} already exists`, { volume: name });
         }
+        if (options.user !== undefined) await this.#addUserLocked(existing, options.user);
+        if (source !== undefined) await this.#copyUpLocked(name, source);
         return this.info(existing);
       }
       const meta: VolumeMeta = {
@@ -177,24 +227,56 @@ export class VolumeStore {
         labels: { ...(options.labels ?? {}), ...(anonymous ? { [anonymousVolumeLabel]: "" } : {}) },
         options: driverOptions,
       };
-      // Holding the name's lock, any staging directory of this name is a crashed create's.
-      for (const leftover of (await readdir(this.root).catch(() => [] as string[])).filter((n) => n.startsWith(`.tmp-${name}-`))) {
-        await rm(join(this.root, leftover), { recursive: true, force: true });
-      }
-      // Build the volume beside its final place and rename it in: no reader sees half a volume.
-      const staging = join(this.root, `.tmp-${name}-${randomBytes(4).toString("hex")}`);
+      // Build the volume beside its final place and rename it in: no reader sees half a
+      // volume. Holding the name's lock, a staging directory of this name is a crashed
+      // create's. Small synchronous calls: each thread-pool round trip of the async forms
+      // costs more than its syscall, and a container's create makes one volume per VOLUME.
+      const staging = this.#stagingDir(name);
+      // A volume mounted from a device gets its user, and its content, once it is mounted.
+      const plain = !driverOptions?.type;
       try {
-        await mkdir(join(staging, "_data"), { recursive: true, mode: 0o755 });
-        await mkdir(join(staging, "users"), { recursive: true, mode: 0o700 });
-        await writeFileAtomic(join(staging, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
-        await rename(staging, this.dir(name));
+        rmSync(staging, { recursive: true, force: true });
+        // Earlier versions staged under random names; a generated name has none of them.
+        if (options.name !== undefined && !anonymous) {
+          for (const leftover of readdirSync(this.root).filter((n) => n.startsWith(`.tmp-${name}-`))) rmSync(join(this.root, leftover), { recursive: true, force: true });
+        }
+        mkdirSync(staging, { mode: 0o700 });
+        mkdirSync(join(staging, "_data"), { mode: 0o755 });
+        mkdirSync(join(staging, "users"), { mode: 0o700 });
+        if (plain && options.user !== undefined) writeFileSync(join(staging, "users", options.user), "");
+        // A new file in a new directory, renamed in with it: written in place, never renamed
+        // over an older one (which makes ext4 write it back at once, auto_da_alloc).
+        writeNew(join(staging, "meta.json"), `${JSON.stringify(meta, null, 2)}\n`, options.durable ?? true);
       } catch (error) {
-        await rm(staging, { recursive: true, force: true });
+        rmSync(staging, { recursive: true, force: true });
+        throw new BerthError("BERTH_IO", `cannot create volume ${name}`, { volume: name, path: this.dir(name), cause: error });
+      }
+      try {
+        if (plain && source !== undefined) await this.#fill(name, source, join(staging, "_data"));
+        renameSync(staging, this.dir(name));
+        if (options.durable ?? true) await syncDirectory(this.root);
+      } catch (error) {
+        rmSync(staging, { recursive: true, force: true });
+        if (error instanceof BerthError) throw error;
         throw new BerthError("BERTH_IO", `cannot create volume ${name}`, { volume: name, path: this.dir(name), cause: error });
       }
       log("created volume %s", name);
+      if (!plain && options.user !== undefined) {
+        await this.#addUserLocked(meta, options.user);
+        if (source !== undefined) await this.#copyUpLocked(name, source);
+      }
       return this.info(meta);
     });
+  }
+
+  /** Where a volume is built before it is renamed into place. */
+  #stagingDir(name: string): string {
+    return join(this.root, `${stagingPrefix}${name}`);
+  }
+
+  /** The directory containers mount for the volume `name` (whether or not it exists yet). */
+  mountpoint(name: string): string {
+    return join(this.dir(name), "_data");
   }
 
   /** The volume's details; `BERTH_VOLUME_NOT_FOUND` when there is none of that name. */
@@ -234,7 +316,8 @@ export class VolumeStore {
   async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
     if (options.force && !(await this.exists(name).catch(() => false))) return;
     await this.locked(name, async () => {
-      if (!(await this.readMeta(name))) {
+      const meta = await this.readMeta(name);
+      if (!meta) {
         if (options.force) return;
         throw notFound(name);
       }
@@ -242,21 +325,60 @@ export class VolumeStore {
       if (users.length > 0) {
         throw new BerthError("BERTH_VOLUME_IN_USE", `remove ${name}: volume is in use - [${users.join(", ")}]`, { volume: name, users });
       }
-      await this.removeUnlocked(name);
+      await this.removeUnlocked(name, meta);
     });
   }
 
-  private async removeUnlocked(name: string): Promise<void> {
+  private async removeUnlocked(name: string, meta: VolumeMeta): Promise<void> {
     const data = join(this.dir(name), "_data");
-    if (await isMountPoint(data)) await unmount(data, name);
+    // Only a volume backed by a device is ever mounted by berth (one a crashed engine left
+    // mounted is unmounted here); anything else mounted on a volume makes the rename below
+    // fail with EBUSY rather than the removal reach into it.
+    if (meta.options?.type && (await isMountPoint(data))) await unmount(data, name);
     const trash = join(this.root, `.trash-${name}-${randomBytes(4).toString("hex")}`);
     try {
-      await rename(this.dir(name), trash);
+      renameSync(this.dir(name), trash);
     } catch (error) {
       throw new BerthError("BERTH_IO", `cannot remove volume ${name}`, { volume: name, path: this.dir(name), cause: error });
     }
-    await this.removeTree(trash);
+    // What a container left empty goes with a few synchronous calls; anything bigger with a
+    // tree removal that does not block the event loop.
+    if (!removeSmallVolume(trash)) await this.removeTree(trash);
     log("removed volume %s", name);
+  }
+
+  /**
+   * Forgets that `containerId` uses the volume, as {@link removeUser}, and with `remove` then
+   * removes the volume unless another container still uses it, as {@link remove}: what a
+   * container's removal with `volumes: true` does for its anonymous volumes, in one step under
+   * the volume's lock. A missing volume is no error; with `remove`, a staging directory of its
+   * name (a create that died before renaming it in) goes too.
+   */
+  async release(name: string, containerId: string, options: { remove?: boolean } = {}): Promise<void> {
+    checkContainerId(containerId);
+    await this.locked(name, async () => {
+      const meta = await this.readMeta(name);
+      if (!meta) {
+        if (options.remove) rmSync(this.#stagingDir(name), { recursive: true, force: true });
+        return;
+      }
+      await this.#release(meta, containerId, options.remove ?? false);
+    });
+  }
+
+  async #release(meta: VolumeMeta, containerId: string, remove: boolean): Promise<void> {
+    const name = meta.name;
+    try {
+      unlinkSync(join(this.dir(name), "users", containerId));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw new BerthError("BERTH_IO", `cannot release volume ${name}`, { volume: name, container: containerId, cause: error });
+      }
+    }
+    const unused = meta.options?.type || remove ? (await this.users(name)).length === 0 : false;
+    if (remove && unused) return this.removeUnlocked(name, meta);
+    const data = join(this.dir(name), "_data");
+    if (meta.options?.type && unused && (await isMountPoint(data))) await unmount(data, name);
   }
 
   /**
@@ -265,8 +387,15 @@ export class VolumeStore {
   async prune(options: PruneVolumesOptions = {}): Promise<PruneVolumesResult> {
     const result: PruneVolumesResult = { volumesDeleted: [], spaceReclaimed: 0 };
     // A `.trash-*` directory is only ever deleted, so one left by a crashed remove can go.
-    for (const trash of (await readdir(this.root).catch(() => [] as string[])).filter((n) => n.startsWith(".trash-"))) {
+    const entries = await readdir(this.root).catch(() => [] as string[]);
+    for (const trash of entries.filter((n) => n.startsWith(".trash-"))) {
       await this.removeTree(join(this.root, trash));
+    }
+    // A staging directory is a live create's while its creator holds the name's lock: once
+    // the lock is ours, it is a crashed one's (or gone, renamed in).
+    for (const staging of entries.filter((n) => n.startsWith(stagingPrefix))) {
+      const name = staging.slice(stagingPrefix.length);
+      if (volumeNamePattern.test(name)) await this.locked(name, async () => rmSync(join(this.root, staging), { recursive: true, force: true }));
     }
     for (const name of await this.names()) {
       await this.locked(name, async () => {
@@ -277,7 +406,7 @@ export class VolumeStore {
         if ((options.labelNot ?? []).some((l) => hasLabel(meta.labels, l))) return;
         if ((await this.users(name)).length > 0) return;
         const size = await diskUsage(join(this.dir(name), "_data"));
-        await this.removeUnlocked(name);
+        await this.removeUnlocked(name, meta);
         result.volumesDeleted.push(name);
         result.spaceReclaimed += size;
       });
@@ -288,7 +417,7 @@ export class VolumeStore {
   /** The ids of the containers using the volume. */
   async users(name: string): Promise<string[]> {
     try {
-      return (await readdir(join(this.dir(name), "users"))).filter((n) => !n.startsWith(".")).sort();
+      return readdirSync(join(this.dir(name), "users")).filter((n) => !n.startsWith(".")).sort();
     } catch {
       return [];
     }
@@ -303,23 +432,24 @@ export class VolumeStore {
     return this.locked(name, async () => {
       const meta = await this.readMeta(name);
       if (!meta) throw notFound(name);
-      const data = join(this.dir(name), "_data");
-      if (meta.options?.type && !(await isMountPoint(data))) await mountBacking(meta.options, data, name);
-      await writeFile(join(this.dir(name), "users", containerId), "");
-      return data;
+      return this.#addUserLocked(meta, containerId);
     });
+  }
+
+  async #addUserLocked(meta: VolumeMeta, containerId: string): Promise<string> {
+    const data = join(this.dir(meta.name), "_data");
+    if (meta.options?.type && !(await isMountPoint(data))) await mountBacking(meta.options, data, meta.name);
+    try {
+      writeFileSync(join(this.dir(meta.name), "users", containerId), "");
+    } catch (error) {
+      throw new BerthError("BERTH_IO", `cannot record a user of volume ${meta.name}`, { volume: meta.name, container: containerId, cause: error });
+    }
+    return data;
   }
 
   /** Forgets that `containerId` uses the volume; the last user leaving unmounts a driver-backed volume. */
   async removeUser(name: string, containerId: string): Promise<void> {
-    checkContainerId(containerId);
-    await this.locked(name, async () => {
-      const meta = await this.readMeta(name);
-      if (!meta) return;
-      await rm(join(this.dir(name), "users", containerId), { force: true });
-      const data = join(this.dir(name), "_data");
-      if (meta.options?.type && (await this.users(name)).length === 0 && (await isMountPoint(data))) await unmount(data, name);
-    });
+    return this.release(name, containerId);
   }
 
   /**
@@ -333,33 +463,58 @@ export class VolumeStore {
    * (A mount with `nocopy` does not call this.)
    */
   async copyUpIfEmpty(name: string, from: string | { rootfs: string; path: string }): Promise<boolean> {
-    const source = typeof from === "string" ? from : await resolveInRoot(from.rootfs, from.path);
+    const source = typeof from === "string" ? from : resolveInRoot(from.rootfs, from.path, { followLast: true });
     return this.locked(name, async () => {
       if (!(await this.readMeta(name))) throw notFound(name);
-      const data = join(this.dir(name), "_data");
-      if ((await readdir(data)).length > 0) return false;
+      return this.#copyUpLocked(name, source);
+    });
+  }
+
+  async #copyUpLocked(name: string, source: string): Promise<boolean> {
+    const data = join(this.dir(name), "_data");
+    if (readdirSync(data).length > 0) return false;
+    return this.#fill(name, source, data);
+  }
+
+  /** Copies the directory `source` into the empty `data`; false when `source` is no directory. */
+  async #fill(name: string, source: string, data: string): Promise<boolean> {
+    let st;
+    try {
+      st = lstatSync(source);
+    } catch {
+      return false;
+    }
+    if (!st.isDirectory()) return false;
+    // An empty directory (redis's /data, most VOLUMEs) needs no copy, only its owner, mode and
+    // times on the volume's root: three syscalls instead of a `cp` process. Docker's own copy
+    // gives the root only the owner and mode (copyOwnership). Rootless, the owner may be a
+    // subordinate id the user cannot give: the copy below runs in the user namespace.
+    if (!this.#rootless && isEmptyDir(source)) {
       try {
-        if (!(await lstat(source)).isDirectory()) return false;
-      } catch {
-        return false;
-      }
-      try {
-        // GNU cp -a is the well-kept tool that preserves all of it; -T copies into the existing _data.
-        // Rootless: the user cannot chown, so a copy made as the user would give every file
-        // to the container's root; in the user namespace the subordinate ids are mapped and
-        // the copy keeps the owners the container sees. A root reached through another
-        // process (`/proc/<pid>/root`, the engine's rootfs helper) is refused to a sibling
-        // namespace, so the copy runs in that process's own namespaces, by its inner path.
-        const through = this.#rootless ? /^\/proc\/(\d+)\/root(\/.*)$/.exec(source) : null;
-        const cp = (from: string) => ["cp", "-a", "-T", "--", from, data];
-        if (through) await runInUserNamespace(cp(through[2]!), { timeout: commandTimeout, joinPid: Number(through[1]) });
-        else if (this.#rootless) await runInUserNamespace(cp(source), { timeout: commandTimeout, ...(this.#mappings ? { mappings: this.#mappings } : {}) });
-        else await execa("cp", cp(source).slice(1), { timeout: commandTimeout });
+        chownSync(data, st.uid, st.gid);
+        chmodSync(data, st.mode & 0o7777);
+        utimesSync(data, st.atime, st.mtime);
       } catch (error) {
         throw new BerthError("BERTH_IO", `cannot copy ${source} into volume ${name}`, { volume: name, path: source, cause: error });
       }
       return true;
-    });
+    }
+    try {
+      // GNU cp -a is the well-kept tool that preserves all of it; -T copies into the existing _data.
+      // Rootless: the user cannot chown, so a copy made as the user would give every file
+      // to the container's root; in the user namespace the subordinate ids are mapped and
+      // the copy keeps the owners the container sees. A root reached through another
+      // process (`/proc/<pid>/root`, the engine's rootfs helper) is refused to a sibling
+      // namespace, so the copy runs in that process's own namespaces, by its inner path.
+      const through = this.#rootless ? /^\/proc\/(\d+)\/root(\/.*)$/.exec(source) : null;
+      const cp = (from: string) => ["cp", "-a", "-T", "--", from, data];
+      if (through) await runInUserNamespace(cp(through[2]!), { timeout: commandTimeout, joinPid: Number(through[1]) });
+      else if (this.#rootless) await runInUserNamespace(cp(source), { timeout: commandTimeout, ...(this.#mappings ? { mappings: this.#mappings } : {}) });
+      else await execa("cp", cp(source).slice(1), { timeout: commandTimeout });
+    } catch (error) {
+      throw new BerthError("BERTH_IO", `cannot copy ${source} into volume ${name}`, { volume: name, path: source, cause: error });
+    }
+    return true;
   }
 
   private async names(): Promise<string[]> {
@@ -375,7 +530,8 @@ export class VolumeStore {
     const path = join(this.dir(name), "meta.json");
     let text: string;
     try {
-      text = await readFile(path, "utf8");
+      // Synchronous: a few hundred bytes, read on every operation of the volume.
+      text = readFileSync(path, "utf8");
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -436,6 +592,49 @@ function validateDriverOptions(options: Readonly<Record<string, string>> | undef
     throw new BerthError("BERTH_INVALID_ARGUMENT", 'missing required option: "type"', { field: "driverOptions" });
   }
   return { ...options };
+}
+
+/** Writes a file that does not exist yet, flushed to disk when `durable`. */
+function writeNew(path: string, text: string, durable: boolean): void {
+  const fd = openSync(path, "wx", 0o600);
+  try {
+    writeSync(fd, text);
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isEmptyDir(path: string): boolean {
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes a removed volume's directory when its data is empty (a container's anonymous
+ * volume it never wrote to, or one it only wrote a file or two into): false, with nothing
+ * or part of it gone, when it holds more, for a tree removal to finish.
+ */
+function removeSmallVolume(dir: string): boolean {
+  try {
+    for (const sub of ["users", "_data"]) {
+      const path = join(dir, sub);
+      const entries = readdirSync(path, { withFileTypes: true });
+      if (entries.length > 16 || entries.some((e) => e.isDirectory())) return false;
+      for (const entry of entries) {
+        unlinkSync(join(path, entry.name));
+      }
+      rmdirSync(path);
+    }
+    rmSync(join(dir, "meta.json"), { force: true });
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `path` is a mount point, from /proc/self/mountinfo (stat's st_dev misses bind mounts of the same fs). */

@@ -32,7 +32,7 @@ import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commi
 import { prepareHealthCheck } from "./health-state.js";
 import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
 import { ContainerStore } from "./container-store.js";
-import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, prepareMounts, specForPreparedNetwork, type HostOptions } from "./container-setup.js";
+import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, planMounts, prepareMounts, specForPreparedNetwork, type HostOptions } from "./container-setup.js";
 import { findCommandProblem } from "./executable.js";
 import { AttachSession, type AttachOptions } from "./attach-session.js";
 import {
@@ -226,12 +226,16 @@ export class ContainerEngine {
     };
     let view: RootfsView | undefined;
     let mounting: Promise<void> | undefined;
+    let preparing: Promise<void> | undefined;
     try {
       await this.store.locked(id, async () => {
         tr.mark("lock");
         // The one write, before anything is made: from here on a process that dies leaves a
         // record that remove finds (and undoes the mount, snapshot users and name from).
         record.hostOptions = hostOptions;
+        // Every mount, volumes by name, is in that write: made below, released by remove.
+        const planned = planMounts(this.volumes, record, options);
+        record.mounts = planned.map((m) => m.record);
         await this.store.writeFirst(record);
         tr.mark("write");
         const overlay = this.#overlay(record);
@@ -253,12 +257,20 @@ export class ContainerEngine {
         const userKey = `${layers.imageId}\0${config.user}\0${JSON.stringify(hostOptions.groupAdd)}`;
         const workdirKey = `${layers.imageId}\0${config.workingDir}`;
         let user = view ? undefined : rootfsFacts.users.get(userKey);
-        const hasMounts = (options.mounts?.length ?? 0) + (options.tmpfs?.length ?? 0) + config.volumes.length > 0;
-        if (!user || !rootfsFacts.workdirs.has(workdirKey) || hasMounts) {
+        // The volumes are filled from the mounted rootfs while the spec is built: they are in
+        // the record already, and the spec only needs their paths. The user and working
+        // directory are the image's, whatever is mounted.
+        if (planned.length > 0) {
+          preparing = (async () => {
+            await mounting;
+            await prepareMounts(this.volumes, record, planned, rootfs);
+          })();
+          preparing.catch(() => {});
+        }
+        if (!user || !rootfsFacts.workdirs.has(workdirKey)) {
           await mounting;
           tr.mark("mount");
           if (!(await createWorkdir(rootfs, config.workingDir)) && !view) remember(rootfsFacts.workdirs, workdirKey, true);
-          record.mounts = await prepareMounts(this.volumes, this.store, record, options, rootfs);
           user = await resolveUser(config.user, { rootfs }, { groupAdd: hostOptions.groupAdd });
           if (!view) remember(rootfsFacts.users, userKey, user);
         }
@@ -275,6 +287,9 @@ export class ContainerEngine {
         tr.mark("spec");
         spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, overlay, prep);
+        // Before the view closes: rootless, the volumes are filled through it.
+        await preparing;
+        tr.mark("volumes");
         await view?.close();
         // A new directory nothing reads before the record says `created`: written in place.
         await this.runtime.writeBundle(join(dir, "bundle"), spec, { fresh: true });
@@ -283,12 +298,11 @@ export class ContainerEngine {
         // container's layer at create too, and the start is faster without a mount.
         await mounting;
         tr.mark("mount");
-        // Volumes were recorded as they were made; tmpfs and bind mounts are recorded here.
-        if (record.mounts.length > 0) await this.store.write(record);
-        tr.mark("write");
       });
     } catch (error) {
       await mounting?.catch(() => {});
+      // Settled before remove releases the volumes, or one made after it would be left.
+      await preparing?.catch(() => {});
       await view?.close();
       await this.remove(id, { force: true, volumes: true }).catch((e: unknown) => log("cleanup of %s failed: %O", id, e));
       throw withContainer(error, name);
@@ -838,15 +852,9 @@ export class ContainerEngine {
     if (mayHaveRuntimeState) await this.#removeCgroups(id);
     await unmountOverlay(this.#merged(id), id, this.runtime.server);
     tr?.mark("delete+umount");
-    for (const mount of record.mounts) {
-      if (mount.type !== "volume" || !mount.name) continue;
-      await this.volumes.removeUser(mount.name, id).catch((e: unknown) => log("release of volume %s failed: %O", mount.name, e));
-      if (options.volumes && mount.anonymous) {
-        await this.volumes.remove(mount.name, { force: true }).catch((e: unknown) => log("removal of volume %s failed: %O", mount.name, e));
-      }
-    }
-    // Independent of each other (network state, the image store, the names file): at once.
+    // Independent of each other (volumes, network state, the image store, the names file): at once.
     await Promise.all([
+      this.#releaseVolumes(record, options.volumes ?? false),
       this.#releaseNetwork(record),
       this.images.removeSnapshotUser(id, record.imageId).catch((e: unknown) => log("snapshot user removal failed: %O", e)),
       this.store.releaseName(id, record.name),
@@ -859,6 +867,16 @@ export class ContainerEngine {
     await this.store.removeDir(id);
     tr?.mark("rmdir");
     log("removed %s", id.slice(0, 12));
+  }
+
+  /** Releases the container's volumes, removing its anonymous ones with `volumes` (unless another container uses one). */
+  async #releaseVolumes(record: ContainerRecord, volumes: boolean): Promise<void> {
+    for (const mount of record.mounts) {
+      if (mount.type !== "volume" || !mount.name) continue;
+      await this.volumes
+        .release(mount.name, record.id, { remove: volumes && (mount.anonymous ?? false) })
+        .catch((e: unknown) => log("release of volume %s failed: %O", mount.name, e));
+    }
   }
 
   /** A runtime killed between making a cgroup and recording its state leaves the cgroup: remove it. */

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BerthError } from "../../common/berth-error.js";
@@ -44,12 +45,13 @@ export async function createWorkdir(rootfs: string, workingDir: string): Promise
 
 /**
  * Turns the options' mounts into the container's: `-v` strings and parsed specs, `--tmpfs`,
- * and an anonymous volume for each config volume nothing else is mounted on. Volumes are
- * created (named ones reused), copied up from the image unless `nocopy`, and recorded as used
- * by the container; each is written to the record before it is used, so a failure half-way
- * leaves a record from which remove releases them.
+ * and an anonymous volume for each config volume nothing else is mounted on. Nothing is made
+ * here: the volumes are named (anonymous ones get their generated names now) and their paths
+ * are known, so the container's first record lists every mount and volume before any exists,
+ * and a create that dies half-way leaves a record from which remove releases them all.
+ * {@link prepareMounts} then makes them.
  */
-export async function prepareMounts(volumes: VolumeStore, store: ContainerStore, record: ContainerRecord, options: CreateContainerOptions, rootfs: string): Promise<MountRecord[]> {
+export function planMounts(volumes: VolumeStore, record: ContainerRecord, options: CreateContainerOptions): PlannedMount[] {
   const specs: MountSpec[] = [];
   for (const m of options.mounts ?? []) specs.push(typeof m === "string" ? parseVolumeFlag(m) : m);
   for (const t of options.tmpfs ?? []) specs.push(parseTmpfsFlag(t));
@@ -71,51 +73,64 @@ export async function prepareMounts(volumes: VolumeStore, store: ContainerStore,
   for (const path of record.config.volumes) {
     if (!targets.has(path.replace(/\/+$/, ""))) specs.push({ type: "volume", target: path, readonly: false, noCopy: false });
   }
-  const out: MountRecord[] = [];
-  for (const spec of specs) {
+  return specs.map((spec): PlannedMount => {
     if (spec.type === "tmpfs") {
       const opts = [...(spec.options ?? [])];
       if (spec.size !== undefined) opts.push(`size=${spec.size}`);
       if (spec.mode !== undefined) opts.push(`mode=${spec.mode.toString(8)}`);
       if (spec.readonly) opts.push("ro");
-      out.push({ type: "tmpfs", destination: spec.target, readonly: spec.readonly, mount: { type: "tmpfs", destination: spec.target, options: opts } });
-    } else if (spec.type === "bind") {
-      await prepareBindSource(spec);
-      out.push({
-        type: "bind",
-        source: spec.source,
-        destination: spec.target,
-        readonly: spec.readonly,
-        mount: { type: "bind", source: spec.source, destination: spec.target, readonly: spec.readonly, recursive: spec.recursive, ...(spec.propagation ? { propagation: spec.propagation } : {}) },
-      });
-    } else {
-      const anonymous = spec.source === undefined;
-      const info = await volumes.create({
-        ...(spec.source ? { name: spec.source } : {}),
-        ...(spec.labels ? { labels: spec.labels } : {}),
-        ...(spec.driverOptions ? { driverOptions: spec.driverOptions } : {}),
-      });
-      // Recorded first, so a failure below still releases the volume on cleanup.
-      const entry: MountRecord = {
-        type: "volume",
-        name: info.Name,
-        anonymous,
-        source: info.Mountpoint,
-        destination: spec.target,
-        readonly: spec.readonly,
-        mount: { type: "bind", source: info.Mountpoint, destination: spec.target, readonly: spec.readonly },
-      };
-      out.push(entry);
-      record.mounts = out;
-      await store.write(record);
-      const data = await volumes.addUser(info.Name, record.id);
-      if (!spec.noCopy) await volumes.copyUpIfEmpty(info.Name, { rootfs, path: spec.target });
-      const source = spec.subpath ? join(data, spec.subpath) : data;
-      entry.source = source;
-      entry.mount = { type: "bind", source, destination: spec.target, readonly: spec.readonly };
+      return { spec, record: { type: "tmpfs", destination: spec.target, readonly: spec.readonly, mount: { type: "tmpfs", destination: spec.target, options: opts } } };
     }
+    if (spec.type === "bind") {
+      return {
+        spec,
+        record: {
+          type: "bind",
+          source: spec.source,
+          destination: spec.target,
+          readonly: spec.readonly,
+          mount: { type: "bind", source: spec.source, destination: spec.target, readonly: spec.readonly, recursive: spec.recursive, ...(spec.propagation ? { propagation: spec.propagation } : {}) },
+        },
+      };
+    }
+    const anonymous = spec.source === undefined;
+    const name = spec.source ?? randomBytes(32).toString("hex");
+    const data = volumes.mountpoint(name);
+    const source = spec.subpath ? join(data, spec.subpath) : data;
+    return {
+      spec,
+      record: { type: "volume", name, anonymous, source, destination: spec.target, readonly: spec.readonly, mount: { type: "bind", source, destination: spec.target, readonly: spec.readonly } },
+    };
+  });
+}
+
+/** One mount of a container as {@link planMounts} planned it: what was asked, and what the record says. */
+export interface PlannedMount {
+  spec: MountSpec;
+  record: MountRecord;
+}
+
+/**
+ * Makes the planned mounts: bind sources made where `-v` asks for it, volumes created (named
+ * ones reused) with the container recorded as their user and, unless `nocopy`, an empty one
+ * filled from the image's content at the target, each in one step of the volume store.
+ */
+export async function prepareMounts(volumes: VolumeStore, record: ContainerRecord, planned: readonly PlannedMount[], rootfs: string): Promise<void> {
+  for (const { spec, record: entry } of planned) {
+    if (spec.type === "bind") await prepareBindSource(spec);
+    if (spec.type !== "volume") continue;
+    const anonymous = entry.anonymous ?? false;
+    await volumes.create({
+      name: entry.name!,
+      anonymous,
+      user: record.id,
+      ...(spec.noCopy ? {} : { copyFrom: { rootfs, path: spec.target } }),
+      // Named volumes outlive the container; an anonymous one is as durable as its record.
+      durable: !anonymous,
+      ...(spec.labels ? { labels: spec.labels } : {}),
+      ...(spec.driverOptions ? { driverOptions: spec.driverOptions } : {}),
+    });
   }
-  return out;
 }
 
 /** The text of a container's /etc/hosts, as Docker writes it. */

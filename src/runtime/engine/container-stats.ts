@@ -1,4 +1,4 @@
-import { readdir, readFile, statfs } from "node:fs/promises";
+import { readdir, readFile, stat, statfs } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { BerthError } from "../../common/berth-error.js";
 
@@ -241,8 +241,14 @@ async function privateTmpfs(pid: number): Promise<Map<string, number>> {
   for (const { dev, point } of devices(theirs)) {
     if (hostDevices.has(dev) || used.has(dev)) continue;
     used.set(dev, 0);
+    const path = `/proc/${pid}/root${point}`;
     try {
-      const s = await statfs(`/proc/${pid}/root${point}`);
+      // A mount over the same point hides this one: statfs would count the one on top twice.
+      const st = await stat(path, { bigint: true });
+      const major = (st.dev >> 8n) & 0xfffn;
+      const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & 0xfff00n);
+      if (`${major}:${minor}` !== dev) continue;
+      const s = await statfs(path);
       used.set(dev, Math.max(0, s.blocks - s.bfree) * s.bsize);
     } catch {
       // Unmounted meanwhile, or hidden under another mount: nothing to count there.
@@ -265,9 +271,8 @@ async function privateTmpfs(pid: number): Promise<Map<string, number>> {
 async function processMemory(pid: number, tmpfs: Map<string, number>): Promise<number> {
   const rollup = await readKeyed(`/proc/${pid}/smaps_rollup`);
   if (rollup.Pss === undefined) {
-    const rss = (await readKeyed(`/proc/${pid}/status`)).VmRSS;
-    if (rss === undefined) throw new Error(`no VmRSS for ${pid}`);
-    return rss * 1024;
+    // A zombie has no VmRSS line: it holds no memory.
+    return ((await readKeyed(`/proc/${pid}/status`)).VmRSS ?? 0) * 1024;
   }
   let pss = rollup.Pss;
   if ((rollup.Pss_Shmem ?? 1) > 0 && [...tmpfs.values()].some((v) => v > 0)) {
@@ -315,12 +320,13 @@ async function memory(dirs: CgroupDirs, pid: number, procs: Processes): Promise<
 }
 
 /**
- * Bytes one process (and the children it has reaped are not included: /proc/<pid>/io has no
- * cumulative-children counters) made the block layer read and write: read_bytes and
- * write_bytes, the storage-level counters, not rchar/wchar (which count reads served from the
- * page cache too). write_bytes counts a page when it is dirtied, a little before Docker's
- * blkio counts it at write-back; cancelled_write_bytes (a file truncated before write-back)
- * is subtracted, as that write never happens.
+ * Bytes one process made the block layer read and write: read_bytes and write_bytes, the
+ * storage-level counters, not rchar/wchar (which count reads served from the page cache too).
+ * As with CPU time, the kernel adds a reaped child's counters to its parent's, so only the I/O
+ * of processes reaped outside the container (an `exec`'d one) or never reaped is lost.
+ * write_bytes counts a page when it is dirtied, a little before Docker's blkio counts it at
+ * write-back; cancelled_write_bytes (a file truncated before write-back) is subtracted, as
+ * that write never happens.
  */
 async function processIo(pid: number): Promise<{ read: number; write: number }> {
   const io = await readKeyed(`/proc/${pid}/io`);

@@ -65,10 +65,11 @@ describeAsRoot("pulls from several processes", () => {
       proc.then(() => reject(new Error("child ended before it was killed")), reject);
     });
     // "progress" comes as the first bytes are read, which may be just before the temporary
-    // snapshot exists: wait for it, so the kill surely lands midway through the unpack.
+    // snapshot and blob exist: wait for both, so the kill surely lands midway through the unpack.
     for (let i = 0; i < 500; i++) {
-      const names = await readdir(join(state, "image", "snapshots")).catch(() => [] as string[]);
-      if (names.some((n) => n.startsWith(".tmp-"))) break;
+      const snapshots = await readdir(join(state, "image", "snapshots")).catch(() => [] as string[]);
+      const ingest = await readdir(join(state, "image", "ingest")).catch(() => [] as string[]);
+      if (snapshots.some((n) => n.startsWith(".tmp-")) && ingest.some((n) => n.startsWith(".tmp-"))) break;
       await sleep(10);
     }
     proc.kill("SIGKILL");

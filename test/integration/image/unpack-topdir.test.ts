@@ -6,19 +6,15 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { nativeDecompresses, nativeUnpacker } from "../../../src/image/native-unpacker.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeTar } from "../../unit/image/fixtures.js";
+import { removeTempDir } from "../../helpers/temp-dir.js";
+import { makeTar, tempDirPerTest } from "../../unit/image/fixtures.js";
 
 const binary = await nativeUnpacker({ ...process.env, BERTH_UNPACKER: "" });
 const capable = binary !== null && nativeDecompresses(binary, {});
 
-let dir: string;
-beforeEach(async () => {
-  dir = await makeTempDir("berth-unpack-topdir-");
-});
-afterEach(async () => removeTempDir(dir));
+const tmp = tempDirPerTest("berth-unpack-topdir-");
 
 const fsType = (path: string): string => execFileSync("stat", ["-f", "-c", "%T", path], { encoding: "utf8" }).trim();
 const hasLsattr = spawnSync("lsattr", ["-v"]).error === undefined;
@@ -39,13 +35,13 @@ describe.skipIf(!capable || !hasLsattr)("berth-runtime unpack on ext4 (skipped w
   it.skipIf(fsType("/tmp") !== "ext2/ext3")(
     "BR_UNPACK_TOPDIR=1 marks the destination FS_TOPDIR_FL (lsattr `T`), its subdirectories not; by default nothing is marked (skipped when /tmp is not ext4)",
     async () => {
-      const spread = join(dir, "spread");
+      const spread = join(tmp.path, "spread");
       expect(await unpackInto(spread, { BR_UNPACK_TOPDIR: "1" })).toBe(0);
       expect(attributes(spread)).toContain("T");
       expect(attributes(join(spread, "usr"))).not.toContain("T");
       expect(execFileSync("cat", [join(spread, "usr/bin/tool")], { encoding: "utf8" })).toBe("#!/bin/sh\n");
 
-      const packed = join(dir, "packed");
+      const packed = join(tmp.path, "packed");
       expect(await unpackInto(packed, {})).toBe(0);
       expect(attributes(packed)).not.toContain("T");
     },

@@ -41,23 +41,22 @@ describeAsRoot("network: leaks", () => {
       if (i % 2 === 0) await stay.connect(fake.id, { aliases: [`s${i}`] });
       const state = await manager.container(fake.id);
       if (state?.proxy) pids.push(state.proxy.pid);
+      const mine: string[] = [];
       for (const record of await manager.store.list()) {
         const endpoint = record.endpoints[fake.id];
-        if (endpoint) veths.add(endpoint.hostIfname);
+        if (endpoint) mine.push(endpoint.hostIfname);
       }
       await fake.remove();
+      // Gone when the release returns, not later: no link, so no sysfs entry and no bridge port.
+      expect(mine.filter((h) => existsSync(`/sys/class/net/${h}`))).toEqual([]);
+      for (const h of mine) veths.add(h);
       if (i % 20 === 19) await net!.remove();
     }
     await stay.remove();
 
     expect(veths.size).toBe(CYCLES + CYCLES / 2);
-    // The kernel destroys a namespace's veths asynchronously once its last reference is gone.
-    let links: string[] = [];
-    for (let attempt = 0; attempt < 50; attempt++) {
-      links = await hostLinks();
-      if (!links.some((l) => veths.has(l) || bridges.has(l))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // No polling: a release deletes the veths, and a network removal its bridge, before returning.
+    const links = await hostLinks();
     expect(links.filter((l) => veths.has(l) || bridges.has(l))).toEqual([]);
     for (const bridge of bridges) expect(await taggedRules(`berth:${bridge}`)).toEqual([]);
     expect(existsSync(manager.store.netnsDir) ? readdirSync(manager.store.netnsDir) : []).toEqual([]);

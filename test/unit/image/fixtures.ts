@@ -3,9 +3,25 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
+import { afterEach, beforeEach } from "vitest";
+import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 
 /** A tar entry for {@link makeTar}: tar-stream's header plus optional content. */
 export type TarEntry = Partial<tar.Header> & { name: string; content?: string | Buffer; pax?: Record<string, string> };
+
+/**
+ * A fresh temporary directory for each test of the calling file (under `prefix`), handed to
+ * `setup` before the test and removed after it; `path` is the current one.
+ */
+export function tempDirPerTest(prefix: string, setup?: (dir: string) => unknown): { readonly path: string } {
+  const current = { path: "" };
+  beforeEach(async () => {
+    current.path = await makeTempDir(prefix);
+    await setup?.(current.path);
+  });
+  afterEach(async () => removeTempDir(current.path));
+  return current;
+}
 
 /** Builds a tar in memory with tar-stream. */
 export async function makeTar(entries: TarEntry[]): Promise<Buffer> {

@@ -2,24 +2,19 @@ import { lstat, mkdir, readFile, readlink, readdir, stat, writeFile } from "node
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { hasErrorCode, isBerthError } from "../../../src/common/berth-error.js";
 import { cleanArchivePath, resolveInRoot } from "../../../src/common/safe-path.js";
 import { classifyWhiteout, sniffCompression, unpackLayer } from "../../../src/image/layer-unpack.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeTar, sha256, ustarHeader } from "./fixtures.js";
+import { makeTar, sha256, tempDirPerTest, ustarHeader } from "./fixtures.js";
 
-let dir: string;
 let root: string;
 let outside: string;
-
-beforeEach(async () => {
-  dir = await makeTempDir("berth-unpack-");
+tempDirPerTest("berth-unpack-", async (dir) => {
   root = join(dir, "root");
   outside = join(dir, "outside");
   await mkdir(outside);
 });
-afterEach(async () => removeTempDir(dir));
 
 /** Both extractors follow the same rules; every unpackLayer test runs against each. */
 const extractors = ["native", "js"] as const;

@@ -11,22 +11,17 @@ import { readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../../src/common/berth-error.js";
 import { unpackLayer } from "../../../src/image/layer-unpack.js";
 import { nativeDecompresses, nativeUnpacker } from "../../../src/image/native-unpacker.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeTar, sha256 } from "./fixtures.js";
+import { makeTar, sha256, tempDirPerTest } from "./fixtures.js";
 
 const binary = await nativeUnpacker({ ...process.env, BERTH_UNPACKER: "" });
 const capable = binary !== null && nativeDecompresses(binary, {});
 const hasZstd = spawnSync("zstd", ["--version"]).status === 0;
 
-let dir: string;
-beforeEach(async () => {
-  dir = await makeTempDir("berth-native-stream-");
-});
-afterEach(async () => removeTempDir(dir));
+const tmp = tempDirPerTest("berth-native-stream-");
 
 /** sha256sum's verdict on a file, as `sha256:HEX`. */
 function sha256sum(path: string): string {
@@ -35,7 +30,7 @@ function sha256sum(path: string): string {
 
 /** Runs `berth-runtime unpack` on `input` into a fresh directory. */
 function runUnpack(input: Buffer, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const dest = join(dir, `d${randomBytes(4).toString("hex")}`);
+  const dest = join(tmp.path, `d${randomBytes(4).toString("hex")}`);
   execFileSync("mkdir", [dest]);
   const r = spawnSync(binary!, ["unpack", "--unprivileged", ...args, dest], { input, env: { ...process.env, ...env }, maxBuffer: 1 << 20 });
   const out = r.status === 0 ? (JSON.parse(r.stdout.toString()) as { digest: string; diffId: string; size: number; unpackedSize: number }) : undefined;
@@ -56,18 +51,18 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
       const env = sha === "portable code on one thread" ? { BR_SHA256_PORTABLE: "1", BR_UNPACK_THREADS: "0" } : {};
       const tar = await randomTar();
       const gz = gzipSync(tar, { level: 1 });
-      await writeFile(join(dir, "l.tar"), tar);
-      await writeFile(join(dir, "l.tgz"), gz);
-      const diffId = sha256sum(join(dir, "l.tar"));
+      await writeFile(join(tmp.path, "l.tar"), tar);
+      await writeFile(join(tmp.path, "l.tgz"), gz);
+      const diffId = sha256sum(join(tmp.path, "l.tar"));
       const plain = runUnpack(tar, [], env);
       expect(plain.out).toMatchObject({ digest: diffId, diffId, size: tar.length });
       const zipped = runUnpack(gz, ["--gzip"], env);
-      expect(zipped.out).toMatchObject({ digest: sha256sum(join(dir, "l.tgz")), diffId, size: gz.length });
+      expect(zipped.out).toMatchObject({ digest: sha256sum(join(tmp.path, "l.tgz")), diffId, size: gz.length });
       // Odd lengths of random data (not only whole tar blocks), hashed as blob digests.
       for (const n of [1, 63, 64, 65, 999_999]) {
         const junk = Buffer.concat([gz, randomBytes(n).fill(0, 0, 1)]);
-        await writeFile(join(dir, "j"), junk);
-        expect(runUnpack(junk, ["--gzip"], env).out).toMatchObject({ digest: sha256sum(join(dir, "j")), diffId, size: junk.length });
+        await writeFile(join(tmp.path, "j"), junk);
+        expect(runUnpack(junk, ["--gzip"], env).out).toMatchObject({ digest: sha256sum(join(tmp.path, "j")), diffId, size: junk.length });
       }
       // Buffer.equals: a deep toEqual walks 3 MB byte by byte.
       expect((await readFile(join(zipped.dest, "f11"))).equals(await readFile(join(plain.dest, "f11")))).toBe(true);
@@ -120,7 +115,7 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
   it("through unpackLayer: a diff_id mismatch is BERTH_DIGEST_MISMATCH with expected and actual", async () => {
     const tar = await makeTar([{ name: "f", content: "z".repeat(5000) }]);
     const error = await unpackLayer(Readable.from([gzipSync(tar)]), {
-      dest: join(dir, "root"),
+      dest: join(tmp.path, "root"),
       compression: "gzip",
       expectedDiffId: sha256("other"),
       extractor: "native",
@@ -133,25 +128,25 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
   it("--blob-out stores the bytes as given (trailing bytes included) and removes the file when a digest differs", async () => {
     const tar = await randomTar();
     const gz = Buffer.concat([gzipSync(tar, { level: 1 }), Buffer.from("\0\0")]);
-    const kept = join(dir, "kept.blob");
+    const kept = join(tmp.path, "kept.blob");
     const ok = runUnpack(gz, ["--gzip", "--blob-digest", sha256(gz), "--diff-id", sha256(tar), "--blob-out", kept]);
     expect(ok.status).toBe(0);
     expect((await readFile(kept)).equals(gz)).toBe(true);
     expect((await stat(kept)).mode & 0o777).toBe(0o644);
 
     for (const [flag, status] of [["--blob-digest", 5], ["--diff-id", 6]] as const) {
-      const refused = join(dir, `refused${status}.blob`);
+      const refused = join(tmp.path, `refused${status}.blob`);
       const r = runUnpack(gz, ["--gzip", flag, sha256("other"), "--blob-out", refused]);
       expect(r.status).toBe(status);
       expect(existsSync(refused)).toBe(false);
     }
-    const truncated = join(dir, "truncated.blob");
+    const truncated = join(tmp.path, "truncated.blob");
     expect(runUnpack(gz.subarray(0, 1000), ["--gzip", "--blob-out", truncated]).status).toBe(4);
     expect(existsSync(truncated)).toBe(false);
   });
 
   it("--blob-out never writes over a file that is there (exit 1, the file untouched)", async () => {
-    const there = join(dir, "there.blob");
+    const there = join(tmp.path, "there.blob");
     await writeFile(there, "someone else's");
     const r = runUnpack(gzipSync(await makeTar([{ name: "f", content: "x" }])), ["--gzip", "--blob-out", there]);
     expect(r.status).toBe(1);
@@ -160,7 +155,7 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
 
   // Each way of splitting the work between Node and C stores the same blob and refuses the same
   // bad layer without leaving its blob file.
-  for (const mode of ["native", "native-no-blob", "native-tar", "js"] as const) {
+  for (const mode of ["native", "native-no-blob", "native-node-hash", "native-tar", "js"] as const) {
     it(`through unpackLayer with BERTH_UNPACKER=${mode}: the blob file holds the bytes as given, and is gone after a mismatch`, async () => {
       const tar = await randomTar();
       const gz = gzipSync(tar, { level: 1 });
@@ -168,9 +163,9 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
       process.env.BERTH_UNPACKER = mode;
       try {
         const extractor = mode === "js" ? "js" : "native";
-        const blobFile = join(dir, "ok.blob");
+        const blobFile = join(tmp.path, "ok.blob");
         const r = await unpackLayer(Readable.from([gz]), {
-          dest: join(dir, "ok"),
+          dest: join(tmp.path, "ok"),
           compression: "gzip",
           expectedDigest: sha256(gz),
           expectedDiffId: sha256(tar),
@@ -181,9 +176,9 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
         expect(r).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length });
         expect((await readFile(blobFile)).equals(gz)).toBe(true);
 
-        const refused = join(dir, "refused.blob");
+        const refused = join(tmp.path, "refused.blob");
         const error = await unpackLayer(Readable.from([gz]), {
-          dest: join(dir, "refused"),
+          dest: join(tmp.path, "refused"),
           compression: "gzip",
           expectedDiffId: sha256("other"),
           blobFile: refused,
@@ -206,14 +201,14 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
     process.env.BERTH_UNPACKER = "native-tar";
     try {
       expect(nativeDecompresses(binary!)).toBe(false);
-      const r = await unpackLayer(Readable.from([gz]), { dest: join(dir, "old"), compression: "gzip", extractor: "native", privileged: false });
+      const r = await unpackLayer(Readable.from([gz]), { dest: join(tmp.path, "old"), compression: "gzip", extractor: "native", privileged: false });
       expect(r).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length });
     } finally {
       if (saved === undefined) delete process.env.BERTH_UNPACKER;
       else process.env.BERTH_UNPACKER = saved;
     }
-    const r = await unpackLayer(Readable.from([gz]), { dest: join(dir, "new"), compression: "gzip", extractor: "native", privileged: false });
+    const r = await unpackLayer(Readable.from([gz]), { dest: join(tmp.path, "new"), compression: "gzip", extractor: "native", privileged: false });
     expect(r).toMatchObject({ digest: sha256(gz), diffId: sha256(tar), size: gz.length });
-    expect((await readdir(join(dir, "new"))).sort()).toEqual((await readdir(join(dir, "old"))).sort());
+    expect((await readdir(join(tmp.path, "new"))).sort()).toEqual((await readdir(join(tmp.path, "old"))).sort());
   });
 });

@@ -1,26 +1,21 @@
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isBerthError } from "../../../src/common/berth-error.js";
 import { ImageStore } from "../../../src/image/image-store.js";
 import { OciLayoutTransport } from "../../../src/image/oci-layout.js";
 import { pullImage, type PullProgress } from "../../../src/registry/pull.js";
 import { pushImage } from "../../../src/registry/push.js";
 import type { RegistryTransport } from "../../../src/registry/types.js";
-import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
-import { makeLayout, makeTar, sha256, ustarHeader } from "./fixtures.js";
+import { makeLayout, makeTar, sha256, tempDirPerTest, ustarHeader } from "./fixtures.js";
 
-let dir: string;
 let layoutDir: string;
 let store: ImageStore;
-
-beforeEach(async () => {
-  dir = await makeTempDir("berth-pull-");
-  layoutDir = join(dir, "layout");
-  store = new ImageStore(join(dir, "state"), { layerLockTimeout: 10_000 });
+const tmp = tempDirPerTest("berth-pull-", (dir) => {
+  layoutDir = join(tmp.path, "layout");
+  store = new ImageStore(join(tmp.path, "state"), { layerLockTimeout: 10_000 });
 });
-afterEach(async () => removeTempDir(dir));
 
 /** Counts what a pull asks of its transport (the layout transport is real; this only counts). */
 function counting(inner: RegistryTransport) {
@@ -188,7 +183,7 @@ describe("pull from an OCI layout", () => {
     await makeLayout(layoutDir, [{ layers: [evil], tag: "v1" }]);
     expect(await codeOf(pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1"))).toBe("BERTH_PATH_ESCAPE");
     await expectNothingCommitted();
-    await expect(stat(join(dir, "escape"))).rejects.toThrow();
+    await expect(stat(join(tmp.path, "escape"))).rejects.toThrow();
   });
 
   it.each([
@@ -226,7 +221,7 @@ describe("pull from an OCI layout", () => {
   });
 
   it("confines a symlink escape: the layer is committed, nothing is written outside the snapshot", async () => {
-    const outside = join(dir, "outside");
+    const outside = join(tmp.path, "outside");
     const evil = await makeTar([
       { name: "esc", type: "symlink", linkname: outside },
       { name: "esc/planted", content: "x" },
@@ -250,17 +245,17 @@ describe("pull from an OCI layout", () => {
     await makeLayout(layoutDir, [{ layers: await twoLayers() }], { asIndex: "nested", nest: 2 });
     const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:nested");
     expect(record.layers).toHaveLength(2);
-    await makeLayout(join(dir, "deep"), [{ layers: await twoLayers() }], { asIndex: "deep", nest: 6 });
-    expect(await codeOf(pullImage(store, new OciLayoutTransport(join(dir, "deep")), "localhost/app:deep"))).toBe("BERTH_REGISTRY_PROTOCOL");
+    await makeLayout(join(tmp.path, "deep"), [{ layers: await twoLayers() }], { asIndex: "deep", nest: 6 });
+    expect(await codeOf(pullImage(store, new OciLayoutTransport(join(tmp.path, "deep")), "localhost/app:deep"))).toBe("BERTH_REGISTRY_PROTOCOL");
   });
 
   it("pushes to another layout and pulls it back with the same digests", async () => {
     await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
     const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
-    const target = new OciLayoutTransport(join(dir, "pushed"));
+    const target = new OciLayoutTransport(join(tmp.path, "pushed"));
     const pushed = await pushImage(store, target, record, "localhost/other:v2");
     expect(pushed.digest).toBe(record.manifestDigest);
-    const second = new ImageStore(join(dir, "state2"));
+    const second = new ImageStore(join(tmp.path, "state2"));
     const back = await pullImage(second, target, "localhost/other:v2");
     expect(back.id).toBe(record.id);
     expect(back.manifestDigest).toBe(record.manifestDigest);
