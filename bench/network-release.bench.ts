@@ -5,6 +5,7 @@
 // load; the load average is printed with the figures.
 // 1. BridgeAttachment.release after a prepare, on a user network.
 // 2. Engine stop + remove of a running busybox container on that network, and on `none`.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -89,6 +90,8 @@ export default async function networkReleaseBench(): Promise<void> {
     engine.dispose();
     for (const c of await engine.list({ all: true }).catch(() => [])) await engine.remove(c.Id, { force: true, volumes: true }).catch(() => {});
     await net?.remove().catch(() => {});
+    // The namespace directory is a mount point of its own (a shared bind mount, see netns-create).
+    spawnSync("umount", [manager.store.netnsDir], { stdio: "ignore" });
     await rm(root, { recursive: true, force: true });
   }
 }

@@ -198,8 +198,9 @@ static void retitle(const char *title)
  * returns only after netdev_run_todo's rcu_barrier(), a normal RCU grace period (20-30 ms
  * here, 90% of a release), spent after the link is already gone from view. Moving the host
  * end into the namespace instead (dev_change_net_namespace) was measured no faster: it calls
- * rcu_barrier() too, and under the RTNL lock. The child needs no namespace of ours: its
- * socket was opened in the container's namespace, which it keeps a few ms longer. */
+ * rcu_barrier() too, and under the RTNL lock. The child lives in the host's namespace; its
+ * socket, opened in the container's, keeps that one alive until the kernel is done (the
+ * kernel would destroy it later, from a work queue, anyway). */
 struct link_delete {
   const char *name;
   int ifindex;
@@ -231,16 +232,20 @@ static void delete_in_child(struct link_delete *l, int result_fd, int devnull)
   _exit(0);
 }
 
-/* Reads RTM_DELLINK notifications: marks the links they name. Returns how many it marked, or
- * -1 when some were lost (ENOBUFS): the children's own results are then waited for. */
-static int read_dellinks(int mon, struct link_delete *links, int n)
+/* Reads RTM_DELLINK notifications and marks the links they name; returns how many it marked.
+ * *lost is set when some notifications were dropped (ENOBUFS): the children's own results are
+ * then waited for. */
+static int read_dellinks(int mon, struct link_delete *links, int n, int *lost)
 {
   char buf[16384];
   int marked = 0;
   for (;;) {
     ssize_t len = recv(mon, buf, sizeof(buf), MSG_DONTWAIT);
-    if (len < 0)
-      return errno == ENOBUFS ? -1 : marked;
+    if (len < 0) {
+      if (errno == ENOBUFS)
+        *lost = 1;
+      return marked;
+    }
     for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len);
          h = NLMSG_NEXT(h, len)) {
       const struct ifinfomsg *ifi = NLMSG_DATA(h);
@@ -269,15 +274,17 @@ static int monitor_links(void)
   return fd;
 }
 
-/* Waits for every started deleter: a notification, or the child's result. */
+/* Waits for every started deleter: a notification, or the child's result. One that fails
+ * does not stop the wait for the others: the caller unpins the namespace either way. */
 static int wait_unlisted(int mon, int results, struct link_delete *links, int n, int pending,
                          br_error_t *err)
 {
   struct timespec start, now;
-  int notify = mon >= 0;
+  int notify = mon >= 0, failed = -1, failed_errno = 0;
   clock_gettime(CLOCK_MONOTONIC, &start);
   while (pending > 0) {
-    struct pollfd p[2] = {{.fd = results, .events = POLLIN}, {.fd = notify ? mon : -1, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = results, .events = POLLIN},
+                          {.fd = notify ? mon : -1, .events = POLLIN}};
     long left;
     int r;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -290,11 +297,10 @@ static int wait_unlisted(int mon, int results, struct link_delete *links, int n,
     if (r < 0)
       return br_error_make(err, errno, "wait for the links' deletion");
     if (p[1].revents & POLLIN) {
-      int marked = read_dellinks(mon, links, n);
-      if (marked < 0)
+      int lost = 0;
+      pending -= read_dellinks(mon, links, n, &lost);
+      if (lost)
         notify = 0;
-      else
-        pending -= marked;
     }
     if (p[0].revents & (POLLIN | POLLHUP)) {
       int msg[2];
@@ -306,13 +312,17 @@ static int wait_unlisted(int mon, int results, struct link_delete *links, int n,
       for (int i = 0; i < n; i++) {
         if (links[i].ifindex != msg[0] || links[i].done)
           continue;
-        if (msg[1] < 0 && msg[1] != -ENODEV)
-          return br_error_make(err, -msg[1], "delete `%s`", links[i].name);
+        if (msg[1] < 0 && msg[1] != -ENODEV && failed < 0) {
+          failed = i;
+          failed_errno = -msg[1];
+        }
         links[i].done = 1;
         pending--;
       }
     }
   }
+  if (failed >= 0)
+    return br_error_make(err, failed_errno, "delete `%s`", links[failed].name);
   for (int i = 0; i < n; i++)
     if (links[i].ifindex && !links[i].done)
       return br_error_make(err, 0, "delete `%s`: the kernel did not remove it within 5 s",
@@ -333,7 +343,7 @@ static int delete_links_in(const char *path, const struct net_opt *ifnames, int 
   cleanup_close int nl = -1;
   cleanup_close int devnull = -1;
   int results[2] = {-1, -1};
-  int n = ifnames->n, pending = 0, rc = 0;
+  int n = ifnames->n, pending = 0, rc = 0, unforked = -1, unforked_errno = 0;
 
   /* Idempotent: a namespace already deleted took its links with it. */
   if (access(path, F_OK) < 0 && errno == ENOENT)
@@ -405,9 +415,9 @@ static int delete_links_in(const char *path, const struct net_opt *ifnames, int 
     if (pid < 0) {
       /* No child: delete it here, waiting for the kernel like before. */
       int r = net_delete_link(links[i].nl, links[i].name);
-      if (r < 0 && r != -ENODEV) {
-        rc = br_error_make(err, -r, "delete `%s`", links[i].name);
-        goto out;
+      if (r < 0 && r != -ENODEV && unforked < 0) {
+        unforked = i;
+        unforked_errno = -r;
       }
       links[i].done = 1;
       continue;
@@ -417,7 +427,9 @@ static int delete_links_in(const char *path, const struct net_opt *ifnames, int 
   close(results[1]);
   results[1] = -1;
   rc = wait_unlisted(mon, results[0], links, n, pending, err);
-  if (rc == 0 && pending > 0) {
+  if (rc == 0 && unforked >= 0)
+    rc = br_error_make(err, unforked_errno, "delete `%s`", links[unforked].name);
+  if (pending > 0) {
     /* A link's notification is sent while the kernel is still unregistering the batch (the
      * veth's other end, its bridge port); any request that takes the RTNL lock returns after
      * that. Asking to change nothing on a link that is gone is such a request. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { lstat, readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { syncDirectory } from "../common/atomic-file.js";
 import { BerthError, hasErrorCode } from "../common/berth-error.js";
@@ -325,16 +325,15 @@ export class VolumeStore {
       if (users.length > 0) {
         throw new BerthError("BERTH_VOLUME_IN_USE", `remove ${name}: volume is in use - [${users.join(", ")}]`, { volume: name, users });
       }
-      await this.removeUnlocked(name, meta);
+      await this.removeUnlocked(name);
     });
   }
 
-  private async removeUnlocked(name: string, meta: VolumeMeta): Promise<void> {
+  private async removeUnlocked(name: string): Promise<void> {
     const data = join(this.dir(name), "_data");
-    // Only a volume backed by a device is ever mounted by berth (one a crashed engine left
-    // mounted is unmounted here); anything else mounted on a volume makes the rename below
-    // fail with EBUSY rather than the removal reach into it.
-    if (meta.options?.type && (await isMountPoint(data))) await unmount(data, name);
+    // A volume backed by a device that a crashed engine left mounted is unmounted first;
+    // whatever else is mounted there, the removal must not reach into it.
+    if (await isMountPoint(data)) await unmount(data, name);
     const trash = join(this.root, `.trash-${name}-${randomBytes(4).toString("hex")}`);
     try {
       renameSync(this.dir(name), trash);
@@ -376,7 +375,7 @@ export class VolumeStore {
       }
     }
     const unused = meta.options?.type || remove ? (await this.users(name)).length === 0 : false;
-    if (remove && unused) return this.removeUnlocked(name, meta);
+    if (remove && unused) return this.removeUnlocked(name);
     const data = join(this.dir(name), "_data");
     if (meta.options?.type && unused && (await isMountPoint(data))) await unmount(data, name);
   }
@@ -406,7 +405,7 @@ export class VolumeStore {
         if ((options.labelNot ?? []).some((l) => hasLabel(meta.labels, l))) return;
         if ((await this.users(name)).length > 0) return;
         const size = await diskUsage(join(this.dir(name), "_data"));
-        await this.removeUnlocked(name, meta);
+        await this.removeUnlocked(name);
         result.volumesDeleted.push(name);
         result.spaceReclaimed += size;
       });
@@ -639,7 +638,15 @@ function removeSmallVolume(dir: string): boolean {
 
 /** Whether `path` is a mount point, from /proc/self/mountinfo (stat's st_dev misses bind mounts of the same fs). */
 async function isMountPoint(path: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+  let info: string;
+  try {
+    // Synchronous: a few dozen lines, read on every removal.
+    info = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return false;
+  }
+  // The last component (a volume's name, then `_data`) is never escaped: a cheap first test.
+  if (!info.includes(basename(dirname(path)))) return false;
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
   return info.split("\n").some((line) => unescape(line.split(" ")[4] ?? "") === path);
 }

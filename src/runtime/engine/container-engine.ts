@@ -852,12 +852,14 @@ export class ContainerEngine {
     if (mayHaveRuntimeState) await this.#removeCgroups(id);
     await unmountOverlay(this.#merged(id), id, this.runtime.server);
     tr?.mark("delete+umount");
-    // Independent of each other (volumes, network state, the image store, the names file): at once.
+    // Independent of each other (network state, the image store, the names file, volumes): at
+    // once. The volumes last: their release is mostly synchronous calls, which then overlap
+    // the others' work on the thread pool instead of delaying its start.
     await Promise.all([
-      this.#releaseVolumes(record, options.volumes ?? false),
       this.#releaseNetwork(record),
       this.images.removeSnapshotUser(id, record.imageId).catch((e: unknown) => log("snapshot user removal failed: %O", e)),
       this.store.releaseName(id, record.name),
+      this.#releaseVolumes(record, options.volumes ?? false),
     ]);
     this.#attachments.delete(id);
     tr?.mark("release");

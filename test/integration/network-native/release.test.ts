@@ -59,6 +59,20 @@ async function watchNsids(): Promise<{ deleted(nsid: number, timeoutMs?: number)
   };
 }
 
+/** Live detached link deleters (a zombie waiting for its reaper is not one). */
+function deleters(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (stat.includes("(berth-linkdel)") && !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) found.push(pid);
+    } catch {
+      // Exited while scanning.
+    }
+  }
+  return found;
+}
+
 async function linkNetnsid(hostIfname: string): Promise<number> {
   const [link] = JSON.parse((await execa("ip", ["-j", "-d", "link", "show", hostIfname])).stdout) as { link_netnsid?: number }[];
   expect(link?.link_netnsid).toBeTypeOf("number");
@@ -102,11 +116,12 @@ describeAsRoot("network-native: release (netns-delete with the container's links
   });
 
   it("the namespace goes too: nothing holds it once netns-delete returns, and the kernel destroys it", async () => {
+    const made = await net("netns-create", "--name", "gone", "--dir", dir, "--bridge", n.bridge, "--addr", `${n.base}.5/24`);
+    const inode = statSync(made.path).ino;
+    // Watched once the namespace holds its id: no other namespace can have it then.
+    const nsid = await linkNetnsid(made.hostIfname);
     const watch = await watchNsids();
     try {
-      const made = await net("netns-create", "--name", "gone", "--dir", dir, "--bridge", n.bridge, "--addr", `${n.base}.5/24`);
-      const inode = statSync(made.path).ino;
-      const nsid = await linkNetnsid(made.hostIfname);
       await net("netns-delete", "--path", made.path, "--ifname", "eth0");
       expect(holdersOf(inode)).toEqual([]);
       await watch.deleted(nsid);
@@ -164,6 +179,22 @@ describeAsRoot("network-native: release (netns-delete with the container's links
       await net("netns-delete", "--path", ns, "--ifname", "eth0");
       await net("netns-delete", "--path", peer.path, "--ifname", "eth0");
     }
+  });
+
+  it("a link that cannot be deleted (lo) is a warning: the other links and the pin still go, and no deleter is left", async () => {
+    const made = await net("netns-create", "--name", "warn", "--dir", dir, "--bridge", n.bridge, "--addr", `${n.base}.8/24`);
+    const result = await execa(await netHelper(), ["netns-delete", "--path", made.path, "--ifname", "lo", "--ifname", "eth0"], { reject: false, timeout: 20_000 });
+    // Other suites release containers at the same time: only those alive now are waited for.
+    const started = deleters();
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(/warning: delete network namespace .*: delete `lo`/);
+    expect(await hostLinks()).not.toContain(made.hostIfname);
+    expect(existsSync(`/sys/class/net/${made.hostIfname}`)).toBe(false);
+    expect(bridgePorts(n.bridge)).toEqual([]);
+    expect(existsSync(made.path)).toBe(false);
+    expect(mountsUnder(made.path)).toEqual([]);
+    // The deleters exit by themselves once the kernel has freed the links (or refused).
+    await expect.poll(() => deleters().filter((pid) => started.includes(pid)), { timeout: 10_000, interval: 20 }).toEqual([]);
   });
 
   it("--wait-freed (the delete that waits for the kernel to free the links, the benchmarks' baseline) leaves the same nothing behind", async () => {

@@ -140,6 +140,9 @@ describe.skipIf(!capable)("berth-runtime unpack decompressing and hashing (skipp
       expect(r.status).toBe(status);
       expect(existsSync(refused)).toBe(false);
     }
+    const plain = join(tmp.path, "plain.blob");
+    expect(runUnpack(tar, ["--blob-digest", sha256(tar), "--diff-id", sha256(tar), "--blob-out", plain]).status).toBe(0);
+    expect((await readFile(plain)).equals(tar)).toBe(true);
     const truncated = join(tmp.path, "truncated.blob");
     expect(runUnpack(gz.subarray(0, 1000), ["--gzip", "--blob-out", truncated]).status).toBe(4);
     expect(existsSync(truncated)).toBe(false);

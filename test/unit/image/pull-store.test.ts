@@ -89,6 +89,17 @@ describe("pull from an OCI layout", () => {
     }
   });
 
+  it("keeps uncompressed layer blobs byte for byte too, and unpacks them", async () => {
+    const layers = await twoLayers();
+    await makeLayout(layoutDir, [{ layers, compress: "none", tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    for (const [i, layer] of record.layers.entries()) {
+      expect((await readFile(store.blobPath(layer.digest))).equals(layers[i]!)).toBe(true);
+    }
+    const rootfs = await store.getRootfsLayers("localhost/app:v1");
+    expect(await readFile(join(rootfs.layerDirs[1]!, "app/run.sh"), "utf8")).toBe("echo hi\n");
+  });
+
   it("selects the host platform from an index, or the one asked for", async () => {
     const amd = [await makeTar([{ name: "arch", content: "amd64" }])];
     const arm = [await makeTar([{ name: "arch", content: "arm64" }])];
