@@ -138,9 +138,10 @@ const commandTimeout = 120_000;
 /**
  * Named and anonymous volumes of the local driver under `<stateRoot>/volumes`: one directory
  * per volume holding `_data` (what containers mount), `meta.json` and `users/<container-id>`
- * records the engine keeps through {@link addUser}/{@link removeUser}. Every change happens
- * under a per-volume file lock and meta files are written atomically, so processes sharing
- * the state root see consistent volumes; a volume appears and disappears by one rename.
+ * records the engine keeps (`create({ user })` or {@link addUser}, {@link release}). Every
+ * change happens under a per-volume file lock, and a volume is built whole (meta, first user,
+ * data copied from the image) beside its place before one rename makes it appear, so
+ * processes sharing the state root see consistent volumes; one rename makes it disappear.
  */
 export class VolumeStore {
   readonly #rootless: boolean;

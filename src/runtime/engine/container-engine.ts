@@ -32,7 +32,7 @@ import { commitLayer, diffUpperDir, type CommitOptions } from "./container-commi
 import { prepareHealthCheck } from "./health-state.js";
 import type { ContainerConfig, ImageConfig } from "../../image/oci.js";
 import { ContainerStore } from "./container-store.js";
-import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, planMounts, prepareMounts, specForPreparedNetwork, type HostOptions } from "./container-setup.js";
+import { buildContainerSpec, containerHostsPath, containerHostsText, createWorkdir, planMounts, prepareMounts, specForPreparedNetwork, type HostOptions, type PlannedMount } from "./container-setup.js";
 import { findCommandProblem } from "./executable.js";
 import { AttachSession, type AttachOptions } from "./attach-session.js";
 import {
@@ -224,6 +224,13 @@ export class ContainerEngine {
       dnsSearch: options.dnsSearch,
       dnsOptions: options.dnsOptions,
     };
+    let planned: PlannedMount[];
+    try {
+      planned = planMounts(this.volumes, record, options);
+    } catch (error) {
+      await this.#discard(id, name);
+      throw withContainer(error, name);
+    }
     let view: RootfsView | undefined;
     let mounting: Promise<void> | undefined;
     let preparing: Promise<void> | undefined;
@@ -234,7 +241,6 @@ export class ContainerEngine {
         // record that remove finds (and undoes the mount, snapshot users and name from).
         record.hostOptions = hostOptions;
         // Every mount, volumes by name, is in that write: made below, released by remove.
-        const planned = planMounts(this.volumes, record, options);
         record.mounts = planned.map((m) => m.record);
         await this.store.writeFirst(record);
         tr.mark("write");
@@ -287,9 +293,8 @@ export class ContainerEngine {
         tr.mark("spec");
         spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, overlay, prep);
-        // Before the view closes: rootless, the volumes are filled through it.
-        await preparing;
-        tr.mark("volumes");
+        // Rootless, the volumes are filled through the view: before it closes.
+        if (view) await preparing;
         await view?.close();
         // A new directory nothing reads before the record says `created`: written in place.
         await this.runtime.writeBundle(join(dir, "bundle"), spec, { fresh: true });
@@ -298,6 +303,8 @@ export class ContainerEngine {
         // container's layer at create too, and the start is faster without a mount.
         await mounting;
         tr.mark("mount");
+        await preparing;
+        tr.mark("volumes");
       });
     } catch (error) {
       await mounting?.catch(() => {});

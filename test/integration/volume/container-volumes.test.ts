@@ -97,6 +97,12 @@ describeAsRoot("a container's volumes (root: chown, overlay mounts)", () => {
     });
     expect((await engine.volumes.list()).length).toBe(before);
     expect(halfMade(engine.volumes.root)).toEqual([]);
+    // Refused before anything is made: no container, no name, no volume.
+    const containers = (await engine.list({ all: true })).length;
+    await expect(engine.create({ image: "volumes:test", cmd: ["true"], name: "bad-mounts", mounts: ["/twice", "other:/twice"] })).rejects.toMatchObject({ code: "BERTH_MOUNT_INVALID" });
+    expect((await engine.list({ all: true })).length).toBe(containers);
+    expect((await engine.volumes.list()).length).toBe(before);
+    await engine.remove(await engine.create({ image: "volumes:test", cmd: ["true"], name: "bad-mounts" }), { volumes: true });
   });
 });
 

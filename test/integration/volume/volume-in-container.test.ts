@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { cpSync, existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +32,10 @@ afterEach(async () => {
 
 /** Runs `script` in a busybox container with these mounts, as the engine will: spec builder + runtime. */
 async function run(script: string, mounts: ContainerMount[], user = "", using = runtime): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const rootfs = await busyboxRootfs();
+  // A copy: the runtime makes missing mount points in the root, which must not land in the
+  // shared fixture every other suite runs from.
+  const rootfs = join(root, "rootfs");
+  if (!existsSync(rootfs)) cpSync(await busyboxRootfs(), rootfs, { recursive: true, verbatimSymlinks: true });
   const id = `berth-vol-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
   const config = mergeConfig({ Cmd: ["sh", "-c", script] }, { user }, id);
   const spec = buildOciSpec({ id, config, user: await resolveUser(config.user, { rootfs }), rootfs, mounts, readonlyRootfs: true });
