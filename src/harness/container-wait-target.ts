@@ -11,6 +11,11 @@ export interface ContainerWaitTargetOptions {
   mappedPort?: (port: number, protocol: "tcp" | "udp") => number | undefined;
   /** The container's inspect taken just after its start, which saves the first call. @default one `inspect` */
   inspect?: Awaited<ReturnType<ContainerEngine["inspect"]>>;
+  /**
+   * Where a strategy that names no `since` starts reading the logs (ms since the epoch): after
+   * a restart, the restart's time, so lines of the previous run do not count. @default the whole log
+   */
+  logsSince?: number;
 }
 
 /** The engine calls a wait needs; a seam for tests. */
@@ -38,7 +43,7 @@ export async function containerWaitTarget(engine: WaitEngine, ref: string, optio
     name,
     host: options.host ?? "127.0.0.1",
     exposedPorts: options.exposedPorts ?? [],
-    async *logs({ since, tail, follow, signal }): AsyncIterable<LogLine> {
+    async *logs({ since = options.logsSince, tail, follow, signal }): AsyncIterable<LogLine> {
       const options = { follow, signal, ...(since !== undefined ? { since: new Date(since) } : {}), ...(tail !== undefined ? { tail } : {}) };
       for await (const entry of engine.logs(id, options)) {
         yield { stream: entry.stream, line: entry.log.replace(/\r?\n$/, "") };

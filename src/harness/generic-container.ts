@@ -17,7 +17,7 @@ import { containerWaitTarget } from "./container-wait-target.js";
 import { GenericContainerBuilder } from "./generic-container-builder.js";
 import { copyArchive } from "./container-options.js";
 import { engineContainerFinder, findOrCreateReusable, reuseHash } from "./reuse.js";
-import { StartedTestContainer, type ContainerAddresses } from "./started-container.js";
+import { StartedTestContainer, type ContainerAddresses, type StartedContainerInit } from "./started-container.js";
 import type { StoppedTestContainer } from "./stopped-container.js";
 import { logStream } from "./stopped-container.js";
 import { defaultWaitStrategy } from "./wait/wait.js";
@@ -164,13 +164,19 @@ export class GenericContainer extends GenericContainerBuilder {
       const [inspect, addresses] = await Promise.all([engine.inspect(id), this.#readAddresses(engine, manager, id)]);
       const strategy = o.waitStrategy ?? defaultWaitStrategy({ hasHealthCheck: !!inspect.Config.Healthcheck && inspect.Config.Healthcheck.Test[0] !== "NONE" });
       if (o.startupTimeout !== undefined && !strategy.hasStartupTimeout) strategy.withStartupTimeout(o.startupTimeout);
+      const exposedPorts = o.exposedPorts.map(({ port, protocol }) => ({ port, protocol }));
       const target = await containerWaitTarget(engine, id, {
-        exposedPorts: o.exposedPorts.map(({ port, protocol }) => ({ port, protocol })),
+        exposedPorts,
         mappedPort: (port, protocol) => addresses.ports.get(`${port}/${protocol}`),
         inspect,
       });
       await strategy.waitUntilReady(target);
-      const started = this.#started(engine, manager, inspect, addresses, false, !!resource, logFollow);
+      // After a restart the same strategy waits again, as testcontainers' restart() does,
+      // against the new process, its new ports and the output since the restart.
+      const startedId = id;
+      const waitAfterRestart = async (since: number, after: ContainerAddresses) =>
+        strategy.waitUntilReady(await containerWaitTarget(engine, startedId, { exposedPorts, mappedPort: (port, protocol) => after.ports.get(`${port}/${protocol}`), logsSince: since }));
+      const started = this.#started(engine, manager, inspect, addresses, false, !!resource, logFollow, waitAfterRestart);
       await this.containerStarted(started, inspect, false);
       return started;
     } catch (error) {
@@ -183,7 +189,16 @@ export class GenericContainer extends GenericContainerBuilder {
     }
   }
 
-  #started(engine: ContainerEngine, manager: NetworkManager, inspect: ContainerInspect, addresses: ContainerAddresses, reused: boolean, registered: boolean, logFollow?: AbortController) {
+  #started(
+    engine: ContainerEngine,
+    manager: NetworkManager,
+    inspect: ContainerInspect,
+    addresses: ContainerAddresses,
+    reused: boolean,
+    registered: boolean,
+    logFollow?: AbortController,
+    waitAfterRestart?: StartedContainerInit["waitAfterRestart"],
+  ) {
     return new StartedTestContainer({
       engine,
       id: inspect.Id,
@@ -196,6 +211,7 @@ export class GenericContainer extends GenericContainerBuilder {
       registered,
       hooks: { containerStopping: (c) => this.containerStopping(c), containerStopped: (c) => this.containerStopped(c) },
       ...(logFollow ? { logFollow } : {}),
+      ...(waitAfterRestart ? { waitAfterRestart } : {}),
     });
   }
 

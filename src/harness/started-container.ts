@@ -85,6 +85,8 @@ export interface StartedContainerInit {
   hooks?: StartedContainerHooks;
   /** Aborts the log consumers at stop. */
   logFollow?: AbortController;
+  /** Runs the start's wait strategy again after a restart (output since `since` counts). @default no wait */
+  waitAfterRestart?: (since: number, addresses: ContainerAddresses) => Promise<void>;
 }
 
 /**
@@ -246,8 +248,11 @@ export class StartedTestContainer implements AsyncDisposable {
 
   /** Stops and starts the container again; its published host ports may change. */
   async restart(options: RestartContainerOptions = {}): Promise<void> {
+    // Taken before the restart: every line of the new run is later, every line of the old one earlier.
+    const since = Date.now();
     await this.engine.restart(this.#init.id, options.timeout !== undefined ? { timeout: Math.ceil(options.timeout / 1000) } : {});
     this.#state.addresses = await this.#init.readAddresses();
+    await this.#init.waitAfterRestart?.(since, this.#state.addresses);
   }
 
   /** Commits the container's changes as an image; returns the image id. */

@@ -143,13 +143,22 @@ describeAsRoot("GenericContainer options (busybox)", () => {
 
     await c.restart({ timeout: 0 });
     expect(c.getMappedPort(80)).toBe(fixed);
-    await expect.poll(async () => (await fetch(`http://127.0.0.1:${fixed}/`).then((r) => r.text()).catch(() => "")), { timeout: 10_000 }).toBe("v1\n");
+    // The wait strategy ran again: the port listens when restart() returns.
+    expect(await (await fetch(`http://127.0.0.1:${fixed}/`)).text()).toBe("v1\n");
 
     await c.exec(["sh", "-c", "echo committed > /marker"]);
     const imageId = await c.commit({ repo: "gc-committed", tag: "v1" });
     expect(imageId).toMatch(/^(sha256:)?[0-9a-f]{64}$/);
     await using fromCommit = await new GenericContainer("gc-committed:v1", { engine, networkManager: manager }).withCommand(["sleep", "300"]).withNetworkMode("none").start();
     expect((await fromCommit.exec(["cat", "/marker"])).stdout).toBe("committed\n");
+  });
+
+  it("restart() waits again, counting only the new run's output, as testcontainers' restart does", async () => {
+    await using c = await busybox("sh", "-c", "sleep 0.3; echo ready; exec sleep 300").withNetworkMode("none").withWaitStrategy(Wait.forLogMessage("ready")).start();
+    await c.restart({ timeout: 0 });
+    // Both runs' lines are in the log when restart() returns: the old line alone did not end the wait.
+    const lines = (await readAll(await c.logs())).split("\n").filter((l) => l === "ready");
+    expect(lines).toHaveLength(2);
   });
 
   it("on the host network a port is its own mapping", async () => {
