@@ -78,11 +78,16 @@ void br_nl_nest_end(struct br_nl_msg *m, struct rtattr *nest)
 
 int br_nl_open(void)
 {
-  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  return br_nl_open_groups(0);
+}
+
+int br_nl_open_groups(uint32_t groups)
+{
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = groups};
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0)
     return -errno;
-  /* Only our own ACKs matter; extended ACKs would only make replies longer. */
+  /* No NETLINK_EXT_ACK: extended ACKs would only make replies longer. */
   if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
     int e = errno;
     close(fd);

@@ -28,6 +28,8 @@ void br_nl_nest_end(struct br_nl_msg *m, struct rtattr *nest);
 
 /* A bound NETLINK_ROUTE socket in the caller's current network namespace, or -errno. */
 int br_nl_open(void);
+/* br_nl_open, also subscribed to the RTMGRP_* multicast `groups` (0 for none). */
+int br_nl_open_groups(uint32_t groups);
 /* Sends m with NLM_F_ACK and waits (at most 5 s) for its ACK: 0, or the kernel's -errno. */
 int br_nl_transact(int fd, struct br_nl_msg *m);
 

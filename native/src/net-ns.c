@@ -260,20 +260,6 @@ static int read_dellinks(int mon, struct link_delete *links, int n, int *lost)
   }
 }
 
-static int monitor_links(void)
-{
-  struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0)
-    return -errno;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  return fd;
-}
-
 /* Waits for every started deleter: a notification, or the child's result. One that fails
  * does not stop the wait for the others: the caller unpins the namespace either way. */
 static int wait_unlisted(int mon, int results, struct link_delete *links, int n, int pending,
@@ -379,7 +365,7 @@ static int delete_links_in(const char *path, const struct net_opt *ifnames, int 
     }
     goto out;
   }
-  mon = monitor_links(); /* before any delete, so no notification is missed */
+  mon = br_nl_open_groups(RTMGRP_LINK); /* before any delete, so no notification is missed */
   for (int i = 0; i < n; i++) {
     links[i].name = ifnames->val[i];
     links[i].nl = -1;

@@ -640,6 +640,36 @@ static void in_view(const char *what, const char *const *unmount, void (*body)(v
 
 static int mknod_after_go(int go);
 
+/* Forks a child that tries mknod once released, puts it in cg (only its v1 hierarchies when
+ * v1_only, as the runtime does after a lean create), checks it sits in `in_dir` when given, and
+ * expects the kernel to refuse the block device: the rules must bind before the child runs. */
+static void expect_mknod_denied(struct br_cgroup *cg, bool v1_only, const char *in_dir,
+                                const char *what)
+{
+  br_error_t err = NULL;
+  int go[2], st;
+  pid_t child;
+  if (pipe(go) < 0)
+    abort();
+  child = fork();
+  if (child == 0) {
+    close(go[1]);
+    _exit(mknod_after_go(go[0]));
+  }
+  close(go[0]);
+  CHECK_OK(v1_only ? br_cgroup_enter_v1(cg, child, false, &err) : br_cgroup_enter(cg, child, &err),
+           err);
+  br_error_release(&err);
+  if (in_dir != NULL)
+    CHECK(in_cgroup(child, in_dir), "%s: child not in `%s`", what, in_dir);
+  if (write(go[1], "g", 1) != 1)
+    abort();
+  close(go[1]);
+  st = reap(child);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "%s: mknod b 8:0: exit %d (want EPERM %d)", what,
+        WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+}
+
 /* A pure v2 host has no devices controller: the rules are an eBPF filter on the container's
  * directory, attached by the create (or by br_cgroup_attach_devices() when deferred), and
  * enforced: mknod of a denied device fails. */
@@ -650,8 +680,7 @@ static void v2_device_rules_are_enforced(void)
   for (int deferred = 0; deferred < 2; deferred++) {
     br_error_t err = NULL;
     struct br_cgroup *cg = NULL;
-    int go[2], ret, st;
-    pid_t child;
+    int ret;
     ret = deferred ? br_cgroup_create_lean(new_id(), lin, false, BR_CGROUP_DEFER_DEVICES, &cg, &err)
                    : br_cgroup_create(new_id(), lin, 0, false, &cg, &err);
     CHECK_OK(ret, err);
@@ -659,21 +688,7 @@ static void v2_device_rules_are_enforced(void)
       break;
     CHECK(cg->mode == BR_CG_V2, "mode %d", cg->mode);
     CHECK_OK(br_cgroup_attach_devices(cg, &err), err);
-    if (pipe(go) < 0)
-      abort();
-    child = fork();
-    if (child == 0) {
-      close(go[1]);
-      _exit(mknod_after_go(go[0]));
-    }
-    close(go[0]);
-    CHECK_OK(br_cgroup_enter(cg, child, &err), err);
-    if (write(go[1], "g", 1) != 1)
-      abort();
-    close(go[1]);
-    st = reap(child);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "%s: mknod b 8:0: exit %d (want EPERM %d)",
-          deferred ? "deferred" : "at create", WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+    expect_mknod_denied(cg, false, NULL, deferred ? "deferred" : "at create");
     destroy_and_check_gone(cg, true);
     br_cgroup_free(cg);
   }
@@ -851,17 +866,26 @@ static int mknod_after_go(int go)
   return r;
 }
 
+/* Whether the host is hybrid (cgroup2 at unified/) with the v1 `ctrl` hierarchy mounted; says
+ * the test is skipped when not. */
+static bool hybrid_with(const char *ctrl)
+{
+  char p[128];
+  snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/cgroup.procs", ctrl);
+  if (exists("/sys/fs/cgroup/unified/cgroup.controllers") && exists(p))
+    return true;
+  printf("skipped: not a hybrid v1/v2 host\n");
+  return false;
+}
+
 static void test_lean_hybrid_joins_only_limited_v1_and_filters_devices(void)
 {
   struct json_object *lin = parse("{\"resources\":{\"memory\":{\"limit\":67108864},"
                                   "\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}");
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  int go[2], ret, st;
-  pid_t child;
-  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
-      !exists("/sys/fs/cgroup/memory/cgroup.procs")) {
-    printf("skipped: not a hybrid v1/v2 host\n");
+  int ret;
+  if (!hybrid_with("memory")) {
     json_object_put(lin);
     return;
   }
@@ -878,22 +902,7 @@ static void test_lean_hybrid_joins_only_limited_v1_and_filters_devices(void)
               strstr(cg->dirs[i].ctrl, "devices") == NULL &&
               strstr(cg->dirs[i].ctrl, "systemd") == NULL,
           "joined `%s` without a limit on it", cg->dirs[i].ctrl);
-  if (pipe(go) < 0)
-    abort();
-  child = fork();
-  if (child == 0) {
-    close(go[1]);
-    _exit(mknod_after_go(go[0]));
-  }
-  close(go[0]);
-  CHECK_OK(br_cgroup_enter_v1(cg, child, false, &err), err);
-  CHECK(in_cgroup(child, br_cg_v2_dir(cg)), "child not in the v2 directory");
-  if (write(go[1], "g", 1) != 1)
-    abort();
-  close(go[1]);
-  st = reap(child);
-  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "mknod b 8:0: exit %d (want EPERM %d)",
-        WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+  expect_mknod_denied(cg, true, br_cg_v2_dir(cg), "lean hybrid");
   CHECK_OK(br_cgroup_destroy(cg, true, &err), err);
   br_cgroup_free(cg);
   json_object_put(lin);
@@ -913,9 +922,7 @@ static void test_lean_view_makes_bare_dirs_that_nothing_joins(void)
   char *ser;
   int ret, nbare = 0;
   pid_t child;
-  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
-      !exists("/sys/fs/cgroup/memory/cgroup.procs")) {
-    printf("skipped: not a hybrid v1/v2 host\n");
+  if (!hybrid_with("memory")) {
     json_object_put(lin);
     return;
   }
@@ -1017,11 +1024,8 @@ static void test_deferred_device_filter(void)
       parse("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}");
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  int go[2], ret, st;
-  pid_t child;
-  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
-      !exists("/sys/fs/cgroup/devices/cgroup.procs")) {
-    printf("skipped: not a hybrid v1/v2 host\n");
+  int ret;
+  if (!hybrid_with("devices")) {
     json_object_put(lin);
     json_object_put(bad);
     return;
@@ -1036,21 +1040,7 @@ static void test_deferred_device_filter(void)
   CHECK_OK(br_cgroup_attach_devices(cg, &err), err);
   CHECK(cg->pending_devices == NULL, "rules still held");
   CHECK(br_cg_dir_for(cg, "devices") == NULL, "devices joined although the filter attached");
-  if (pipe(go) < 0)
-    abort();
-  child = fork();
-  if (child == 0) {
-    close(go[1]);
-    _exit(mknod_after_go(go[0]));
-  }
-  close(go[0]);
-  CHECK_OK(br_cgroup_enter_v1(cg, child, false, &err), err);
-  if (write(go[1], "g", 1) != 1)
-    abort();
-  close(go[1]);
-  st = reap(child);
-  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "mknod b 8:0: exit %d (want EPERM %d)",
-        WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+  expect_mknod_denied(cg, true, NULL, "deferred filter");
   destroy_and_check_gone(cg, true);
   br_cgroup_free(cg);
   cg = NULL;
@@ -1081,14 +1071,11 @@ static void test_deferred_device_filter_falls_back_to_v1(void)
   char parent[128], json[512], list[4096];
   br_error_t err = NULL;
   struct br_cgroup *cg = NULL;
-  int go[2], ret, st, prog, pfd;
-  pid_t child;
+  int ret, prog, pfd;
   union bpf_attr attr;
   static const char *const mnts[] = {"unified", "memory",  "freezer", "devices", "blkio",
                                      "pids",    "systemd", "cpu",     "cpuacct", "cpuset"};
-  if (!exists("/sys/fs/cgroup/unified/cgroup.controllers") ||
-      !exists("/sys/fs/cgroup/devices/cgroup.procs")) {
-    printf("skipped: not a hybrid v1/v2 host\n");
+  if (!hybrid_with("devices")) {
     json_object_put(allow);
     return;
   }
@@ -1127,22 +1114,7 @@ static void test_deferred_device_filter_falls_back_to_v1(void)
         br_cg_read(br_cg_dir_for(cg, "devices"), "devices.list", list, sizeof(list), NULL) >= 0)
       CHECK(strstr(list, "a *:* rwm") == NULL && strstr(list, "c 1:3 rwm") != NULL,
             "devices.list: %s", list);
-    if (pipe(go) < 0)
-      abort();
-    child = fork();
-    if (child == 0) {
-      close(go[1]);
-      _exit(mknod_after_go(go[0]));
-    }
-    close(go[0]);
-    CHECK_OK(br_cgroup_enter_v1(cg, child, false, &err), err);
-    CHECK(in_cgroup(child, br_cg_dir_for(cg, "devices")), "not in the v1 devices cgroup");
-    if (write(go[1], "g", 1) != 1)
-      abort();
-    close(go[1]);
-    st = reap(child);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == EPERM, "mknod b 8:0: exit %d (want EPERM %d)",
-          WIFEXITED(st) ? WEXITSTATUS(st) : -1, EPERM);
+    expect_mknod_denied(cg, true, br_cg_dir_for(cg, "devices"), "v1 fallback");
     destroy_and_check_gone(cg, true);
     br_cgroup_free(cg);
   }

@@ -7,11 +7,10 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
-import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { useEngineContext } from "./engine-context.js";
+import { joinAllEngine, joinAllRuntimeRoot } from "./join-all-engine.js";
 
 const hybrid = existsSync("/sys/fs/cgroup/unified/cgroup.controllers") && existsSync("/sys/fs/cgroup/memory/cgroup.procs");
 
@@ -147,12 +146,7 @@ describeAsRoot("a container's view of its cgroups", () => {
   it.skipIf(!hybrid)(
     "BERTH_CGROUP_JOIN_ALL=1 joins every v1 hierarchy, as runc does (skipped: needs a hybrid cgroup v1/v2 host)",
     async () => {
-      const engine = new ContainerEngine({
-        stateRoot: ctx.root,
-        runRoot: join(ctx.root, "run"),
-        runtime: new OciRuntime({ root: join(ctx.root, "run", "runtime-all"), timeout: 20_000, env: { BERTH_CGROUP_JOIN_ALL: "1" } }),
-        pull: async () => {},
-      });
+      const engine = joinAllEngine(ctx.root);
       try {
         const id = await engine.create({ image: "busybox:test", cmd: ["sleep", "300"] });
         await engine.start(id);
@@ -160,7 +154,7 @@ describeAsRoot("a container's view of its cgroups", () => {
         for (const h of v1Hierarchies()) expect(procs(`/sys/fs/cgroup/${h}/berth/${id}`), h).toContain(pid);
         await engine.remove(id, { force: true });
         expect(findLeaks({ match: id })).toEqual([]);
-        expect(readdirSync(join(ctx.root, "run", "runtime-all")).filter((e) => e.includes(id))).toEqual([]);
+        expect(readdirSync(joinAllRuntimeRoot(ctx.root)).filter((e) => e.includes(id))).toEqual([]);
       } finally {
         engine.dispose();
       }

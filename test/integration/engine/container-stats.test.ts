@@ -5,16 +5,15 @@
 // whole test session (154 MB) for an idle busybox.
 import { existsSync } from "node:fs";
 import { readFile, statfs } from "node:fs/promises";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { expect, it } from "vitest";
-import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import type { ContainerEngine } from "../../../src/runtime/engine/index.js";
 import { cpuPercent, readContainerStats, type ContainerStatsReading } from "../../../src/runtime/engine/container-stats.js";
-import { OciRuntime } from "../../../src/runtime/oci-runtime.js";
 import { failure } from "../../helpers/failure.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { useEngineContext } from "./engine-context.js";
+import { joinAllEngine } from "./join-all-engine.js";
 
 const hybrid = existsSync("/sys/fs/cgroup/unified/cgroup.controllers") && existsSync("/sys/fs/cgroup/memory/cgroup.procs");
 const MB = 1024 * 1024;
@@ -133,12 +132,7 @@ describeAsRoot("container stats: figures of the container's own, on every cgroup
   });
 
   it.skipIf(!hybrid)("with BERTH_CGROUP_JOIN_ALL=1 (every v1 hierarchy joined) the same container shows similar figures (skipped: needs a hybrid cgroup v1/v2 host)", async () => {
-    const engine = new ContainerEngine({
-      stateRoot: ctx.root,
-      runRoot: join(ctx.root, "run"),
-      runtime: new OciRuntime({ root: join(ctx.root, "run", "runtime-all"), timeout: 20_000, env: { BERTH_CGROUP_JOIN_ALL: "1" } }),
-      pull: async () => {},
-    });
+    const engine = joinAllEngine(ctx.root);
     try {
       const { id, pid } = await started(engine, { image: "busybox:test", cmd: holder });
       expect(existsSync(`/sys/fs/cgroup/memory/berth/${id}/memory.usage_in_bytes`)).toBe(true);

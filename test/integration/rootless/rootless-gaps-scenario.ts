@@ -16,42 +16,12 @@ import { Image } from "../../../src/harness/image.js";
 import { Network } from "../../../src/network/network.js";
 import { RootlessNetworkAttachment } from "../../../src/network/rootless-network.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { ScenarioReport, strayProcesses } from "./scenario-report.js";
 
 const [mode, arg] = [process.argv[2]!, process.argv[3]!];
 const repo = resolve(fileURLToPath(new URL(".", import.meta.url)), "../../..");
-const report: Record<string, unknown> = {};
-const warnings: { code?: string; message: string }[] = [];
-process.on("warning", (w) => warnings.push({ code: (w as { code?: string }).code, message: w.message }));
-
-async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
-  try {
-    report[name] = await fn();
-  } catch (error) {
-    let text = isBerthError(error) ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error);
-    for (let cause = (error as Error)?.cause as Error | undefined; cause; cause = cause.cause as Error | undefined) text += ` <- ${cause.message}`;
-    report[name] = { error: text };
-  }
-}
-
-/** Our processes other than this one, its children and the runuser/tsx chain that started it. */
-function strayProcesses(): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const status = readFileSync(`/proc/${name}/status`, "utf8");
-      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
-      if (Number(uid) !== process.getuid!() || ppid === process.pid || /^State:\s+Z/m.test(status)) continue;
-      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " ").trim();
-      if (/tsx|rootless-gaps-scenario|^-?bash|^sh -c/.test(cmd)) continue;
-      out.push(`${name} ${cmd}`);
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return out;
-}
+const scenario = new ScenarioReport();
+const { results: report, warnings, step } = scenario;
 
 const engine = new ContainerEngine({ pull: async () => {} });
 const text = async (chunks: AsyncIterable<unknown>) => {
@@ -180,7 +150,7 @@ if (mode === "crash-clean") {
       cli: cli.stdout.trim(),
       removed: !existsSync(join(engine.stateRoot, "containers", id)),
       netFiles,
-      processes: strayProcesses(),
+      processes: strayProcesses("rootless-gaps-scenario"),
       mounts: readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(engine.stateRoot) || l.includes(engine.runRoot)),
     };
   });
@@ -224,6 +194,6 @@ if (mode === "unsupported") {
 }
 
 engine.dispose();
-process.stdout.write(`${JSON.stringify(report)}\n`);
+scenario.print();
 // A harness's reaper pipe would keep the process alive.
 process.exit(0);

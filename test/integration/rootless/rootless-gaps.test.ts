@@ -11,6 +11,7 @@ import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { createRootlessUser, type RootlessUser, type RunOptions } from "../../helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { runScenario, settle } from "./scenario-run.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const user = `berthrg${process.pid % 100000}`;
@@ -24,17 +25,6 @@ const hasV2Hugetlb = (() => {
     return false;
   }
 })();
-
-/** Waits (at most `ms`) until `check` holds; returns its last value. */
-async function settle<T>(check: () => T, done: (value: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = check();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    value = check();
-  }
-  return value;
-}
 
 function commandOf(pid: number): string {
   try {
@@ -55,10 +45,7 @@ describeAsRoot("rootless mode: delegated limits, fuse-overlayfs, a killed start,
   const stackMounts: string[] = [];
 
   const run = async (mode: string, arg = "", options: Partial<RunOptions> = {}) => {
-    const r = await account!.run(scenario, [mode, arg], { timeout: 180_000, ...options });
-    const line = r.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
-    if (!line) throw new Error(`scenario ${mode} reported nothing (exit ${r.exitCode}):\n${r.stderr.slice(-3000)}`);
-    return JSON.parse(line) as Record<string, any>;
+    return runScenario(account!, scenario, [mode, arg], { timeout: 180_000, ...options });
   };
   const ok = (report: Record<string, any>, name: string) => {
     expect(report[name]?.error, `step ${name} failed`).toBeUndefined();

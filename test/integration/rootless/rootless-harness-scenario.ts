@@ -15,19 +15,11 @@ import { Wait } from "../../../src/harness/wait/wait.js";
 import { RedisContainer } from "../../../src/modules/redis.js";
 import { ImageStore } from "../../../src/image/image-store.js";
 import { VolumeStore } from "../../../src/volume/volume-store.js";
+import { ScenarioReport } from "./scenario-report.js";
 
 const redisArchive = process.argv[2]!;
-const report: Record<string, unknown> = {};
-
-async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
-  try {
-    report[name] = await fn();
-  } catch (error) {
-    let text = isBerthError(error) ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error);
-    for (let cause = (error as Error)?.cause as Error | undefined; cause; cause = cause.cause as Error | undefined) text += ` <- ${cause.message}`;
-    report[name] = { error: text };
-  }
-}
+const scenario = new ScenarioReport();
+const { results: report, step } = scenario;
 
 /** GETs `url` once, with a time limit. */
 async function get(url: string): Promise<string> {
@@ -145,6 +137,6 @@ await step("reaped", async () => {
   return { id: started.getId() };
 });
 
-process.stdout.write(`${JSON.stringify(report)}\n`);
+scenario.print();
 // The shared engine and the reaper's pipe would keep the process alive.
 process.exit(0);

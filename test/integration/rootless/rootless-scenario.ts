@@ -11,42 +11,12 @@ import { runRoot, stateRoot } from "../../../src/common/paths.js";
 import { Image } from "../../../src/harness/image.js";
 import { RootlessNetworkAttachment } from "../../../src/network/rootless-network.js";
 import { ContainerEngine } from "../../../src/runtime/engine/index.js";
+import { ScenarioReport, strayProcesses } from "./scenario-report.js";
 
 const rootfs = process.argv[2]!;
 const udpEcho = process.argv[3]!;
-const report: Record<string, unknown> = {};
-const warnings: { code?: string; message: string }[] = [];
-process.on("warning", (w) => warnings.push({ code: (w as { code?: string }).code, message: w.message }));
-
-async function step(name: string, fn: () => Promise<unknown>): Promise<void> {
-  try {
-    report[name] = await fn();
-  } catch (error) {
-    report[name] = { error: isBerthError(error) ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error) };
-  }
-}
-
-/** Our processes other than this one and its children that are still running (esbuild's). */
-function strayProcesses(): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const status = readFileSync(`/proc/${name}/status`, "utf8");
-      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
-      const state = /^State:\s+(\S)/m.exec(status)?.[1];
-      if (Number(uid) !== process.getuid!() || ppid === process.pid || state === "Z") continue;
-      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " ").trim();
-      // The shell/runuser chain that started us.
-      if (/tsx|rootless-scenario|^-?bash|^sh -c/.test(cmd)) continue;
-      out.push(`${name} ${cmd}`);
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return out;
-}
+const scenario = new ScenarioReport();
+const { results: report, warnings, step } = scenario;
 
 /** GETs `url`, again until it answers (the server in the container may not listen yet). */
 async function fetchText(url: string): Promise<string> {
@@ -212,7 +182,7 @@ await step("failedStart", async () => {
     () => undefined,
     (e: unknown) => e,
   );
-  const left = { code: hasErrorCode(error, "BERTH_CONTAINER_START_FAILED") ? "BERTH_CONTAINER_START_FAILED" : String(error), processes: strayProcesses() };
+  const left = { code: hasErrorCode(error, "BERTH_CONTAINER_START_FAILED") ? "BERTH_CONTAINER_START_FAILED" : String(error), processes: strayProcesses("rootless-scenario") };
   await engine.remove(id, { force: true });
   return { ...left, removed: !containerDirs().includes(id) };
 });
@@ -232,7 +202,7 @@ await step("portInUse", async () => {
       causeCode: isBerthError(error) && isBerthError(error.cause) ? error.cause.code : undefined,
       message: error instanceof Error ? error.message : "",
       port,
-      processes: strayProcesses(),
+      processes: strayProcesses("rootless-scenario"),
     };
   } finally {
     await engine.remove(id, { force: true });
@@ -250,9 +220,9 @@ await step("leftovers", async () => ({
       return [];
     }
   })(),
-  processes: strayProcesses(),
+  processes: strayProcesses("rootless-scenario"),
   mounts: readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(engine.stateRoot) || l.includes(engine.runRoot)),
 }));
 
 engine.dispose();
-process.stdout.write(`${JSON.stringify(report)}\n`);
+scenario.print();

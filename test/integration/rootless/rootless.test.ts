@@ -12,21 +12,11 @@ import { ensureFixtureImages } from "../../fixtures/fixture-images.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { createRootlessUser, type RootlessUser } from "../../helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
+import { runScenario, settle } from "./scenario-run.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
 const user = `berthrl${process.pid % 100000}`;
-
-/** Waits (at most `ms`) until `check` holds; returns its last value. */
-async function settle<T>(check: () => T, done: (value: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = check();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    value = check();
-  }
-  return value;
-}
 
 describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () => {
   let dir: string;
@@ -53,18 +43,12 @@ describeAsRoot("rootless mode (an unprivileged user with subordinate ids)", () =
     await execa("cc", ["-static", "-O2", "-o", join(dir, "udp-echo"), join(here, "udp-echo.c")]);
     const readable = await execa("runuser", ["-u", user, "--", "test", "-r", join(repo, "package.json")], { reject: false });
     if (readable.exitCode !== 0) throw new Error(`the checkout ${repo} must be readable by other users for this test`);
-    const run = await account.run(join(here, "rootless-scenario.ts"), [rootfs, join(dir, "udp-echo")], { timeout: 240_000 });
-    const line = run.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
-    if (!line) throw new Error(`the rootless scenario reported nothing (exit ${run.exitCode}):\n${run.stderr.slice(-3000)}`);
-    report = JSON.parse(line);
+    report = await runScenario(account, join(here, "rootless-scenario.ts"), [rootfs, join(dir, "udp-echo")], { timeout: 240_000 });
     // The Redis fixture image, built (or cached) as root, handed to the user as an archive.
     const fixtures = await ensureFixtureImages({ stateRoot: join(dir, "fixture-root"), images: ["redis"] });
     await fixtures.redis!.export(join(dir, "redis.tar"), { format: "docker" });
     chmodSync(join(dir, "redis.tar"), 0o644);
-    const second = await account.run(join(here, "rootless-harness-scenario.ts"), [join(dir, "redis.tar")], { timeout: 240_000 });
-    const harnessLine = second.stdout.split("\n").reverse().find((l) => l.startsWith("{"));
-    if (!harnessLine) throw new Error(`the rootless harness scenario reported nothing (exit ${second.exitCode}):\n${second.stderr.slice(-3000)}`);
-    harness = JSON.parse(harnessLine);
+    harness = await runScenario(account, join(here, "rootless-harness-scenario.ts"), [join(dir, "redis.tar")], { timeout: 240_000 });
   }, 600_000);
 
   afterAll(async () => {
