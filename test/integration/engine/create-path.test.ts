@@ -10,6 +10,7 @@ import { expect, it } from "vitest";
 import { isOverlayMounted } from "../../../src/runtime/engine/overlay-rootfs.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { logLines, useEngineContext } from "./engine-context.js";
+import { firstStdoutLine } from "../../helpers/first-line.js";
 
 const hanger = fileURLToPath(new URL("./fixtures/create-and-hang.ts", import.meta.url));
 
@@ -68,14 +69,7 @@ describeAsRoot("the engine's create and start paths", () => {
   it("a Node process SIGKILLed in the middle of create leaves a container that start refuses and remove({ force }) cleans", async () => {
     const { engine, root } = ctx;
     const child = spawn(process.execPath, ["--import", "tsx", hanger, root, join(root, "run", "runtime")], { stdio: ["ignore", "pipe", "inherit"] });
-    const id = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("\n")) resolve(out.trim());
-      });
-      child.on("exit", (code) => reject(new Error(`the child exited with ${code} before its create hung`)));
-    });
+    const id = await firstStdoutLine(child, "its create hung");
     child.kill("SIGKILL");
     expect(id).toMatch(/^[a-f0-9]{64}$/);
     // Its record was written first and its rootfs mounted: both are remove's to undo.

@@ -7,6 +7,7 @@ import { resolveRuntime } from "../../../src/runtime/oci-runtime.js";
 import { findLeaks } from "../../helpers/leaks.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
 import { useEngineContext, type EngineContext } from "./engine-context.js";
+import { firstStdoutLine } from "../../helpers/first-line.js";
 
 const hanger = fileURLToPath(new URL("./fixtures/start-and-hang.ts", import.meta.url));
 const operator = fileURLToPath(new URL("./fixtures/engine-op.ts", import.meta.url));
@@ -68,14 +69,7 @@ describeAsRoot("container engine leaks", () => {
     const child = spawn(process.execPath, ["--import", "tsx", hanger, root, join(root, "run", "runtime"), wrapper], {
       stdio: ["ignore", "pipe", "inherit"],
     });
-    const id = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("\n")) resolve(out.trim());
-      });
-      child.on("exit", (code) => reject(new Error(`the child exited with ${code} before printing an id`)));
-    });
+    const id = await firstStdoutLine(child, "printing an id");
     await expect.poll(async () => (await engine.runtime.state(id).catch(() => undefined))?.status, { timeout: 20_000, interval: 50 }).toBe("running");
     expect((await engine.inspect(id)).State.Status).toBe("created");
     // The wrapper writes its pid once `run` returned, a moment after the container runs.
