@@ -5,13 +5,13 @@
 // the same two as root (the second on the default bridge). No target: the figures show what
 // the rootless path (rootfs helper, user namespaces, slirp4netns) costs. Needs root,
 // util-linux, uidmap and slirp4netns; prints why when it cannot run.
-import { chmodSync, statSync } from "node:fs";
+import { chmodSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { busyboxRootfs } from "../test/fixtures/busybox.js";
-import { createRootlessUser, type RootlessUser } from "../test/helpers/rootless-user.js";
+import { createRootlessUser, shareDevice, type RootlessUser } from "../test/helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../test/helpers/temp-dir.js";
 import { measure } from "./rootless/rootless-worker.js";
 
@@ -36,12 +36,9 @@ export default async function rootlessBench(): Promise<void> {
     const rootfs = await busyboxRootfs({ cacheDir: join(dir, "fixtures") });
     await execa("chmod", ["-R", "a+rX", join(dir, "fixtures")]);
     console.log(`  load average before: ${load()}`);
-        // fuse-overlayfs opens /dev/fuse as the user: Debian's udev makes it 0666, a minimal host 0600.
-    const fuseMode = statSync("/dev/fuse").mode & 0o777;
-    if (fuseMode !== 0o666) chmodSync("/dev/fuse", 0o666);
-    const run = await account
-      .run(join(repo, "bench/rootless/rootless-worker.ts"), [rootfs], { timeout: 600_000, env: { BENCH_RUNS: process.env.BENCH_RUNS ?? "10" } })
-      .finally(() => fuseMode !== 0o666 && chmodSync("/dev/fuse", fuseMode));
+    // fuse-overlayfs opens /dev/fuse as the user.
+    shareDevice("/dev/fuse");
+    const run = await account.run(join(repo, "bench/rootless/rootless-worker.ts"), [rootfs], { timeout: 600_000, env: { BENCH_RUNS: process.env.BENCH_RUNS ?? "10" } });
     const rootless = run.stdout.split("\n").find((l) => l.startsWith("{"));
     if (!rootless) throw new Error(`the rootless worker failed (exit ${run.exitCode}): ${run.stderr.slice(-2000)}`);
     const asUser = JSON.parse(rootless) as Record<string, string>;

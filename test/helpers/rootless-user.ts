@@ -71,7 +71,6 @@ function processesOf(uid: number): number[] {
  */
 export async function createRootlessUser(name: string): Promise<RootlessUser> {
   let uid: number | undefined;
-  let tunMode: number | undefined;
   const remove = async (): Promise<void> => {
     if (uid !== undefined) {
       for (const pid of processesOf(uid)) {
@@ -91,8 +90,6 @@ export async function createRootlessUser(name: string): Promise<RootlessUser> {
       if (kept.join("\n") !== text) await execa("sh", ["-c", `printf '%s' "$1" > "$2"`, "sh", kept.join("\n"), file]);
     }
     if (uid !== undefined) await execa("rm", ["-rf", `/tmp/berth-${uid}`], { reject: false });
-    if (tunMode !== undefined && tunMode !== 0o666) chmodSync("/dev/net/tun", tunMode);
-    tunMode = undefined;
   };
   try {
     await execa("useradd", ["--create-home", "--shell", "/bin/sh", name]);
@@ -103,8 +100,8 @@ export async function createRootlessUser(name: string): Promise<RootlessUser> {
       await execa("usermod", ["--add-subuids", `${start}-${start + 65535}`, "--add-subgids", `${start}-${start + 65535}`, name]);
     }
     const subuid = findSubordinateRange(readFileSync("/etc/subuid", "utf8"), name, uid)!;
-    tunMode = statSync("/dev/net/tun").mode & 0o777;
-    if (tunMode !== 0o666) chmodSync("/dev/net/tun", 0o666);
+    // slirp4netns opens /dev/net/tun as the user.
+    shareDevice("/dev/net/tun");
     const userId = uid;
     return {
       name,
@@ -142,4 +139,14 @@ export async function createRootlessUser(name: string): Promise<RootlessUser> {
     await remove();
     throw error;
   }
+}
+
+/**
+ * Makes a device node usable by every user (0666), as Debian's udev rules make /dev/net/tun
+ * and /dev/fuse; some hosts (this VM) have them 0600. Never put back: test files run
+ * concurrently and share the node, so one file restoring the mode would pull it from under
+ * another's unprivileged user mid-test (it did, in CI).
+ */
+export function shareDevice(path: string): void {
+  if ((statSync(path).mode & 0o777) !== 0o666) chmodSync(path, 0o666);
 }

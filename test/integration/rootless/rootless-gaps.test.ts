@@ -9,7 +9,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRootlessUser, type RootlessUser, type RunOptions } from "../../helpers/rootless-user.js";
+import { createRootlessUser, shareDevice, type RootlessUser, type RunOptions } from "../../helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 import { runScenario, settle } from "./scenario-run.js";
 
@@ -37,7 +37,6 @@ function commandOf(pid: number): string {
 describeAsRoot("rootless mode: delegated limits, fuse-overlayfs, a killed start, user networks", () => {
   let dir: string;
   let account: RootlessUser | undefined;
-  let fuseMode: number | undefined;
   // The delegated subtree, made as systemd makes a user's (Delegate=yes).
   const delegated = join(unified, `berth-rootless-test-${process.pid}`);
   let enabledHugetlb = false;
@@ -61,9 +60,8 @@ describeAsRoot("rootless mode: delegated limits, fuse-overlayfs, a killed start,
     dir = await makeTempDir("berth-rootless-gaps-");
     chmodSync(dir, 0o755);
     account = await createRootlessUser(user);
-    // fuse-overlayfs opens /dev/fuse as the user: Debian's udev makes it 0666, this host 0600.
-    fuseMode = statSync("/dev/fuse").mode & 0o777;
-    if (fuseMode !== 0o666) chmodSync("/dev/fuse", 0o666);
+    // fuse-overlayfs opens /dev/fuse as the user.
+    shareDevice("/dev/fuse");
     rootfs = await busyboxRootfs({ cacheDir: join(dir, "fixtures") });
     await execa("chmod", ["-R", "a+rX", join(dir, "fixtures")]);
     const imported = await run("import", rootfs);
@@ -73,7 +71,6 @@ describeAsRoot("rootless mode: delegated limits, fuse-overlayfs, a killed start,
   afterAll(async () => {
     for (const m of stackMounts.reverse()) await execa("umount", ["-l", m], { reject: false });
     await account?.remove();
-    if (fuseMode !== undefined && fuseMode !== 0o666) chmodSync("/dev/fuse", fuseMode);
     if (existsSync(delegated)) {
       // Deepest first: a cgroup directory goes with rmdir once it has no children or processes.
       const dirs: string[] = [];
