@@ -48,10 +48,12 @@ describeAsRoot("OCI runtime core", () => {
       await mkdir(rw, { recursive: true });
       await writeFile(join(ro, "file"), "from host\n");
       const result = await sh(
-        "cat /mnt/ro/file; touch /mnt/ro/new 2>&1 || true; echo written > /mnt/rw/out; cat /proc/self/mounts",
+        "cat /tmp/ro/file; touch /tmp/ro/new 2>&1 || true; echo written > /tmp/rw/out; cat /proc/self/mounts",
         (s) => {
-          s.mounts!.push({ destination: "/mnt/ro", type: "bind", source: ro, options: ["rbind", "ro"] });
-          s.mounts!.push({ destination: "/mnt/rw", type: "bind", source: rw, options: ["rbind", "rw"] });
+          // Targets inside the /tmp tmpfs: a target the runtime must create would otherwise be
+          // made in the shared busybox fixture (before the root is made read-only, as runc does).
+          s.mounts!.push({ destination: "/tmp/ro", type: "bind", source: ro, options: ["rbind", "ro"] });
+          s.mounts!.push({ destination: "/tmp/rw", type: "bind", source: rw, options: ["rbind", "rw"] });
         },
       );
       expect(result.exitCode).toBe(0);
@@ -65,8 +67,8 @@ describeAsRoot("OCI runtime core", () => {
       expect(at("/sys")?.[3]).toMatch(/^ro\b/);
       expect(at("/tmp")?.[2]).toBe("tmpfs");
       expect(at("/dev/pts")?.[2]).toBe("devpts");
-      expect(at("/mnt/ro")?.[3]).toMatch(/^ro\b/);
-      expect(at("/mnt/rw")?.[3]).toMatch(/^rw\b/);
+      expect(at("/tmp/ro")?.[3]).toMatch(/^ro\b/);
+      expect(at("/tmp/rw")?.[3]).toMatch(/^rw\b/);
       expect(at("/")?.[3]).toMatch(/^ro\b/);
       expect(await readFile(join(rw, "out"), "utf8")).toBe("written\n");
     });
