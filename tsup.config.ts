@@ -11,8 +11,9 @@ export default defineConfig([
     target: "node20",
   },
   {
-    // The session watchdog runs as its own process, found beside the library by name.
-    entry: { "reaper-watchdog": "src/harness/reaper/watchdog.ts" },
+    // The session watchdog and the rootless rootfs worker run as their own processes, found
+    // beside the library by name.
+    entry: { "reaper-watchdog": "src/harness/reaper/watchdog.ts", "rootfs-worker": "src/runtime/rootless/rootfs-worker.ts" },
     format: ["esm"],
     sourcemap: true,
     target: "node20",

@@ -7,6 +7,8 @@
 // start (the total minus the engine's create and start), PostgreSQL's first start (initdb in a
 // helper, committed as the cached cluster), and testcontainers-node's figures: measured side
 // by side where dockerd and testcontainers are installed, else the issue's reference figures.
+// Redis's start is also taken with the port proxy started after the namespace, as before
+// (BERTH_NET_SERIAL_PROXY=1), alternating with the default order in the same run.
 // Also printed: the time to restore the fixture images from their cached archives into an
 // empty store (a cold build, minutes, happens only when the cache is empty).
 import { existsSync } from "node:fs";
@@ -211,6 +213,7 @@ export default async function modulesBench(): Promise<void> {
     const samples = { busybox: [] as number[], busyboxEngine: [] as number[], busyboxNoReaper: [] as number[], busyboxNoReaperHarness: [] as number[], postgres: [] as number[], postgresNoCache: [] as number[] };
     const redis: RedisRound[] = [];
     const redisOnTmpfs: number[] = [];
+    const redisSerialProxy: number[] = [];
     // One warm-up round each (i = -1), not counted.
     for (let i = -1; i < runs; i++) {
       // Only start (+ query) is timed; each container is stopped and removed outside.
@@ -232,6 +235,10 @@ export default async function modulesBench(): Promise<void> {
       await round.container.stop({ timeout: 0 });
       const baseline = await redisRound(env, true);
       await baseline.container.stop({ timeout: 0 });
+      // The order before (the port proxy after the namespace, recorded under a second lock).
+      process.env.BERTH_NET_SERIAL_PROXY = "1";
+      const serialProxy = await redisRound(env).finally(() => delete process.env.BERTH_NET_SERIAL_PROXY);
+      await serialProxy.container.stop({ timeout: 0 });
       const p = await time(async () => {
         const postgres = await new PostgreSqlContainer(fixtureTags.postgres, env).start();
         started = postgres;
@@ -245,6 +252,7 @@ export default async function modulesBench(): Promise<void> {
         samples.busyboxNoReaperHarness.push(bNoReaper - bNoReaperEngine);
         redis.push(round);
         redisOnTmpfs.push(baseline.ready);
+        redisSerialProxy.push(serialProxy.ready);
         samples.postgres.push(p);
       }
     }
@@ -270,6 +278,7 @@ export default async function modulesBench(): Promise<void> {
     console.log(`redis ready and queried          ${summary(total)}   (target ≤ 60 ms; testcontainers: ${reference.redis} ms, ${ratio(total, reference.redis)})`);
     console.log(`  phases (medians): ready ${phase("ready")} + createClient ${phase("client")} + connect ${phase("connect")} + set/get ${phase("query")} ms`);
     console.log(`  ready with /data on the image's anonymous volume ${summary(redis.map((r) => r.ready))}; on a tmpfs (the module's default before, same run) ${summary(redisOnTmpfs)}`);
+    console.log(`  ready with the port proxy started after the namespace (BERTH_NET_SERIAL_PROXY=1, the order before, same run) ${summary(redisSerialProxy)}`);
     await hostRedisPeer(runs);
     console.log(`postgres ready and queried       ${summary(samples.postgres)}   (target ≤ 500 ms; testcontainers: ${reference.postgres} ms, ${ratio(samples.postgres, reference.postgres)})`);
     console.log(`postgres without the init cache  ${summary(samples.postgresNoCache)}   (withInitCache(false): initdb at every start)`);

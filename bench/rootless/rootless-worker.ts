@@ -1,7 +1,9 @@
 // The measurements of bench/rootless.bench.ts: run as the unprivileged user (runuser + tsx,
 // printing one JSON line), and imported by the bench to make the same ones as root.
 import { pathToFileURL } from "node:url";
+import type { Readable } from "node:stream";
 import { execa } from "execa";
+import tar from "tar-stream";
 import { GenericContainer } from "../../src/harness/generic-container.js";
 import { Image } from "../../src/harness/image.js";
 import { NetworkManager } from "../../src/network/network-manager.js";
@@ -45,10 +47,26 @@ export async function measure(rootfs: string, stateRoot?: string): Promise<Recor
   for (let i = 0; i < runs; i++) harnessRuns.push(await time(harness));
   const extra: Record<string, string> = {};
   if (engine.rootless) {
-    // exec's cost on a fuse-overlayfs root, whose command check reads a read-only kernel view
-    // (a helper's mount) instead of /proc/<pid>/root, against the kernel overlay's.
+    // exec's cost on a fuse-overlayfs root, which this process cannot read: its command check
+    // is asked in the container's user namespace, of berth-rootfs or (the baseline) of the
+    // Node rootfs worker, against the kernel overlay's /proc/<pid>/root.
     const fuse = new ContainerEngine({ rootless: new RootlessSupport({ overlayDriver: "fuse-overlayfs" }), pull: async () => {} });
-    for (const [name, e] of [["kernel overlay", engine], ["fuse-overlayfs", fuse]] as const) {
+    const fuseWorker = new ContainerEngine({ rootless: new RootlessSupport({ overlayDriver: "fuse-overlayfs", rootfsProbe: null }), pull: async () => {} });
+    for (const [name, e] of [["kernel overlay", engine], ["fuse-overlayfs", fuse], ["fuse-overlayfs, Node worker", fuseWorker]] as const) {
+      if (e !== engine) {
+        const cycles: number[] = [];
+        for (let i = 0; i < runs; i++) {
+          cycles.push(
+            await time(async () => {
+              const id = await e.create({ image: "busybox:bench", cmd: ["true"], network: "none" });
+              await e.start(id);
+              await e.wait(id);
+              await e.remove(id);
+            }),
+          );
+        }
+        extra[`engine create + start + exit + remove (${name} root)`] = summary(cycles);
+      }
       const id = await e.create({ image: "busybox:bench", cmd: ["sleep", "300"], network: "none" });
       try {
         await e.start(id);
@@ -56,11 +74,21 @@ export async function measure(rootfs: string, stateRoot?: string): Promise<Recor
         const execs: number[] = [];
         for (let i = 0; i < runs; i++) execs.push(await time(() => e.exec(id, ["true"])));
         extra[`exec true in a running container (${name} root)`] = summary(execs);
+        // A copy in runs in the container's user namespace (a Node worker), as its root.
+        const copies: number[] = [];
+        for (let i = 0; i < Math.min(runs, 10); i++) {
+          const pack = tar.pack();
+          pack.entry({ name: `f${i}.txt` }, "x\n");
+          pack.finalize();
+          copies.push(await time(() => e.copyToContainer(id, "/tmp", pack as unknown as Readable)));
+        }
+        extra[`copy a file into a running container (${name} root)`] = summary(copies);
       } finally {
         await e.remove(id, { force: true });
       }
     }
     fuse.dispose();
+    fuseWorker.dispose();
   }
   engine.dispose();
   // The bench's own network namespaces directory (a bind mount made by the network layer).

@@ -14,7 +14,9 @@
  * - A later entry replaces an earlier one, except a directory over a directory (merged).
  * - Whiteouts: `.wh.NAME` becomes a 0/0 character device, `.wh..wh..opq` the overlayfs opaque
  *   xattr (trusted.*, or user.* with --unprivileged, for overlayfs' `userxattr`); other
- *   `.wh..wh.` names are dropped, as Docker does.
+ *   `.wh..wh.` names are dropped, as Docker does. With --unprivileged, where the kernel
+ *   refuses the device (or the opaque xattr, and the device too), they stay empty `.wh.` files,
+ *   the form fuse-overlayfs reads (see whiteout_device_refused).
  * - Hard links only to an entry already in DEST; ownership (not with --unprivileged), modes
  *   including set-id bits, mtimes, device nodes (skipped with --unprivileged, FIFOs kept),
  *   `security.capability` and `user.*` xattrs from PAX `SCHILY.xattr.` records (never
@@ -111,6 +113,7 @@ struct unpacker {
   size_t ndirs, cap_dirs;
   uint64_t unpacked_size;
   int kind;                               /* exit code for the current error */
+  bool whiteout_files;                    /* whiteouts are `.wh.NAME` files: see whiteout() */
   const char *want_digest, *want_diff_id; /* NULL: not checked */
   char digest[72], diff_id[72];
 };
@@ -835,6 +838,65 @@ static int make_hard_link(struct unpacker *u, int dir, const char *name, const s
   return 0;
 }
 
+/* Why an unprivileged unpack may write a whiteout as a file rather than a 0/0 character device.
+ *
+ * The kernel refuses that device to this user on overlayfs (EPERM, to everyone: overlayfs
+ * makes its whiteouts itself), so on a state root that is itself an overlay (rootless berth in
+ * a container), and on Linux < 5.8 (EPERM: no CAP_MKNOD). EOPNOTSUPP (which fuse-overlayfs's
+ * own fallback takes with EPERM) and EINVAL, from filesystems without such nodes, are taken
+ * alike. The snapshots and the containers' upper directories share the state root, and the
+ * kernel's overlay cannot serve there either: it refuses overlayfs as an upper directory
+ * ("filesystem on ... not supported as upperdir", measured on 6.18), and Linux < 5.11 has no
+ * overlay in a user namespace (Ubuntu's patched kernels aside: see docs/rootless.md). So where
+ * this fallback is taken the container's root is fuse-overlayfs, which takes an empty
+ * `.wh.NAME` file in a lower layer as the whiteout of NAME (and hides the file), and a directory
+ * holding a `.wh..wh..opq` file, when it has no opaque xattr, as opaque. Root keeps the device
+ * and fails where it is refused. */
+static bool whiteout_device_refused(int errno_)
+{
+  return errno_ == EPERM || errno_ == EOPNOTSUPP || errno_ == EINVAL;
+}
+
+/* Whether whiteouts are files in this unpack; finds out with a probe device in `dir` when no
+ * whiteout decided it yet (an opaque directory may come first). */
+static bool whiteout_files(struct unpacker *u, int dir)
+{
+  static const char probe[] = ".wh..wh.berth-probe";
+  if (u->whiteout_files || u->privileged)
+    return u->whiteout_files;
+  if (mknodat(dir, probe, S_IFCHR | 0000, makedev(0, 0)) == 0) {
+    unlinkat(dir, probe, 0);
+    return false;
+  }
+  u->whiteout_files = whiteout_device_refused(errno);
+  return u->whiteout_files;
+}
+
+/* Makes the empty file `file` (a `.wh.` name) in `dir`; replaces what is there. */
+static int whiteout_file(struct unpacker *u, int dir, const char *file, const struct entry *e,
+                         br_error_t *err)
+{
+  const char *name = file;
+  CREATE_REPLACING(mknodat(dir, file, S_IFREG | 0000, 0));
+  return 0;
+}
+
+/* In the file form, a later entry NAME of the same layer replaces the whiteout `.wh.NAME`, as
+ * it replaces a whiteout device: fuse-overlayfs would hide NAME beside it. */
+static int drop_whiteout_file(struct unpacker *u, const struct entry *e, br_error_t *err)
+{
+  char wh[NAME_MAX + 1];
+  const char *name;
+  int dir = parent_dir(u, e->rel, &name, err);
+  if (dir < 0)
+    return -1;
+  if (snprintf(wh, sizeof(wh), ".wh.%s", name) >= (int)sizeof(wh))
+    return 0;
+  if (unlinkat(dir, wh, 0) < 0 && errno != ENOENT)
+    return fail(u, BR_UNPACK_EXIT_IO, err, errno, "remove the whiteout of %s", e->rel);
+  return 0;
+}
+
 /* `.wh.` names: returns 1 when handled. */
 static int whiteout(struct unpacker *u, const struct entry *e, br_error_t *err)
 {
@@ -871,8 +933,15 @@ static int whiteout(struct unpacker *u, const struct entry *e, br_error_t *err)
       return -1;
     }
     free(dir);
-    if (fsetxattr(fd, xname, "y", 1, 0) < 0)
-      return fail(u, BR_UNPACK_EXIT_IO, err, errno, "set %s on %s", xname, e->rel);
+    if (fsetxattr(fd, xname, "y", 1, 0) < 0) {
+      /* A filesystem that takes no user.* xattr: where whiteouts are files, fuse-overlayfs
+       * reads the opaque marker as a file too. */
+      int saved = errno;
+      if ((saved != EPERM && saved != EOPNOTSUPP) || !whiteout_files(u, fd))
+        return fail(u, BR_UNPACK_EXIT_IO, err, saved, "set %s on %s", xname, e->rel);
+      if (whiteout_file(u, fd, base, e, err) < 0)
+        return -1;
+    }
     return 1;
   }
   if (strncmp(base, ".wh..wh.", 8) == 0)
@@ -886,7 +955,22 @@ static int whiteout(struct unpacker *u, const struct entry *e, br_error_t *err)
     if (dir < 0)
       return -1;
     name = target;
-    CREATE_REPLACING(mknodat(dir, name, S_IFCHR | 0000, makedev(0, 0)));
+    if (!u->whiteout_files) {
+      int r = mknodat(dir, name, S_IFCHR | 0000, makedev(0, 0));
+      if (r < 0 && errno == EEXIST) {
+        if (clear_name(u, dir, name, false, err) < 0)
+          return -1;
+        r = mknodat(dir, name, S_IFCHR | 0000, makedev(0, 0));
+      }
+      if (r == 0)
+        return 1;
+      if (u->privileged || !whiteout_device_refused(errno))
+        return fail(u, BR_UNPACK_EXIT_IO, err, errno, "create %s", e->rel);
+      u->whiteout_files = true;
+    }
+    /* NAME of this layer goes, as the device would have replaced it. */
+    if (clear_name(u, dir, name, false, err) < 0 || whiteout_file(u, dir, base, e, err) < 0)
+      return -1;
   }
   return 1;
 }
@@ -903,6 +987,8 @@ static int extract_entry(struct unpacker *u, struct entry *e, br_error_t *err)
   w = whiteout(u, e, err);
   if (w != 0)
     return w < 0 ? -1 : 0;
+  if (u->whiteout_files && drop_whiteout_file(u, e, err) < 0)
+    return -1;
 
   switch (e->type) {
   case '0':

@@ -22,7 +22,7 @@ export class RootfsView {
       const st = await lstat(join(this.layerDirs[i]!, rel)).catch(() => undefined);
       if (st === undefined) {
         // A deleted or opaque-replaced ancestor in this layer hides the path below it.
-        if (await this.#hiddenIn(this.layerDirs[i]!, rel)) return undefined;
+        if ((await this.#hiddenIn(this.layerDirs[i]!, rel)) || (await whitedOutAsFile(this.layerDirs[i]!, rel))) return undefined;
         continue;
       }
       if (st.isCharacterDevice() && st.rdev === 0) return undefined;
@@ -75,6 +75,7 @@ export class RootfsView {
     for (let i = this.layerDirs.length - 1; i >= 0; i--) {
       const target = await readlink(join(this.layerDirs[i]!, rel)).catch(() => undefined);
       if (target !== undefined) return target;
+      if (await whitedOutAsFile(this.layerDirs[i]!, rel)) return "";
     }
     return "";
   }
@@ -85,10 +86,27 @@ export class RootfsView {
     for (let i = this.layerDirs.length - 1; i >= 0; i--) {
       const host = join(this.layerDirs[i]!, rel);
       const st = await lstat(host).catch(() => undefined);
-      if (st === undefined) continue;
+      if (st === undefined) {
+        if (await whitedOutAsFile(this.layerDirs[i]!, rel)) return undefined;
+        continue;
+      }
       if (!st.isFile()) return undefined;
       return readFile(host, "utf8");
     }
     return undefined;
   }
+}
+
+/**
+ * Whether `rel` or one of its parents is deleted in `layer` by an empty `.wh.NAME` file: the
+ * form an unprivileged unpack writes where the kernel refuses the user a 0/0 device (see
+ * src/image/layer-extractor.ts). Asked only for a path this layer lacks.
+ */
+async function whitedOutAsFile(layer: string, rel: string): Promise<boolean> {
+  const parts = rel.split("/");
+  for (let n = parts.length; n >= 1; n--) {
+    const st = await lstat(join(layer, ...parts.slice(0, n - 1), `.wh.${parts[n - 1]}`)).catch(() => undefined);
+    if (st?.isFile()) return true;
+  }
+  return false;
 }

@@ -1,5 +1,5 @@
 import { constants, lstatSync, readFileSync } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink } from "node:fs/promises";
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { execa } from "execa";
@@ -41,6 +41,8 @@ interface SpecialOp {
   abs: string;
   command: string[];
   meta?: EntryMeta;
+  /** A whiteout device, not made when a later entry of the layer took its name. */
+  whiteout?: boolean;
 }
 
 interface EntryMeta {
@@ -82,6 +84,9 @@ export class Extractor {
   private readonly knownDirs = new Set<string>();
   private readonly dirs: { abs: string; meta: EntryMeta }[] = [];
   private readonly specials: SpecialOp[] = [];
+  /** Whether whiteouts are `.wh.` files here (see {@link whiteoutFiles}); decided at the first one. */
+  private whiteoutForm: Promise<boolean> | undefined;
+  private fileWhiteouts = false;
 
   private readonly inFlight = new Set<Promise<void>>();
   /** Paths being written in the background. */
@@ -170,13 +175,28 @@ export class Extractor {
       await drain(stream);
       if (white.kind === "whiteout") {
         const abs = await this.prepare(white.target, false);
-        this.specials.push({ rel: white.target, abs, command: ["mknod", "-m", "000", abs, "c", "0", "0"] });
+        if (await this.whiteoutFiles()) {
+          // The name of this layer went above, as the device would have replaced it.
+          const file = posix.join(posix.dirname(abs), posix.basename(rel));
+          await rm(file, { force: true });
+          await writeFile(file, "", { flag: "wx", mode: 0 });
+        } else {
+          this.specials.push({ rel: white.target, abs, command: ["mknod", "-m", "000", abs, "c", "0", "0"], whiteout: true });
+        }
       } else if (white.kind === "opaque") {
         const abs = white.dir === "" ? this.root : await this.ensureDir(white.dir);
         // Rootless overlayfs (mounted with `userxattr`, Linux 5.11+) reads the user.* name;
         // whiteout devices need no privilege since Linux 5.8.
         const name = this.privileged ? "trusted.overlay.opaque" : "user.overlay.opaque";
-        this.specials.push({ rel: white.dir, abs, command: ["setfattr", "-n", name, "-v", "y", abs] });
+        const command = ["setfattr", "-n", name, "-v", "y", abs];
+        if (!this.privileged && (await this.whiteoutFiles())) {
+          // A filesystem that takes no user.* xattr: where whiteouts are files,
+          // fuse-overlayfs reads the opaque marker as a file too.
+          const marker = posix.join(abs, ".wh..wh..opq");
+          this.specials.push({ rel: white.dir, abs, command: ["sh", "-c", `${command.map(shellQuote).join(" ")} 2>/dev/null || : > ${shellQuote(marker)}`] });
+        } else {
+          this.specials.push({ rel: white.dir, abs, command });
+        }
       }
       return;
     }
@@ -268,6 +288,8 @@ export class Extractor {
     const parent = parentRel === "" ? this.root : await this.ensureDir(parentRel);
     const abs = posix.join(parent, posix.basename(rel));
     if (this.pending.has(abs)) await this.barrier();
+    // A later entry of the layer replaces a whiteout of its name, file or device alike.
+    if (this.fileWhiteouts) await rm(posix.join(parent, `.wh.${posix.basename(rel)}`), { force: true });
     const existing = await lstat(abs).catch(() => undefined);
     if (existing) {
       if (isDir && existing.isDirectory()) return abs;
@@ -298,9 +320,48 @@ export class Extractor {
     return abs;
   }
 
+  /**
+   * Whether this unpack writes whiteouts as empty `.wh.NAME` files (and an opaque directory,
+   * where its xattr is refused, as a `.wh..wh..opq` file): only unprivileged, where the kernel
+   * refuses the user a 0/0 character device, found out once with a probe device. It refuses it
+   * on overlayfs (EPERM, to everyone: overlayfs makes its whiteouts itself), so on a state root
+   * that is itself an overlay (rootless berth in a container), and on Linux < 5.8 (EPERM: no
+   * CAP_MKNOD); EOPNOTSUPP and EINVAL, from filesystems without such nodes, are taken alike.
+   * Snapshots and the containers' upper directories share the state root, and the kernel's
+   * overlay cannot serve there either (it refuses overlayfs as an upper directory; Linux < 5.11
+   * has no overlay in a user namespace, Ubuntu's patched kernels aside: docs/rootless.md): the
+   * root is then fuse-overlayfs, which reads these files as whiteouts and hides them. Root
+   * keeps the device (native/src/unpack.c does the same).
+   */
+  private whiteoutFiles(): Promise<boolean> {
+    if (this.privileged) return Promise.resolve(false);
+    this.whiteoutForm ??= (async () => {
+      const probe = posix.join(this.root, ".wh..wh.berth-probe");
+      const made = await execa("mknod", ["-m", "000", probe, "c", "0", "0"], { reject: false, timeout: 30_000, env: { LC_ALL: "C" } });
+      if (made.exitCode === 0) {
+        await rm(probe, { force: true });
+        return false;
+      }
+      // Any other failure is left to the mknod of the whiteout itself, which reports it.
+      this.fileWhiteouts = /Operation not permitted|Operation not supported|Invalid argument/.test(String(made.stderr));
+      if (this.fileWhiteouts) log("whiteout devices refused in %s (%s): writing .wh. files", this.root, String(made.stderr).trim());
+      return this.fileWhiteouts;
+    })();
+    return this.whiteoutForm;
+  }
+
   /** Runs the deferred mknod/setxattr work, then directory metadata deepest first. */
   async finish(): Promise<void> {
     await this.barrier();
+    // A whiteout device whose name a later entry of the layer took is not made (that entry
+    // replaced it), nor one made already.
+    const whiteouts = new Set<string>();
+    for (let i = 0; i < this.specials.length; i++) {
+      const op = this.specials[i]!;
+      if (!op.whiteout) continue;
+      if (whiteouts.has(op.abs) || (await lstat(op.abs).catch(() => undefined))) this.specials.splice(i--, 1);
+      whiteouts.add(op.abs);
+    }
     if (this.specials.length > 0) {
       for (const op of this.specials) {
         // A later entry may have replaced a parent with a symlink; re-check before acting.

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readdirSync, statSync, utimesSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, utimesSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BerthError } from "../common/berth-error.js";
 import { logger } from "../common/logger.js";
@@ -110,8 +109,9 @@ export interface NetworkManagerOptions {
    */
   reconcileInterval?: number;
   /**
-   * Whether an attach writes the hosts files while berth-runtime makes the namespace (on
-   * another core), or after it: false is the slower order, kept as a benchmark's baseline.
+   * Whether an attach writes the hosts files and starts the port proxy while berth-runtime
+   * makes the namespace (on another core), or after it: false is the slower order, kept as a
+   * benchmark's baseline (`BERTH_NET_SERIAL_PROXY=1` starts only the proxy after, as it was).
    * @default true
    */
   concurrentSetup?: boolean;
@@ -283,6 +283,8 @@ export class NetworkManager {
     const wanted = requests.length > 0 ? requests : [{ network: defaultNetworkName }];
     for (const request of wanted) for (const alias of request.aliases ?? []) validateAlias(alias);
     const profile = startSetupProfile("attach");
+    // The slower order, a benchmark's baseline: the proxy once the namespace is made.
+    const serialProxy = !this.#concurrentSetup || process.env.BERTH_NET_SERIAL_PROXY === "1";
     const result = await this.store.locked(async () => {
       profile.mark("lock");
       // One read of the networks serves the reconcile, the release and the attach.
@@ -330,14 +332,18 @@ export class NetworkManager {
       const extraHosts = hostsEntriesFor(state, networks);
       state.managedHosts = extraHosts.map(hostsLine);
       const addresses = endpoints.map((e) => e.ipv4);
+      // The proxy needs the container's address only when a connection arrives, and the address
+      // is chosen: it starts beside the namespace, in the same co-process, on the other core.
+      const maps = serialProxy ? [] : published.map((p) => proxyMap(p, addresses[0]!));
+      let proxy: Promise<ContainerNetworkState["proxy"]> = Promise.resolve(undefined);
       try {
         // A failure below, or a crash (this process's or the co-process's), is undone by a
-        // release, which finds the namespace and the endpoints from these records; a namespace
-        // made before its records were written (a crash in between) is found by reconcile(),
-        // which also looks for namespaces no record names.
-        const writeRecords = async () => {
+        // release, which finds the namespace and the endpoints from these records, and the
+        // proxy from its pid file; a namespace or a proxy made before any record names it (a
+        // crash in between) is found by reconcile(), which also looks for namespace pins and
+        // proxy pid files no record names.
+        const writeNetworks = async () => {
           for (const record of records) await this.store.write(record);
-          await this.store.writeContainer(state);
         };
         const hostFiles = async () => {
           if (target.writeHosts) await target.writeHosts(addresses, extraHosts);
@@ -346,36 +352,51 @@ export class NetworkManager {
         let made: Promise<VethResult>;
         let writes: Promise<void>;
         if (this.#concurrentSetup) {
-          // The request goes to the co-process first; every write is done while it runs.
+          // The requests go to the co-process first; every write is done while they run, the
+          // container's state last, once, with its proxy.
           made = this.#makeNamespace(target.id, veths[0]!);
-          writes = writeRecords().then(hostFiles);
+          if (maps.length > 0) proxy = this.#spawnProxy(target.id, maps);
+          writes = writeNetworks()
+            .then(hostFiles)
+            .then(async () => {
+              const started = await proxy;
+              if (started) state.proxy = started;
+              await this.store.writeContainer(state);
+            });
         } else {
-          await writeRecords();
+          await writeNetworks();
+          await this.store.writeContainer(state);
           made = this.#makeNamespace(target.id, veths[0]!);
           writes = made.then(hostFiles, () => {});
         }
-        // Both settle before anything is undone: a release racing a namespace still being
-        // made would leave the namespace behind.
-        const [namespace, files] = await Promise.allSettled([made, writes]);
-        profile.mark("namespace + records + hosts files");
+        // All settle before anything is undone: a release racing a namespace or a proxy still
+        // being made would leave it behind.
+        const [namespace, proxied, files] = await Promise.allSettled([made, proxy, writes]);
+        profile.mark(maps.length > 0 ? "namespace + proxy + records + hosts files" : "namespace + records + hosts files");
         if (namespace.status === "rejected") throw namespace.reason;
+        if (proxied.status === "rejected") throw proxied.reason;
         if (files.status === "rejected") throw files.reason;
         await this.#recordActual(records[0]!, endpoints[0]!, namespace.value);
         for (let i = 1; i < records.length; i++) {
           await this.#recordActual(records[i]!, endpoints[i]!, await this.native.vethAttach(state.netnsPath, veths[i]!));
         }
         profile.mark("more networks");
-        return { netnsPath: state.netnsPath, addresses, extraHosts, targetIp: addresses[0]! };
+        return { netnsPath: state.netnsPath, addresses, extraHosts, ports: proxied.value?.ports ?? [] };
       } catch (error) {
+        // The state may not name the proxy yet (it is written last): the proxy is stopped here,
+        // as the release would by its pid file.
+        const started = await proxy.catch(() => undefined);
+        if (started) await stopProxy(started.pid, started.pidFile).catch((e: unknown) => log("stopping the proxy after a failed attach failed: %O", e));
         await this.#releaseLocked(target.id).catch((e: unknown) => log("cleanup after a failed attach failed: %O", e));
         throw error;
       }
     });
     profile.mark("unlock");
-    let proxied: ProxiedPort[] = [];
-    if (published.length > 0) {
+    let proxied = result.ports;
+    if (serialProxy && published.length > 0) {
+      // The slower order (the baseline): the proxy after the namespace, recorded under a second lock.
       try {
-        proxied = await this.#startProxy(target.id, published.map((p) => proxyMap(p, result.targetIp)));
+        proxied = await this.#startProxyLocked(target.id, published.map((p) => proxyMap(p, result.addresses[0]!)));
       } catch (error) {
         await this.release(target.id).catch((e: unknown) => log("cleanup after a failed publish failed: %O", e));
         throw error;
@@ -532,7 +553,8 @@ export class NetworkManager {
   async #releaseLocked(containerId: string, networks?: Map<string, NetworkRecord>, profile?: SetupProfile): Promise<void> {
     profile?.mark("lock");
     const state = await this.store.readContainer(containerId);
-    if (state?.proxy) await stopProxy(state.proxy.pid, state.proxy.pidFile);
+    const proxy = state?.proxy ?? this.#proxyOfPidFile(containerId);
+    if (proxy) await stopProxy(proxy.pid, proxy.pidFile);
     networks ??= await this.#networkMap();
     profile?.mark("read + proxy");
     const affected: NetworkRecord[] = [...networks.values()].filter((n) => n.endpoints[containerId]);
@@ -547,14 +569,14 @@ export class NetworkManager {
       networks,
       containerId,
     );
+    // The kernel frees a dead namespace's veths later, from a work queue: deleting them first
+    // (in the same request) makes the release complete when it returns, so no host-side veth
+    // outlives a stop, nor a failed attach (which may fail before the state is written).
+    const ifnames = affected.map((n) => n.endpoints[containerId]?.ifname).filter((i): i is string => !!i);
     if (state?.ownsNetns) {
-      // The kernel frees a dead namespace's veths later, from a work queue: deleting them first
-      // (in the same request) makes the release complete when it returns, so no host-side
-      // veth outlives a stop.
-      const ifnames = affected.map((n) => n.endpoints[containerId]?.ifname).filter((i): i is string => !!i);
       await this.native.netnsDelete(state.netnsPath, ifnames);
       profile?.mark("veths + netns-delete");
-    } else if (!state) await this.native.netnsDelete(join(this.store.netnsDir, containerId));
+    } else if (!state) await this.native.netnsDelete(join(this.store.netnsDir, containerId), ifnames);
     for (const record of affected) {
       delete record.endpoints[containerId];
       await this.store.write(record);
@@ -573,6 +595,22 @@ export class NetworkManager {
     log("released container %s", containerId.slice(0, 12));
   }
 
+  /**
+   * The proxy a container's pid file names, for an attach that died before the container's
+   * state recorded it. stopProxy checks that the pid is still that proxy.
+   */
+  #proxyOfPidFile(containerId: string): { pid: number; pidFile: string } | undefined {
+    const pidFile = this.store.proxyPidFile(containerId);
+    let text: string;
+    try {
+      text = readFileSync(pidFile, "utf8");
+    } catch {
+      return undefined;
+    }
+    const pid = Number.parseInt(text, 10);
+    return pid > 0 ? { pid, pidFile } : undefined;
+  }
+
   /** Frees the allocations, namespaces and proxies of containers that no longer exist. */
   async reconcile(): Promise<string[]> {
     return this.store.locked(() => this.#reconcileLocked());
@@ -584,6 +622,8 @@ export class NetworkManager {
     for (const record of networks ? networks.values() : await this.store.list()) for (const id of Object.keys(record.endpoints)) ids.add(id);
     // Namespaces too: an attach sends the namespace request before it writes the records, and
     // a crash in between leaves a pin that no record names.
+    // And proxies: an attach starts the proxy beside the namespace, before the state names it.
+    for (const name of readdirOrEmpty(this.store.proxyDir)) if (/^[0-9a-f]{64}\.pid$/.test(name)) ids.add(name.slice(0, -4));
     const pins = readdirOrEmpty(this.store.netnsDir).filter((name) => !ids.has(name));
     const gone: string[] = [];
     for (const id of ids) if (await this.#isGone(id)) gone.push(id);
@@ -734,19 +774,28 @@ export class NetworkManager {
 
   // ------------------------------------------------------------------ ports
 
-  async #startProxy(containerId: string, maps: string[]): Promise<ProxiedPort[]> {
+  /** Starts a container's port-proxy daemon; its pid file is where a release finds it before any record does. */
+  async #spawnProxy(containerId: string, maps: string[]): Promise<NonNullable<ContainerNetworkState["proxy"]>> {
     const pidFile = this.store.proxyPidFile(containerId);
-    await mkdir(join(pidFile, ".."), { recursive: true });
+    // Synchronous (microseconds on the run root): the request goes out in the same turn as
+    // the namespace's, before either can settle.
+    mkdirSync(dirname(pidFile), { recursive: true });
     const started = await this.native.portProxy(maps, pidFile);
+    return { pid: started.pid, pidFile, ports: started.ports };
+  }
+
+  /** {@link #spawnProxy}, then the container's state updated under the lock (the slower order). */
+  async #startProxyLocked(containerId: string, maps: string[]): Promise<ProxiedPort[]> {
+    const started = await this.#spawnProxy(containerId, maps);
     try {
       await this.store.locked(async () => {
         const state = await this.store.readContainer(containerId);
         if (!state) throw new BerthError("BERTH_NETWORK_FAILED", `container ${containerId} was released while its ports were published`, { container: containerId });
-        state.proxy = { pid: started.pid, pidFile, ports: started.ports };
+        state.proxy = started;
         await this.store.writeContainer(state);
       });
     } catch (error) {
-      await stopProxy(started.pid, pidFile);
+      await stopProxy(started.pid, started.pidFile);
       throw error;
     }
     return started.ports;

@@ -107,8 +107,13 @@ export class NetworkStore {
     return join(this.runRoot, "netns");
   }
 
+  /** Where the port proxies' pid files are, one per container (`<id>.pid`). */
+  get proxyDir(): string {
+    return join(this.runRoot, "port-proxy");
+  }
+
   proxyPidFile(containerId: string): string {
-    return join(this.runRoot, "port-proxy", `${containerId}.pid`);
+    return join(this.proxyDir, `${containerId}.pid`);
   }
 
   /** Where the engine keeps a container's /etc/hosts (its ContainerStore directory). */

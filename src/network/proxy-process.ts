@@ -2,10 +2,15 @@ import { readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { BerthError } from "../common/berth-error.js";
 
-/** Whether `pid` is a live port-proxy (a reused pid, or a zombie with its empty cmdline, is not). */
-export function isProxyRunning(pid: number): boolean {
+/**
+ * Whether `pid` is a live port-proxy (a reused pid, or a zombie with its empty cmdline, is
+ * not); with `pidFile`, the one started with that pid file (not another container's proxy
+ * that reused the pid of one that died).
+ */
+export function isProxyRunning(pid: number, pidFile?: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("port-proxy");
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmdline.includes("port-proxy") && (pidFile === undefined || cmdline.includes(`\0${pidFile}\0`));
   } catch {
     return false;
   }
@@ -13,10 +18,10 @@ export function isProxyRunning(pid: number): boolean {
 
 /**
  * Stops a port-proxy daemon: SIGTERM, then SIGKILL after 2 s. The pid is checked to still
- * be a port-proxy first, as it may have been reused since it was recorded.
+ * be the port-proxy of `pidFile` first, as it may have been reused since it was recorded.
  */
 export async function stopProxy(pid: number, pidFile: string): Promise<void> {
-  const isProxy = () => isProxyRunning(pid);
+  const isProxy = () => isProxyRunning(pid, pidFile);
   if (isProxy()) {
     try {
       process.kill(pid, "SIGTERM");

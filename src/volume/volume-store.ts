@@ -481,15 +481,17 @@ export class VolumeStore {
     let st;
     try {
       st = lstatSync(source);
-    } catch {
-      return false;
+    } catch (error) {
+      // A fuse-overlayfs root serves only its mounter's user namespace: the engine found the
+      // directory from there, and the copy below is made there (`through`).
+      if (!(this.#rootless && (error as NodeJS.ErrnoException).code === "EACCES" && /^\/proc\/\d+\/root\//.test(source))) return false;
     }
-    if (!st.isDirectory()) return false;
+    if (st && !st.isDirectory()) return false;
     // An empty directory (redis's /data, most VOLUMEs) needs no copy, only its owner, mode and
     // times on the volume's root: three syscalls instead of a `cp` process. Docker's own copy
     // gives the root only the owner and mode (copyOwnership). Rootless, the owner may be a
     // subordinate id the user cannot give: the copy below runs in the user namespace.
-    if (!this.#rootless && isEmptyDir(source)) {
+    if (st && !this.#rootless && isEmptyDir(source)) {
       try {
         chownSync(data, st.uid, st.gid);
         chmodSync(data, st.mode & 0o7777);

@@ -35,24 +35,44 @@ export interface CommitOptions {
  * Turns an overlay upper directory into an OCI layer tar: overlay whiteouts (character
  * devices 0:0) become `.wh.<name>` files and opaque directories (`trusted.overlay.opaque=y`)
  * get a `.wh..wh..opq` entry, as the image spec writes deletions.
+ *
+ * fuse-overlayfs writes a whiteout as an empty `.wh.<name>` file where it cannot make the
+ * device (a state root on overlayfs, or a kernel older than 5.8, unprivileged), and marks an
+ * opaque directory with a `.wh..wh..opq` file beside its xattr (`trusted.overlay.opaque` as
+ * root, `user.fuseoverlayfs.opaque` in a user namespace): those are the layer's entries
+ * already, and each deletion comes out once.
  */
 export async function diffUpperDir(upper: string): Promise<Buffer> {
   const opaque = await opaqueDirs(upper);
   const layer = createBufferedTarPack();
   const add = layer.entry;
-  const walk = async (rel: string): Promise<void> => {
-    const entries = (await readdir(posix.join(upper, rel))).sort();
+  const walk = async (rel: string, entries: string[]): Promise<void> => {
+    const whiteouts = new Set<string>();
     for (const name of entries) {
       const path = posix.join(rel, name);
       const host = posix.join(upper, path);
       const st = await lstat(host);
       const base = { uid: st.uid, gid: st.gid, mtime: st.mtime, mode: st.mode & 0o7777 };
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        await add({ ...base, name: posix.join(rel, `.wh.${name}`), type: "file", size: 0 });
+      const whiteout = st.isCharacterDevice() && st.rdev === 0 ? `.wh.${name}` : st.isFile() && name.startsWith(".wh.") && !name.startsWith(".wh..wh.") ? name : undefined;
+      if (whiteout?.startsWith(".wh..wh.")) {
+        // A whiteout of a `.wh.` name: fuse-overlayfs's bookkeeping (it makes `.wh..opq` beside
+        // the `.wh..wh..opq` of a directory it made opaque), which would read as AUFS metadata
+        // or as a second opaque marker in the layer. No container can make such a name.
+        continue;
+      } else if (whiteout !== undefined) {
+        if (whiteouts.has(whiteout)) continue;
+        whiteouts.add(whiteout);
+        await add({ ...base, name: posix.join(rel, whiteout), type: "file", size: 0 });
+      } else if (st.isFile() && name === ".wh..wh..opq") {
+        // Written with the directory's entry, below.
+        continue;
       } else if (st.isDirectory()) {
+        const children = (await readdir(host)).sort();
         await add({ ...base, name: `${path}/`, type: "directory" });
-        if (opaque.has(path)) await add({ ...base, name: `${path}/.wh..wh..opq`, type: "file", size: 0 });
-        await walk(path);
+        if (opaque.has(path) || (children.includes(".wh..wh..opq") && (await isFile(posix.join(host, ".wh..wh..opq"))))) {
+          await add({ ...base, name: `${path}/.wh..wh..opq`, type: "file", size: 0 });
+        }
+        await walk(path, children);
       } else if (st.isSymbolicLink()) {
         await add({ ...base, name: path, type: "symlink", linkname: await readlink(host) });
       } else if (st.isFile()) {
@@ -62,8 +82,15 @@ export async function diffUpperDir(upper: string): Promise<Buffer> {
       // Sockets and fifos made by a running container are not image content.
     }
   };
-  await walk("");
+  await walk("", (await readdir(upper)).sort());
   return layer.finish();
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return lstat(path).then(
+    (st) => st.isFile(),
+    () => false,
+  );
 }
 
 async function readAll(path: string): Promise<Buffer> {
@@ -76,7 +103,12 @@ async function readAll(path: string): Promise<Buffer> {
 async function opaqueDirs(upper: string): Promise<Set<string>> {
   // Node has no xattr API; getfattr (Debian's attr) reads them all in one pass. It exits 1
   // when some file lacks the attribute, which is the usual case and not a failure.
-  const result = await execa("getfattr", ["-R", "-P", "--absolute-names", "-n", "trusted.overlay.opaque", upper], { reject: false, timeout: 60_000 });
+  // trusted.* as root; user.* in a user namespace, where the kernel's overlay uses `userxattr`
+  // and fuse-overlayfs its own name.
+  const result = await execa("getfattr", ["-R", "-P", "-d", "--absolute-names", "-m", "^(trusted\\.overlay|user\\.overlay|user\\.fuseoverlayfs)\\.opaque$", upper], {
+    reject: false,
+    timeout: 60_000,
+  });
   const spawnError = (result as { code?: unknown }).code;
   if (typeof spawnError === "string" || result.timedOut || (result.exitCode !== 0 && result.exitCode !== 1)) {
     throw new BerthError("BERTH_UNSUPPORTED", `cannot read the overlay's opaque directories with getfattr (install Debian's attr)`, {
@@ -88,7 +120,7 @@ async function opaqueDirs(upper: string): Promise<Set<string>> {
   let file: string | undefined;
   for (const line of String(result.stdout).split("\n")) {
     if (line.startsWith("# file: ")) file = line.slice(8);
-    else if (file && /^trusted\.overlay\.opaque="y"$/.test(line.trim())) out.add(posix.relative(upper, file));
+    else if (file && /^(trusted\.overlay|user\.overlay|user\.fuseoverlayfs)\.opaque="y"$/.test(line.trim())) out.add(posix.relative(upper, file));
   }
   return out;
 }

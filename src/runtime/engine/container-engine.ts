@@ -1,6 +1,6 @@
 import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { BerthError, hasErrorCode, isBerthError } from "../../common/berth-error.js";
@@ -47,6 +47,7 @@ import {
 } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
 import { isRootless, RootlessSupport, type RootfsView } from "../rootless/rootless-engine.js";
+import { directRootfsView } from "../rootless/rootfs-view.js";
 import { restartAnnotations, validateRestartPolicy, type RestartPolicy } from "./restart-policy.js";
 import { trace, type Trace } from "./trace-timings.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
@@ -258,22 +259,31 @@ export class ContainerEngine {
         tr.mark("snapuser");
         await this.rootless?.prepareImage(this.images, layers.imageId);
         // Rootless: the overlay is seen through a helper's mount namespace, closed below.
-        view = this.rootless ? await this.rootless.openRootfs(overlay) : undefined;
+        view = this.rootless ? await this.rootless.openRootfs(overlay, { container: name }) : undefined;
         const rootfs = view?.root ?? this.#merged(id);
         const userKey = `${layers.imageId}\0${config.user}\0${JSON.stringify(hostOptions.groupAdd)}`;
         const workdirKey = `${layers.imageId}\0${config.workingDir}`;
         let user = view ? undefined : rootfsFacts.users.get(userKey);
+        // A root only a worker in the helper's user namespace reads (fuse-overlayfs): it makes
+        // the working directory and finds the user and the volumes' sources in one run.
+        let sources: Map<string, string | undefined> | undefined;
+        if (view?.usernsPid !== undefined) {
+          const targets = planned.filter((m) => m.spec.type === "volume" && !m.spec.noCopy).map((m) => m.spec.target);
+          const found = await view.prepare(config.workingDir, config.user, hostOptions.groupAdd, targets);
+          user = found.user;
+          sources = new Map(targets.map((t, i) => [t, found.sources[i]]));
+        }
         // The volumes are filled from the mounted rootfs while the spec is built: they are in
         // the record already, and the spec only needs their paths. The user and working
         // directory are the image's, whatever is mounted.
         if (planned.length > 0) {
           preparing = (async () => {
             await mounting;
-            await prepareMounts(this.volumes, record, planned, rootfs);
+            await prepareMounts(this.volumes, record, planned, rootfs, sources);
           })();
           preparing.catch(() => {});
         }
-        if (!user || !rootfsFacts.workdirs.has(workdirKey)) {
+        if (!sources && (!user || !rootfsFacts.workdirs.has(workdirKey))) {
           await mounting;
           tr.mark("mount");
           if (!(await createWorkdir(rootfs, config.workingDir)) && !view) remember(rootfsFacts.workdirs, workdirKey, true);
@@ -289,7 +299,7 @@ export class ContainerEngine {
         const prep: NetworkPreparation = builtin ? await network.prepare({ id, name, hostname: config.hostname }) : { mode: "none" };
         // `none` is a namespace the runtime makes, with `lo` brought up by it (buildContainerSpec).
         const mode: NetworkMode = networkMode(prep);
-        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep, false, { ...user, additionalGids: [...user.additionalGids] });
+        const spec = await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, mode, rootfs, prep, false, { ...user!, additionalGids: [...user!.additionalGids] });
         tr.mark("spec");
         spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, overlay, prep);
@@ -441,10 +451,13 @@ export class ContainerEngine {
     let prepared = false;
     let view: RootfsView | undefined;
     try {
-      view = this.rootless ? await this.rootless.openRootfs(this.#overlay(record)) : undefined;
+      view = this.rootless ? await this.rootless.openRootfs(this.#overlay(record), { container: record.name }) : undefined;
       if (!view) await mountOverlay(this.#overlay(record), id, this.runtime.server);
       tr.mark("mount");
-      const problem = await findCommandProblem(view?.root ?? rootfs, record.config.args[0]!, record.config.env);
+      // A root read through a worker (rootless fuse-overlayfs) gives the user too: a spec
+      // rebuilt below cannot read /etc/passwd itself.
+      const checked = view && (await view.check(record.config.args[0]!, record.config.env, view.usernsPid !== undefined ? record.config.user : undefined, record.hostOptions?.groupAdd));
+      const problem = view ? checked!.problem : await findCommandProblem(rootfs, record.config.args[0]!, record.config.env);
       tr.mark("command");
       if (problem) {
         throw new BerthError("BERTH_CONTAINER_START_FAILED", `failed to start container ${record.name}: ${problem.message}`, {
@@ -467,20 +480,25 @@ export class ContainerEngine {
         };
         prepared = true;
         const prep = await attachment.prepare(target);
+        tr.mark("network");
         record.network = {
           mode: attachment.name,
           ...(prep.netnsPath ? { netnsPath: prep.netnsPath } : {}),
           ...((prep.config ?? record.network.config) ? { config: prep.config ?? record.network.config } : {}),
         };
-        // Recorded at once: a start that dies from here on leaves a record whose release
-        // finds the namespace.
-        await this.store.write(record);
+        // Not written to the record here (a rename on the state root's disk): a release finds
+        // what the network holds from the record kept since create (the network layer keeps its
+        // own state), and the start mark carries the rest for an adopt.
+        this.#noteStartingNetwork(id, record.network);
+        tr.mark("record");
         const spec =
           (this.rootless ? undefined : await specForPreparedNetwork(this.store, record, hostOptions, bundle, prep, hostsWritten)) ??
-          (await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), view?.root ?? rootfs, prep, hostsWritten));
+          (await buildContainerSpec(this.store, this.#cgroupParent, record, hostOptions, networkMode(prep), view?.root ?? rootfs, prep, hostsWritten, checked ? checked.user : undefined));
         spec.annotations = { ...spec.annotations, ...restartAnnotations(record.restartPolicy) };
         this.rootless?.apply(spec, record, this.#overlay(record), prep);
+        tr.mark("spec");
         await this.runtime.writeBundle(bundle, spec);
+        tr.mark("bundle");
       }
       // berth-runtime's state (on the run root's tmpfs) names the init and its start time; a
       // pid file beside the record would cost an atomic write on the state root's disk.
@@ -552,6 +570,8 @@ export class ContainerEngine {
   async #adoptLocked(record: ContainerRecord): Promise<boolean> {
     const state = await this.#runtimeState(record.id);
     if (state && state.status !== "stopped" && state.pid > 0) {
+      const network = this.#startingNetwork(record.id);
+      if (network) record.network = network;
       record.status = "running";
       record.pid = state.pid;
       record.pidStartTime = processStart(state.pid);
@@ -577,6 +597,30 @@ export class ContainerEngine {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new BerthError("BERTH_IO", `cannot mark the start of container ${id}`, { container: id, path, cause: error });
       mkdirSync(join(this.runRoot, "starting"), { recursive: true });
       writeFileSync(path, "");
+    }
+  }
+
+  /**
+   * Adds the network a start prepared to its mark (appended to the empty file: no rename, no
+   * writeback), for an adopt after the starter died; the record gets it when the start is done.
+   */
+  #noteStartingNetwork(id: string, network: ContainerRecord["network"]): void {
+    const path = this.#startingMark(id);
+    try {
+      appendFileSync(path, JSON.stringify(network));
+    } catch (error) {
+      throw new BerthError("BERTH_IO", `cannot mark the start of container ${id}`, { container: id, path, cause: error });
+    }
+  }
+
+  /** The network a dead starter prepared (see {@link #noteStartingNetwork}), if it got that far. */
+  #startingNetwork(id: string): ContainerRecord["network"] | undefined {
+    try {
+      const text = readFileSync(this.#startingMark(id), "utf8");
+      return text ? (JSON.parse(text) as ContainerRecord["network"]) : undefined;
+    } catch {
+      // No mark, or one torn by the kill: the record's network stands.
+      return undefined;
     }
   }
 
@@ -1140,10 +1184,7 @@ export class ContainerEngine {
     if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
     if (options.tty) return collectTtyExec(await this.execStream(ref, argv, options), options.input);
     const env = replaceOrAppendEnv(record.config.env, options.env ?? []);
-    const { problem, user } = await this.#withRunningRoot(record, async (root) => {
-      const problem = await findCommandProblem(root, argv[0]!, env);
-      return { problem, user: !problem && options.user !== undefined ? await resolveUser(options.user, { rootfs: root }) : undefined };
-    });
+    const { problem, user } = await this.#withRunningRoot(record, (view) => view.check(argv[0]!, env, options.user));
     if (problem) {
       return { exitCode: problem.exitCode, stdout: "", stderr: `OCI runtime exec failed: exec failed: unable to start container process: ${problem.message}: unknown\n` };
     }
@@ -1170,7 +1211,7 @@ export class ContainerEngine {
     const record = await this.#current(id, ref);
     if (record.status !== "running") throw notRunning(record);
     if (argv.length === 0) throw new BerthError("BERTH_INVALID_ARGUMENT", "exec needs a command", { container: record.name, field: "argv" });
-    const user = options.user !== undefined ? await this.#withRunningRoot(record, (root) => resolveUser(options.user!, { rootfs: root })) : undefined;
+    const user = options.user !== undefined ? (await this.#withRunningRoot(record, (view) => view.check(undefined, [], options.user))).user : undefined;
     const args = ["--root", this.runtime.root, "exec"];
     // Node cannot ioctl the pty: berth-runtime keeps it and takes sizes on fd 3 (exec.c).
     if (options.tty) args.push("--tty", "--control-fd", "3");
@@ -1246,7 +1287,7 @@ export class ContainerEngine {
    * running or stopped (the rootfs is mounted for the call). See {@link extractIntoRoot}.
    */
   async copyToContainer(ref: string, path: string, archive: Readable): Promise<void> {
-    await this.withRootfs(ref, (root, record) => extractIntoRoot(root, path, archive, record.name));
+    await this.#withRootfsView(ref, (view, record) => view.extract(path, archive, record.name));
   }
 
   /**
@@ -1255,11 +1296,7 @@ export class ContainerEngine {
    * locked (and, stopped, mounted), then handed over from memory.
    */
   async copyFromContainer(ref: string, path: string): Promise<Readable> {
-    const bytes = await this.withRootfs(ref, async (root, record) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await packFromRoot(root, path, record.name)) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
-    });
+    const bytes = await this.#withRootfsView(ref, (view, record) => view.pack(path, record.name));
     return Readable.from([bytes]);
   }
 
@@ -1279,7 +1316,7 @@ export class ContainerEngine {
       try {
         const parent = await this.images.get(record.imageId);
         const parentConfig = JSON.parse((await this.images.readBlob(record.imageId)).toString("utf8")) as ImageConfig;
-        const layerTar = await diffUpperDir(this.upperDir(id));
+        const layerTar = this.rootless ? await this.rootless.diffUpperDir(this.upperDir(id), record.name) : await diffUpperDir(this.upperDir(id));
         const c = record.config;
         const config: ContainerConfig = {
           ...(parentConfig.config ?? {}),
@@ -1311,18 +1348,24 @@ export class ContainerEngine {
   /**
    * Runs `fn` with the container's root filesystem as seen from the host: the running
    * process's root (`/proc/<pid>/root`, with its volumes and tmpfs mounts), or for a stopped
-   * container the overlay, mounted for the call and unmounted after it.
+   * container the overlay, mounted for the call and unmounted after it. Rootless on
+   * fuse-overlayfs this process cannot read that path; copy goes through the container's
+   * {@link RootfsView} instead.
    */
   async withRootfs<T>(ref: string, fn: (root: string, record: ContainerRecord) => Promise<T>): Promise<T> {
+    return this.#withRootfsView(ref, (view, record) => fn(view.root, record));
+  }
+
+  async #withRootfsView<T>(ref: string, fn: (view: RootfsView, record: ContainerRecord) => Promise<T>): Promise<T> {
     const id = await this.store.resolve(ref);
     return this.store.locked(id, async () => {
       const record = await this.#readOrThrow(id, ref);
       await this.#reapLocked(record);
-      if (record.status === "running") return this.#withRunningRoot(record, (root) => fn(root, record));
+      if (record.status === "running") return this.#withRunningRoot(record, (view) => fn(view, record));
       if (this.rootless) {
-        const view = await this.rootless.openRootfs(this.#overlay(record));
+        const view = await this.rootless.openRootfs(this.#overlay(record), { container: record.name });
         try {
-          return await fn(view.root, record);
+          return await fn(view, record);
         } finally {
           await view.close();
         }
@@ -1331,7 +1374,7 @@ export class ContainerEngine {
       const wasMounted = await isMountPoint(merged);
       await mountOverlay(this.#overlay(record), id, this.runtime.server);
       try {
-        return await fn(merged, record);
+        return await fn(directRootfsView(merged), record);
       } finally {
         if (!wasMounted) await unmountOverlay(merged, id, this.runtime.server);
       }
@@ -1339,16 +1382,16 @@ export class ContainerEngine {
   }
 
   /**
-   * Runs `fn` on a running container's root as this process can read it: `/proc/<pid>/root`,
-   * or, rootless on fuse-overlayfs (which serves only the container's user namespace), a
-   * read-only view of its layers (see RootlessSupport.openRunningRootfs).
+   * Runs `fn` on a running container's root (`/proc/<pid>/root`), read here or, rootless on
+   * fuse-overlayfs (which serves only the container's user namespace), through a worker in
+   * that namespace (see RootlessSupport.openRunningRootfs).
    */
-  async #withRunningRoot<T>(record: ContainerRecord, fn: (root: string) => Promise<T>): Promise<T> {
-    const view = this.rootless ? await this.rootless.openRunningRootfs(record.pid, this.#overlay(record)) : undefined;
+  async #withRunningRoot<T>(record: ContainerRecord, fn: (view: RootfsView) => Promise<T>): Promise<T> {
+    const view = this.rootless ? this.rootless.openRunningRootfs(record.pid, record.name) : directRootfsView(`/proc/${record.pid}/root`);
     try {
-      return await fn(view?.root ?? `/proc/${record.pid}/root`);
+      return await fn(view);
     } finally {
-      await view?.close();
+      await view.close();
     }
   }
 

@@ -115,7 +115,15 @@ export interface PlannedMount {
  * ones reused) with the container recorded as their user and, unless `nocopy`, an empty one
  * filled from the image's content at the target, each in one step of the volume store.
  */
-export async function prepareMounts(volumes: VolumeStore, record: ContainerRecord, planned: readonly PlannedMount[], rootfs: string): Promise<void> {
+export async function prepareMounts(
+  volumes: VolumeStore,
+  record: ContainerRecord,
+  planned: readonly PlannedMount[],
+  rootfs: string,
+  // Each volume's source found beforehand, by target (undefined: nothing to copy), for a root
+  // this process cannot read (rootless on fuse-overlayfs: see RootlessSupport.openRootfs).
+  sources?: ReadonlyMap<string, string | undefined>,
+): Promise<void> {
   for (const { spec, record: entry } of planned) {
     if (spec.type === "bind") await prepareBindSource(spec);
     if (spec.type !== "volume") continue;
@@ -124,7 +132,7 @@ export async function prepareMounts(volumes: VolumeStore, record: ContainerRecor
       name: entry.name!,
       anonymous,
       user: record.id,
-      ...(spec.noCopy ? {} : { copyFrom: { rootfs, path: spec.target } }),
+      ...(spec.noCopy ? {} : sources ? (sources.get(spec.target) ? { copyFrom: sources.get(spec.target)! } : {}) : { copyFrom: { rootfs, path: spec.target } }),
       // Named volumes outlive the container; an anonymous one is as durable as its record.
       durable: !anonymous,
       ...(spec.labels ? { labels: spec.labels } : {}),

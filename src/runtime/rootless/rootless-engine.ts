@@ -12,6 +12,7 @@ import { findCgroupDelegation, type CgroupDelegation } from "./cgroup-delegation
 import { ensureRootlessOwnership } from "./layer-ownership.js";
 import { applyRootless, type OverlayDriver } from "./rootless-spec.js";
 import { rootlessIdMappings, type RootlessIdMappings } from "./subordinate-ids.js";
+import { kernelRootfsView, runWorker, workerRootfsView, type RootfsView } from "./rootfs-view.js";
 import { overlayOptions, removeInUserNamespace, unshareArgs, type RootlessOverlay } from "./user-namespace.js";
 
 const log = logger("rootless");
@@ -24,6 +25,12 @@ export interface RootlessSupportOptions {
   delegation?: CgroupDelegation;
   /** How overlays are mounted. @default BERTH_ROOTLESS_OVERLAY, else "auto" */
   overlayDriver?: OverlayDriver;
+  /**
+   * The native helper that answers the command check and the create's questions on a root
+   * this process cannot read (see workerRootfsView), or null to ask the Node worker.
+   * @default `berth-rootfs` beside the bundled berth-runtime, when built
+   */
+  rootfsProbe?: string | null;
 }
 
 function overlayDriverFromEnv(): OverlayDriver {
@@ -33,11 +40,7 @@ function overlayDriverFromEnv(): OverlayDriver {
   throw new BerthError("BERTH_INVALID_ARGUMENT", `BERTH_ROOTLESS_OVERLAY must be auto, overlay or fuse-overlayfs, not ${JSON.stringify(value)}`, { field: "BERTH_ROOTLESS_OVERLAY" });
 }
 
-/** A container's root filesystem as this process sees it; `close` is idempotent. */
-export interface RootfsView {
-  root: string;
-  close(): Promise<void>;
-}
+export type { RootfsView } from "./rootfs-view.js";
 
 /**
  * A network preparation that also names the user namespace owning its network namespace
@@ -63,8 +66,10 @@ export class RootlessSupport {
   readonly #warnings = new Map<string, string[]>();
   #mappings: RootlessIdMappings | undefined;
   #delegation: CgroupDelegation | undefined;
+  readonly #probe: { probe?: string | null };
 
   constructor(options: RootlessSupportOptions = {}) {
+    this.#probe = options.rootfsProbe !== undefined ? { probe: options.rootfsProbe } : {};
     this.#mappings = options.mappings;
     this.#delegation = options.delegation;
     this.overlayDriver = options.overlayDriver ?? overlayDriverFromEnv();
@@ -90,19 +95,35 @@ export class RootlessSupport {
 
   /**
    * The container's root mounted in a helper's private mount namespace and reached through
-   * `/proc/<helper>/root`: for what the engine reads and writes in the rootfs from Node
-   * (working directory, volume copy-up, users, the command check). The helper ends when
-   * `close` is called or this process ends.
+   * `/proc/<helper>/root`: for what the engine reads and writes in the rootfs (working
+   * directory, volume copy-up, users, the command check, copy of a stopped container). The
+   * helper ends when `close` is called or this process ends (it reads its stdin until then).
+   *
+   * The overlay is the kernel's, or fuse-overlayfs where the kernel refuses it in a user
+   * namespace (`auto`) or where it is asked for (`fuse-overlayfs`), as berth-runtime mounts the
+   * container's own root. A fuse-overlayfs root serves only processes in the helper's user
+   * namespace: the view's operations then run in a worker there (see workerRootfsView).
    */
-  async openRootfs(dirs: RootlessOverlay, timeout = 20_000, readOnly = false): Promise<RootfsView> {
+  async openRootfs(dirs: RootlessOverlay, options: { container?: string; timeout?: number } = {}): Promise<RootfsView> {
+    const timeout = options.timeout ?? 20_000;
+    const container = options.container ?? dirs.merged;
     await Promise.all([dirs.upper, dirs.work, dirs.merged].map((d) => mkdir(d, { recursive: true })));
-    // Kernel overlayfs only: a fuse-overlayfs mount made in the helper's user namespace would
-    // refuse this process, which is outside it (FUSE serves only its mounter's namespace).
-    const script = 'mount -t overlay overlay -o "$1" "$2" || exit 1; echo ready; exec cat >/dev/null';
-    // Read-only: the upper directory as the top lower one, no work directory. Another overlay
-    // (the running container's fuse-overlayfs) writes there; two writers would corrupt it.
-    const options = readOnly ? `lowerdir=${[dirs.upper, ...dirs.lowerDirs].join(":")}` : overlayOptions(dirs);
-    const child = spawn("unshare", [...unshareArgs(this.mappings, true), "--", "sh", "-c", script, "sh", options, dirs.merged], {
+    // fuse-overlayfs runs in the foreground, as the helper's child, so that the helper knows
+    // its pid (killed with it if the helper has to be killed) and unmounts it at the end: a
+    // daemon left running would keep the mount namespace, and itself, alive for ever.
+    const script = [
+      'd=$1 m=$4',
+      'if [ "$d" != fuse-overlayfs ] && mount -t overlay overlay -o "$2" "$m"; then echo ready; exec cat >/dev/null; fi',
+      '[ "$d" = overlay ] && exit 1',
+      'fuse-overlayfs -f -o "$3" "$m" >&2 & p=$!',
+      'echo "fuse $p"',
+      'until mountpoint -q "$m"; do kill -0 $p 2>/dev/null || exit 1; sleep 0.01; done',
+      'echo ready',
+      'cat >/dev/null',
+      'umount "$m" || kill $p',
+      'wait $p',
+    ].join("\n");
+    const child = spawn("unshare", [...unshareArgs(this.mappings, true), "--", "sh", "-c", script, "sh", this.overlayDriver, overlayOptions(dirs), fuseOptions(dirs), dirs.merged], {
       stdio: ["pipe", "pipe", "pipe"],
     });
     const exited = new Promise<number>((resolve) => {
@@ -112,10 +133,17 @@ export class RootlessSupport {
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
     child.stdin.on("error", () => {});
+    // "fuse <pid>" when fuse-overlayfs is started (killed with the helper if it must be), then
+    // "ready" once the root is mounted.
+    let fusePid: number | undefined;
     const ready = await new Promise<boolean>((resolve) => {
+      let out = "";
       const timer = setTimeout(() => resolve(false), timeout);
       child.stdout.setEncoding("utf8").on("data", (c: string) => {
-        if (c.includes("ready")) {
+        out += c;
+        const fuse = /^fuse (\d+)$/m.exec(out);
+        if (fuse) fusePid = Number(fuse[1]);
+        if (/^ready$/m.test(out)) {
           clearTimeout(timer);
           resolve(true);
         }
@@ -130,38 +158,60 @@ export class RootlessSupport {
       if (closed) return;
       closed = true;
       child.stdin.end();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        if (fusePid) killQuietly(fusePid);
+      }, 5_000);
       await exited;
       clearTimeout(timer);
     };
     if (!ready) {
       child.kill("SIGKILL");
+      if (fusePid) killQuietly(fusePid);
       await close();
-      throw new BerthError("BERTH_ROOTLESS_FAILED", `cannot mount the root filesystem in a user namespace (rootless mode needs overlayfs in user namespaces, Linux >= 5.11): ${stderr.trim() || "timed out"}`, {
-        path: dirs.merged,
-        lastLines: stderr.split("\n").filter(Boolean).slice(-3),
-      });
+      const lastLines = stderr.split("\n").filter((l) => l.trim() && !/unknown argument ignored/.test(l)).slice(-3);
+      throw new BerthError(
+        "BERTH_ROOTLESS_FAILED",
+        `cannot mount the root filesystem of container ${container} in a user namespace (rootless mode needs overlayfs in user namespaces, Linux >= 5.11, or fuse-overlayfs with BERTH_ROOTLESS_OVERLAY=auto or fuse-overlayfs; this is ${this.overlayDriver}): ${lastLines.at(-1) ?? "timed out"}`,
+        { container, path: dirs.merged, lastLines },
+      );
     }
-    return { root: `/proc/${child.pid}/root${dirs.merged}`, close };
+    const root = `/proc/${child.pid}/root${dirs.merged}`;
+    if (fusePid === undefined) return kernelRootfsView(child.pid!, root, { container, close, ...this.#probe });
+    log("the root of %s is fuse-overlayfs: its operations go through a worker", container);
+    return workerRootfsView(child.pid!, root, { container, close, ...this.#probe });
   }
 
   /**
-   * A running container's root for the engine's reads (the command check and users at exec,
-   * copy): undefined when `/proc/<pid>/root` serves this process, which it does unless the
-   * root is fuse-overlayfs (`BERTH_ROOTLESS_OVERLAY=fuse-overlayfs`, or `auto` falling back).
-   * FUSE serves only its mounter's user namespace (the container's), and a Node process cannot
-   * join one, so the view is a read-only kernel overlay of the container's layers and upper
-   * directory: what the container wrote is there, its volumes and tmpfs mounts are not.
+   * A running container's root for the engine's reads and writes (the command check and users
+   * at exec, copy): `/proc/<pid>/root`, which shows the container's mounts too. Read here when
+   * it serves this process, which it does unless the root is fuse-overlayfs (a kernel-overlay
+   * container pays one `access(2)` for the question; its copies in, and copies out this
+   * process is refused, still go through its user namespace: see kernelRootfsView); else
+   * everything goes through the container's user namespace (see workerRootfsView), and writes
+   * through its own mount.
    */
-  async openRunningRootfs(pid: number, dirs: RootlessOverlay): Promise<RootfsView | undefined> {
+  openRunningRootfs(pid: number, container: string): RootfsView {
+    const root = `/proc/${pid}/root`;
     try {
-      accessSync(`/proc/${pid}/root/`, constants.X_OK);
-      return undefined;
+      accessSync(`${root}/`, constants.X_OK);
+      return kernelRootfsView(pid, root, { container, ...this.#probe });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EACCES") return undefined;
+      if ((error as NodeJS.ErrnoException).code !== "EACCES") return kernelRootfsView(pid, root, { container, ...this.#probe });
     }
-    log("the root of process %d is not readable here (fuse-overlayfs): a read-only view", pid);
-    return this.openRootfs(dirs, 20_000, true);
+    log("the root of process %d is not readable here (fuse-overlayfs): a worker in its user namespace", pid);
+    return workerRootfsView(pid, root, { container, ...this.#probe });
+  }
+
+  /**
+   * The layer tar of a container's upper directory (see diffUpperDir), read as root of a user
+   * namespace with the container's mappings: there every file is readable (a 0700 directory
+   * of a container user is not, to this process) and owned by the ids the container sees,
+   * which the layer must record (seen from here, the container's root owns files as this
+   * user, and its user 1000 as a subordinate id).
+   */
+  async diffUpperDir(upper: string, container: string): Promise<Buffer> {
+    return runWorker(undefined, "diff", { root: upper }, { container, timeout: 10 * 60_000, enter: ["unshare", ...unshareArgs(this.mappings), "--"] });
   }
 
   /** Makes a spec built for root runnable by this user; logs and keeps its warnings. */
@@ -192,5 +242,18 @@ export class RootlessSupport {
   /** Removes a container's upper and work directories, which may hold subordinate-owned files. */
   async removeContainerFiles(paths: readonly string[]): Promise<void> {
     await removeInUserNamespace(paths, { mappings: this.mappings }).catch((error: unknown) => log("rootless removal of %o failed: %O", paths, error));
+  }
+}
+
+/** fuse-overlayfs's options: the kernel's, less `index=off` (it has no index, and says so). */
+function fuseOptions(dirs: RootlessOverlay): string {
+  return `lowerdir=${dirs.lowerDirs.join(":")},upperdir=${dirs.upper},workdir=${dirs.work}`;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Gone already.
   }
 }

@@ -14,7 +14,12 @@ export interface RootlessOverlay {
 /**
  * The overlayfs options of a container's root. `index=off`: the lower snapshots are shared
  * by many containers and never change, and the index would tie them to one upper.
+ * `userxattr`: in a user namespace the kernel cannot set its `trusted.overlay.*` markers, and
+ * does not switch to `user.overlay.*` by itself (it logs "try mounting with 'userxattr'"):
+ * without it, removing a directory of the image fails with EIO (no opaque directory can be
+ * made), and the layers' opaque directories (`user.overlay.opaque`, which the unprivileged
+ * unpack writes) are not seen. fuse-overlayfs ignores the option.
  */
 export function overlayOptions(dirs: Omit<RootlessOverlay, "merged">): string {
-  return `lowerdir=${dirs.lowerDirs.join(":")},upperdir=${dirs.upper},workdir=${dirs.work},index=off`;
+  return `lowerdir=${dirs.lowerDirs.join(":")},upperdir=${dirs.upper},workdir=${dirs.work},index=off,userxattr`;
 }

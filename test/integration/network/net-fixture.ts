@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { buildHosts } from "../../../src/runtime/container-config/etc-files.js";
 import type { NetworkAttachment, NetworkPreparation } from "../../../src/runtime/engine/network-attachment.js";
+import { NativeNet } from "../../../src/network/native-net.js";
 import { NetworkManager } from "../../../src/network/network-manager.js";
 import { NetworkStore } from "../../../src/network/network-store.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
@@ -99,5 +100,30 @@ export function isProxyAlive(pid: number): boolean {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("port-proxy");
   } catch {
     return false;
+  }
+}
+
+/** berth-runtime's commands, with the order in which they were sent and settled. */
+export class ObservedNet extends NativeNet {
+  readonly events: string[] = [];
+
+  override async netnsCreate(...args: Parameters<NativeNet["netnsCreate"]>): ReturnType<NativeNet["netnsCreate"]> {
+    return this.#observe("netns-create", () => super.netnsCreate(...args));
+  }
+
+  override async portProxy(...args: Parameters<NativeNet["portProxy"]>): ReturnType<NativeNet["portProxy"]> {
+    return this.#observe("port-proxy", () => super.portProxy(...args));
+  }
+
+  async #observe<T>(command: string, run: () => Promise<T>): Promise<T> {
+    this.events.push(`${command} sent`);
+    try {
+      const result = await run();
+      this.events.push(`${command} done`);
+      return result;
+    } catch (error) {
+      this.events.push(`${command} failed`);
+      throw error;
+    }
   }
 }

@@ -194,8 +194,8 @@ describeAsRoot("rootless mode: delegated limits, fuse-overlayfs, a killed start,
   it("auto: berth-runtime falls back to fuse-overlayfs when the kernel refuses the overlay (layers on an overlay of an overlay: the kernel's stacking limit)", async () => {
     // A real refusal: rootless berth whose layers live on a filesystem that is already two
     // overlays deep (inside a container on overlayfs, say). The kernel's limit is two
-    // (FILESYSTEM_MAX_STACK_DEPTH); fuse-overlayfs, in user space, has none. The engine's own
-    // reads need the kernel's overlay (docs/rootless.md), so the runtime is driven directly.
+    // (FILESYSTEM_MAX_STACK_DEPTH); fuse-overlayfs, in user space, has none. The runtime alone
+    // here; the whole engine on such a state root is rootless-fuse.test.ts's.
     const stack = join(dir, "stack");
     for (const d of ["u1", "w1", "m1", "u2", "w2", "m2"]) mkdirSync(join(stack, d), { recursive: true });
     await execa("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${rootfs},upperdir=${stack}/u1,workdir=${stack}/w1`, `${stack}/m1`]);

@@ -69,7 +69,7 @@ describe("applyRootless", () => {
     applyRootless(spec, { overlay, container: "c", mappings, delegation: { path: "/x", controllers: ["memory"] } });
     expect(spec.linux!.namespaces![0]).toEqual({ type: "user" });
     expect(spec.linux!.uidMappings).toEqual(mappings.uidMappings);
-    expect(spec.annotations!["org.berth.overlay"]).toBe("lowerdir=/s/l2:/s/l1,upperdir=/c/upper,workdir=/c/work,index=off");
+    expect(spec.annotations!["org.berth.overlay"]).toBe("lowerdir=/s/l2:/s/l1,upperdir=/c/upper,workdir=/c/work,index=off,userxattr");
     expect(spec.annotations!["org.berth.overlay.driver"]).toBe("auto");
     // Delegated: the limit stays; the device cgroup (root's) goes.
     expect(spec.linux!.resources).toEqual({ memory: { limit: 64 << 20 } });
