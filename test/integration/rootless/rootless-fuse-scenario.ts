@@ -10,6 +10,8 @@
 //                      process once <marker> has its pid; <marker>.id names the container)
 //   kill-clean <marker>
 //                    — removes that container
+//   unpack           — unpacks a layer with deletions and an opaque directory into the state
+//                      root with each extractor, unprivileged, and lists what it made
 // BERTH_ROOT and BERTH_ROOTLESS_OVERLAY come from the test. Prints one JSON report on stdout.
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -251,6 +253,42 @@ if (mode === "kill-mid-copy") {
     writeFileSync(arg, String(process.pid));
     await copying;
     return "not killed";
+  });
+}
+
+if (mode === "unpack") {
+  await step("unpack", async () => {
+    const { unpackLayer } = await import("../../../src/image/layer-unpack.js");
+    const { execa } = await import("execa");
+    const pack = tar.pack();
+    pack.entry({ name: "etc/", type: "directory", mode: 0o755 });
+    pack.entry({ name: "etc/keep", mode: 0o644 }, "k");
+    pack.entry({ name: "etc/.wh.gone", mode: 0o644 }, "");
+    pack.entry({ name: "opq/", type: "directory", mode: 0o755 });
+    pack.entry({ name: "opq/.wh..wh..opq", mode: 0o644 }, "");
+    pack.entry({ name: "opq/new", mode: 0o644 }, "n");
+    pack.finalize();
+    const layer = await bytes(pack as unknown as AsyncIterable<unknown>);
+    const out: Record<string, unknown> = {};
+    for (const extractor of ["native", "js"] as const) {
+      const dest = join(engine.stateRoot, `unpack-${extractor}`);
+      try {
+        await unpackLayer(Readable.from([layer]), { dest, compression: "none", extractor });
+        const kind = (path: string) => {
+          const st = lstatSync(path);
+          return st.isCharacterDevice() ? `c ${st.rdev}` : st.isFile() ? `f ${st.size}` : "d";
+        };
+        const opaque = await execa("getfattr", ["--only-values", "-n", "user.overlay.opaque", join(dest, "opq")], { reject: false });
+        out[extractor] = {
+          etc: readdirSync(join(dest, "etc")).sort().map((n) => `${n} ${kind(join(dest, "etc", n))}`),
+          opq: readdirSync(join(dest, "opq")).sort(),
+          opaque: opaque.stdout,
+        };
+      } finally {
+        await runInUserNamespace(["rm", "-rf", dest]);
+      }
+    }
+    return out;
   });
 }
 

@@ -139,6 +139,9 @@ describeAsRoot("rootless mode on a fuse-overlayfs root the engine cannot read it
     // The new layer's snapshot (on the overlay) keeps the deletion as an empty .wh. file, and
     // the opaque directory with its xattr, which the overlay below lets the user set.
     checkDeletions(commit, { etc: [".wh.remove-me f 0"], "opaque-me": ["x"] });
+    // Both extractors, as the user, on this state root: deletions as empty `.wh.` files.
+    const unpacked = { etc: [".wh.gone f 0", "keep f 1"], opq: ["new"], opaque: "y" };
+    expect(ok(await runScenario(account!, scenario, ["unpack"], { timeout: 120_000, env: { BERTH_ROOT: state } }), "unpack")).toEqual({ native: unpacked, js: unpacked });
     await checkLeftovers();
     expect(readdirSync(join(state, "containers")).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([]);
     // The kernel's overlay asked for where it is refused: a clear error, and nothing left.
