@@ -47,7 +47,7 @@ import {
 } from "./network-attachment.js";
 import { isMountPoint, mountOverlay, unmountOverlay } from "./overlay-rootfs.js";
 import { isRootless, RootlessSupport, type RootfsView } from "../rootless/rootless-engine.js";
-import { directRootfsView } from "../rootless/rootfs-view.js";
+import { directRootfsView, isPermissionError } from "../rootless/rootfs-view.js";
 import { restartAnnotations, validateRestartPolicy, type RestartPolicy } from "./restart-policy.js";
 import { trace, type Trace } from "./trace-timings.js";
 import { toInspect, type ContainerInspect, type ContainerSummary, toSummary, displayStatus } from "./container-inspect.js";
@@ -286,7 +286,7 @@ export class ContainerEngine {
         if (!sources && (!user || !rootfsFacts.workdirs.has(workdirKey))) {
           await mounting;
           tr.mark("mount");
-          if (!(await createWorkdir(rootfs, config.workingDir)) && !view) remember(rootfsFacts.workdirs, workdirKey, true);
+          if (!(await this.#createWorkdir(rootfs, config.workingDir, view, hostOptions.groupAdd)) && !view) remember(rootfsFacts.workdirs, workdirKey, true);
           user = await resolveUser(config.user, { rootfs }, { groupAdd: hostOptions.groupAdd });
           if (!view) remember(rootfsFacts.users, userKey, user);
         }
@@ -1425,6 +1425,21 @@ export class ContainerEngine {
 
   #merged(id: string): string {
     return join(this.store.dir(id), "merged");
+  }
+
+  /**
+   * Makes a missing working directory, as Docker does (root's, 0755); true when it was made.
+   * Rootless on a kernel overlay, this process is the container's root only inside its user
+   * namespace: a directory of another container user (a 0700 home) refuses it, so the
+   * directory is then made in the view's user namespace, as the container's root.
+   */
+  async #createWorkdir(rootfs: string, workingDir: string, view: RootfsView | undefined, groupAdd: readonly (string | number)[]): Promise<boolean> {
+    try {
+      return await createWorkdir(rootfs, workingDir);
+    } catch (error) {
+      if (!view || !isPermissionError(error)) throw error;
+      return (await view.prepare(workingDir, "0", groupAdd, [])).workdirCreated;
+    }
   }
 
   /** The record's host options; records from before they were kept in it have them beside it. */

@@ -92,7 +92,9 @@ export function kernelRootfsView(pid: number, root: string, options: WorkerRootf
   return {
     root,
     check: direct.check,
-    prepare: direct.prepare,
+    // Asked only when this process was refused (see the engine's create): a missing working
+    // directory under a directory of another container user is made there as its root.
+    prepare: worker.prepare,
     async pack(path, container) {
       try {
         return await direct.pack(path, container);
@@ -107,7 +109,8 @@ export function kernelRootfsView(pid: number, root: string, options: WorkerRootf
   };
 }
 
-function isPermissionError(error: unknown): boolean {
+/** Whether `error`, or one of its causes, is EACCES or EPERM. */
+export function isPermissionError(error: unknown): boolean {
   for (let e = error as (Error & { code?: unknown }) | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if (e.code === "EACCES" || e.code === "EPERM") return true;
   }

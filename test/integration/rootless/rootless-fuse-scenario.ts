@@ -204,6 +204,19 @@ if (mode === "engine") {
     return { failed, left: (await engine.list({ all: true })).length - before };
   });
 
+  await step("workdirUnderPrivate", async () => {
+    // A missing working directory under a 0700 directory of the image's USER (the committed
+    // image's /private): Docker makes it (root's, 0755) as root; here the engine is that root
+    // only in the container's user namespace.
+    const id = await engine.create({ image: "fusetest:committed", network: "none", workingDir: "/private/new", cmd: ["sh", "-c", "pwd; stat -c '%u %a' ."] });
+    ids.push(id);
+    await engine.start(id);
+    const exit = await engine.wait(id);
+    const out: string[] = [];
+    for await (const entry of engine.logs(id)) out.push(entry.log.trim());
+    return { exit, out };
+  });
+
   await step("startMissing", async () => {
     const id = await engine.create({ image: "fusetest:1", network: "none", cmd: ["no-such-command"] });
     ids.push(id);

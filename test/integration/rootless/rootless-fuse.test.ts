@@ -99,6 +99,8 @@ describeAsRoot("rootless mode on a fuse-overlayfs root the engine cannot read it
       failed: expect.objectContaining({ code: "BERTH_INVALID_ARGUMENT", message: expect.stringContaining("unable to find user no-such-user"), container: expect.any(String) }),
       left: 0,
     });
+    // The missing working directory under /private (0700, the USER's) was made, root's, 0755.
+    expect(ok(report, "workdirUnderPrivate")).toEqual({ exit: 0, out: ["/private/new", "0 755"] });
     expect(ok(report, "startMissing")).toMatchObject({ code: "BERTH_CONTAINER_START_FAILED", exitCode: 127 });
     expect(ok(report, "remove")).toEqual({ containers: [], volumes: [], processes: [], mounts: [] });
     // The layer records the owners the container sees (read in its user namespace).
