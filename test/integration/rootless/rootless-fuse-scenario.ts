@@ -45,6 +45,13 @@ const bytes = async (chunks: AsyncIterable<unknown>) => {
   return Buffer.concat(parts);
 };
 
+/** The mounts under the engine's state or run root: none may outlive a remove or a refused create. */
+function berthMounts(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((l) => l.includes(engine.stateRoot) || l.includes(engine.runRoot));
+}
+
 /** A tar of `files` (name → content; a trailing `!` makes it executable). */
 async function archive(files: Record<string, string>): Promise<Readable> {
   const pack = tar.pack();
@@ -230,9 +237,7 @@ if (mode === "engine") {
       containers: existsSync(containers) ? readdirSync(containers).filter((n) => /^[0-9a-f]{64}$/.test(n)) : [],
       volumes: (await engine.volumes.list()).map((v) => v.Name),
       processes: strayProcesses("rootless-fuse-scenario"),
-      mounts: readFileSync("/proc/self/mountinfo", "utf8")
-        .split("\n")
-        .filter((l) => l.includes(engine.stateRoot) || l.includes(engine.runRoot)),
+      mounts: berthMounts(),
     };
   });
 }
@@ -246,9 +251,7 @@ if (mode === "refused") {
       failed,
       left: (await engine.list({ all: true })).length - before,
       processes: strayProcesses("rootless-fuse-scenario"),
-      mounts: readFileSync("/proc/self/mountinfo", "utf8")
-        .split("\n")
-        .filter((l) => l.includes(engine.stateRoot) || l.includes(engine.runRoot)),
+      mounts: berthMounts(),
     };
   });
 }
