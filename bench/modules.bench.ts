@@ -6,13 +6,12 @@
 // Targets (medians): 20 / 60 / 500 / 100 ms. Beside each: the harness's own share of a busybox
 // start (the total minus the engine's create and start), PostgreSQL's first start (initdb in a
 // helper, committed as the cached cluster), and testcontainers-node's figures: measured side
-// by side where dockerd and testcontainers are installed, else the issue's reference figures.
+// by side in this run where a Docker daemon and testcontainers are installed (see
+// peer-testcontainers.ts), else the issue's reference figures.
 // Redis's start is also taken with the port proxy started after the namespace, as before
 // (BERTH_NET_SERIAL_PROXY=1), alternating with the default order in the same run.
 // Also printed: the time to restore the fixture images from their cached archives into an
 // empty store (a cold build, minutes, happens only when the cache is empty).
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -29,6 +28,7 @@ import { ContainerEngine } from "../src/runtime/engine/index.js";
 import { busyboxRootfs } from "../test/fixtures/busybox.js";
 import { ensureFixtureImages, fixtureTags } from "../test/fixtures/fixture-images.js";
 import { makeTempDir, removeTempDir } from "../test/helpers/temp-dir.js";
+import { findPeer, runPeer, unloadImages, type PeerImages, type PeerSamples } from "./peer-testcontainers.js";
 import { quantile, summary, time } from "./stats.js";
 
 const runs = Number(process.env.BENCH_RUNS ?? 10);
@@ -40,19 +40,6 @@ function load(): string {
   return loadavg()
     .map((l) => l.toFixed(2))
     .join(" ");
-}
-
-/** Whether the peer can run here: a Docker daemon binary and the testcontainers package. */
-function peerAvailable(): boolean {
-  const dockerd = ["/usr/bin/dockerd", "/usr/local/bin/dockerd"].some((p) => existsSync(p));
-  let testcontainers = false;
-  try {
-    createRequire(import.meta.url).resolve("testcontainers");
-    testcontainers = true;
-  } catch {
-    // Not installed: the reference figures stand in.
-  }
-  return dockerd && testcontainers;
 }
 
 /** Time spent inside the engine's create and start, summed: the engine's share of a start. */
@@ -266,21 +253,46 @@ export default async function modulesBench(): Promise<void> {
         }),
       );
     }
-    // No Docker daemon can run here (and none is installed); were one found, its figures would
-    // belong beside these, measured in the same run.
-    const peer = peerAvailable() ? "dockerd + testcontainers installed, side-by-side run not wired yet; issue 7's reference" : "n/a here (no dockerd/testcontainers); issue 7's reference";
-    const ratio = (samples: number[], ref: number) => `testcontainers/berth ${(ref / quantile(samples, 0.5)).toFixed(2)}`;
-    console.log(`busybox started                  ${summary(samples.busybox)}   (target ≤ 20 ms; testcontainers ${peer}: ${reference.busybox} ms, ${ratio(samples.busybox, reference.busybox)})`);
+    // The peer, in this run after berth's rounds, where a Docker daemon and testcontainers are
+    // installed; else the issue's reference figures stand in.
+    const found = await findPeer();
+    let measured: PeerSamples | undefined;
+    if (found.available) {
+      const images: PeerImages = {
+        busybox: { tag: "busybox:bench", image: busybox },
+        redis: { tag: fixtureTags.redis, image: await Image.get(fixtureTags.redis, { root }) },
+        postgres: { tag: fixtureTags.postgres, image: await Image.get(fixtureTags.postgres, { root }) },
+      };
+      try {
+        measured = await runPeer(found, images, runs);
+        const modules = [found.redis ? "@testcontainers/redis" : "", found.postgres ? "@testcontainers/postgresql" : ""].filter(Boolean).join(", ") || "GenericContainer only";
+        console.log(`testcontainers ${found.version} (${modules}) on Docker ${found.daemon}, Ryuk off, the same images, measured in this run`);
+      } finally {
+        await unloadImages(images);
+      }
+    } else {
+      console.log(`testcontainers: not measured here (${found.why}); beside each figure, issue 7's reference (testcontainers-node 11 on Docker 20.10)`);
+    }
+    const peer = (key: keyof typeof reference) => {
+      const ref = measured ? quantile(measured[key], 0.5) : reference[key];
+      return (samples: number[]) => `testcontainers${measured ? "" : " (reference)"}: ${ref.toFixed(0)} ms, testcontainers/berth ${(ref / quantile(samples, 0.5)).toFixed(2)}`;
+    };
+    if (measured) {
+      console.log(`testcontainers busybox started   ${summary(measured.busybox)}`);
+      console.log(`testcontainers redis ready and queried ${summary(measured.redis)}`);
+      console.log(`testcontainers postgres ready and queried ${summary(measured.postgres)}`);
+    }
+    console.log(`busybox started                  ${summary(samples.busybox)}   (target ≤ 20 ms; ${peer("busybox")(samples.busybox)})`);
     console.log(`  harness share (minus engine create+start) ${summary(samples.busyboxEngine)}`);
     console.log(`  reaper off: started ${summary(samples.busyboxNoReaper)}, harness share ${summary(samples.busyboxNoReaperHarness)}`);
     const total = redis.map((r) => r.ready + r.client + r.connect + r.query);
     const phase = (k: keyof Omit<RedisRound, "container">) => quantile(redis.map((r) => r[k]), 0.5).toFixed(1);
-    console.log(`redis ready and queried          ${summary(total)}   (target ≤ 60 ms; testcontainers: ${reference.redis} ms, ${ratio(total, reference.redis)})`);
+    console.log(`redis ready and queried          ${summary(total)}   (target ≤ 60 ms; ${peer("redis")(total)})`);
     console.log(`  phases (medians): ready ${phase("ready")} + createClient ${phase("client")} + connect ${phase("connect")} + set/get ${phase("query")} ms`);
     console.log(`  ready with /data on the image's anonymous volume ${summary(redis.map((r) => r.ready))}; on a tmpfs (the module's default before, same run) ${summary(redisOnTmpfs)}`);
     console.log(`  ready with the port proxy started after the namespace (BERTH_NET_SERIAL_PROXY=1, the order before, same run) ${summary(redisSerialProxy)}`);
     await hostRedisPeer(runs);
-    console.log(`postgres ready and queried       ${summary(samples.postgres)}   (target ≤ 500 ms; testcontainers: ${reference.postgres} ms, ${ratio(samples.postgres, reference.postgres)})`);
+    console.log(`postgres ready and queried       ${summary(samples.postgres)}   (target ≤ 500 ms; ${peer("postgres")(samples.postgres)})`);
     console.log(`postgres without the init cache  ${summary(samples.postgresNoCache)}   (withInitCache(false): initdb at every start)`);
 
     {
