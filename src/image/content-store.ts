@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { writeFileAtomic, syncDirectory } from "../common/atomic-file.js";
 import { BerthError } from "../common/berth-error.js";
-import { withFileLock } from "../common/file-lock.js";
+import { withStateLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
 import { removeTree } from "../common/user-namespace.js";
 import type { LayerRecord } from "./image-record.js";
@@ -195,7 +195,7 @@ export class ContentStore {
     const { layer } = input;
     await this.ensureLayout();
     const lock = join(this.root, "locks", `layer-${digestHex(layer.chainId)}.lock`);
-    return withFileLock(
+    return withStateLock(
       lock,
       async () => {
         const haveBlob = await this.hasBlob(layer.digest);
@@ -274,7 +274,7 @@ export class ContentStore {
     await this.ensureLayout();
     const path = join(this.root, "leases", `${process.pid}-${randomBytes(4).toString("hex")}.json`);
     const held = [...digests];
-    const write = () => withFileLock(this.indexLock, () => writeFileAtomic(path, JSON.stringify(held), { fsync: false }));
+    const write = () => withStateLock(this.indexLock, () => writeFileAtomic(path, JSON.stringify(held), { fsync: false }));
     await write();
     return {
       extend: async (more) => {

@@ -4,7 +4,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { BerthError } from "../common/berth-error.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
-import { withFileLock } from "../common/file-lock.js";
+import { withStateLock } from "../common/file-lock.js";
 import { runRoot, stateRoot } from "../common/paths.js";
 import type { ProxiedPort } from "./native-net.js";
 
@@ -131,7 +131,7 @@ export class NetworkStore {
       await mkdir(this.root, { recursive: true });
       this.#rootMade = true;
     }
-    return withFileLock(join(this.root, ".lock"), fn, { timeout: 60_000 });
+    return withStateLock(join(this.root, ".lock"), fn, { timeout: 60_000 });
   }
 
   async listIds(): Promise<string[]> {

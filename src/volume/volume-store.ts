@@ -5,7 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { syncDirectory } from "../common/atomic-file.js";
 import { BerthError, hasErrorCode } from "../common/berth-error.js";
-import { withFileLock } from "../common/file-lock.js";
+import { withStateLock } from "../common/file-lock.js";
 import { logger } from "../common/logger.js";
 import { stateRoot } from "../common/paths.js";
 import { resolveInRoot } from "../common/safe-path.js";
@@ -184,12 +184,12 @@ export class VolumeStore {
       this.#laidOut = true;
     }
     try {
-      return await withFileLock(this.lockPath(name), fn);
+      return await withStateLock(this.lockPath(name), fn);
     } catch (error) {
       // The state root was emptied under this store object: lay it out again, once.
       if (!hasErrorCode(error, "BERTH_IO") || !error.message.startsWith("cannot create lock") || (error.cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") throw error;
       mkdirSync(join(this.root, ".locks"), { recursive: true });
-      return withFileLock(this.lockPath(name), fn);
+      return withStateLock(this.lockPath(name), fn);
     }
   }
 

@@ -4,7 +4,7 @@ import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { BerthError, hasErrorCode } from "../../common/berth-error.js";
 import { writeFileAtomic } from "../../common/atomic-file.js";
-import { withFileLock } from "../../common/file-lock.js";
+import { withStateLock } from "../../common/file-lock.js";
 import { containerNamePattern, generateContainerName, validateContainerName } from "../container-config/container-name.js";
 import type { ContainerRecord } from "./container-record.js";
 
@@ -68,13 +68,13 @@ export class ContainerStore {
   async locked<T>(id: string, fn: () => Promise<T>, timeout = 60_000): Promise<T> {
     await this.ensureLayout();
     try {
-      return await withFileLock(this.lockPath(id), fn, { timeout });
+      return await withStateLock(this.lockPath(id), fn, { timeout });
     } catch (error) {
       // The state root was emptied under this store object: lay it out again, once.
       if (!hasErrorCode(error, "BERTH_IO") || !error.message.startsWith("cannot create lock") || (error.cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT" || existsSync(join(this.root, ".locks"))) throw error;
       this.#laidOut = false;
       await this.ensureLayout();
-      return withFileLock(this.lockPath(id), fn, { timeout });
+      return withStateLock(this.lockPath(id), fn, { timeout });
     }
   }
 
@@ -195,7 +195,7 @@ export class ContainerStore {
     if (owner !== undefined && (await this.exists(owner))) return owner;
     // Stale: its container is gone. Taken over under the lock, so that two takers do not both
     // replace it (the second then finds the first's live id).
-    return withFileLock(this.namesLock, async () => {
+    return withStateLock(this.namesLock, async () => {
       const again = readName(link);
       if (again === id) return undefined;
       if (again !== undefined && again !== owner && (await this.exists(again))) return again;
@@ -222,7 +222,7 @@ export class ContainerStore {
       }
     }
     if (this.#legacyNames()[name] !== id) return;
-    await withFileLock(this.namesLock, async () => {
+    await withStateLock(this.namesLock, async () => {
       const names = this.#legacyNames();
       if (names[name] !== id) return;
       delete names[name];

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -304,6 +305,21 @@ describe("tags, removal and prune", () => {
     for (const d of layerDirs) expect((await stat(d)).isDirectory()).toBe(true);
     await store.removeSnapshotUser("c2");
     expect((await store.prune()).snapshots).toBe(2);
+  });
+
+  it("records a container's use once: its user files in the image's layers are links to one inode", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    await store.acquireRootfs(record.id, "c3");
+    const files = record.layers.map((l) => join(store.snapshotDir(l.chainId), "users", "c3"));
+    const stats = await Promise.all(files.map((f) => stat(f)));
+    expect(new Set(stats.map((s) => s.ino)).size).toBe(1);
+    expect(stats[0]!.nlink).toBe(2);
+    for (const f of files) expect((await readFile(f, "utf8")).trim()).toBe(record.id);
+    expect(await store.usersOf(record)).toEqual(["c3"]);
+    await store.removeSnapshotUser("c3", record.id);
+    for (const f of files) expect(existsSync(f)).toBe(false);
+    expect(await store.usersOf(record)).toEqual([]);
   });
 
   it("finds images by ID, ID prefix and repo digest", async () => {
