@@ -114,6 +114,7 @@ function tryCreateSync(path: string, content: string): boolean {
  * containers all day pays ~0.2 ms per create, and a container start takes several locks.
  */
 const ownerFiles = new Map<string, string>();
+let exitHooked = false;
 
 /** `.owner-<pid>-<start>`: the name a process's owner file has, from its token. */
 function ownerFileName(token: string): string {
@@ -131,7 +132,10 @@ function ownerFileIn(dir: string, token: string): string {
   } finally {
     closeSync(fd);
   }
-  if (ownerFiles.size === 0) process.once("exit", removeOwnerFiles);
+  if (!exitHooked) {
+    process.once("exit", removeOwnerFiles);
+    exitHooked = true;
+  }
   ownerFiles.set(dir, path);
   // A process killed with SIGKILL left its file: the next process here removes it.
   for (const name of readdirSync(dir)) {
