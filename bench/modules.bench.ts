@@ -267,6 +267,9 @@ export default async function modulesBench(): Promise<void> {
         measured = await runPeer(found, images, runs);
         const modules = [found.redis ? "@testcontainers/redis" : "", found.postgres ? "@testcontainers/postgresql" : ""].filter(Boolean).join(", ") || "GenericContainer only";
         console.log(`testcontainers ${found.version} (${modules}) on Docker ${found.daemon}, Ryuk off, the same images, measured in this run`);
+      } catch (error) {
+        // berth's figures are measured already: the reference stands in for the peer's.
+        console.log(`testcontainers: failed (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); issue 7's reference figures stand in`);
       } finally {
         await unloadImages(images);
       }

@@ -133,34 +133,42 @@ export async function runPeer(peer: Extract<PeerAvailability, { available: true 
           .withWaitStrategy(Wait.forAll([Wait.forHealthCheck(), Wait.forListeningPorts()]))
           .withStartupTimeout(120_000);
   const samples: PeerSamples = { busybox: [], redis: [], postgres: [] };
-  for (let i = -1; i < runs; i++) {
+  /** Starts and uses one container, timed; stops and removes it outside the time, even on failure. */
+  const round = async (start: () => Promise<Started>, use: (container: Started) => Promise<void>) => {
     let started: Started | undefined;
-    const busybox = await time(async () => {
-      started = await new GenericContainer(images.busybox.tag).withCommand(["sleep", "600"]).start();
-    });
-    await started?.stop({ timeout: 0 });
-
-    const redis = await time(async () => {
-      started = await redisBuilder().start();
-      const url = started.getConnectionUrl?.() ?? `redis://${started.getHost()}:${started.getMappedPort(6379)}`;
-      const client = createClient({ url });
-      await client.connect();
-      await client.set("k", "v");
-      if ((await client.get("k")) !== "v") throw new Error("redis answered wrongly");
-      client.destroy();
-    });
-    await started?.stop({ timeout: 0 });
-
-    const postgres = await time(async () => {
-      started = await postgresBuilder().start();
-      const uri = started.getConnectionUri?.() ?? `postgres://test:test@${started.getHost()}:${started.getMappedPort(5432)}/test`;
-      const client = new pg.Client({ connectionString: uri });
-      await client.connect();
-      await client.query("SELECT 1");
-      await client.end();
-    });
-    await started?.stop({ timeout: 0 });
-
+    try {
+      return await time(async () => {
+        started = await start();
+        await use(started);
+      });
+    } finally {
+      await started?.stop({ timeout: 0 }).catch(() => {});
+    }
+  };
+  for (let i = -1; i < runs; i++) {
+    const busybox = await round(
+      () => new GenericContainer(images.busybox.tag).withCommand(["sleep", "600"]).start(),
+      async () => {},
+    );
+    const redis = await round(
+      () => redisBuilder().start(),
+      async (started) => {
+        const client = createClient({ url: started.getConnectionUrl?.() ?? `redis://${started.getHost()}:${started.getMappedPort(6379)}` });
+        await client.connect();
+        await client.set("k", "v");
+        if ((await client.get("k")) !== "v") throw new Error("redis answered wrongly");
+        client.destroy();
+      },
+    );
+    const postgres = await round(
+      () => postgresBuilder().start(),
+      async (started) => {
+        const client = new pg.Client({ connectionString: started.getConnectionUri?.() ?? `postgres://test:test@${started.getHost()}:${started.getMappedPort(5432)}/test` });
+        await client.connect();
+        await client.query("SELECT 1");
+        await client.end();
+      },
+    );
     if (i >= 0) {
       samples.busybox.push(busybox);
       samples.redis.push(redis);

@@ -1,6 +1,6 @@
 import { readFile, unlink } from "node:fs/promises";
 import { closeSync, linkSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { BerthError } from "./berth-error.js";
 import { logger } from "./logger.js";
 
@@ -40,7 +40,7 @@ export async function acquireFileLock(path: string, options: FileLockOptions = {
   const token = ownerToken(process.pid);
   let delay = 1;
   for (;;) {
-    if (ownerLink ? tryLink(path, token) : await tryCreate(path, token)) {
+    if (ownerLink ? tryLink(path, token) : tryCreate(path, token)) {
       let released = false;
       return {
         path,
@@ -88,11 +88,7 @@ export function withStateLock<T>(path: string, fn: () => Promise<T>, options: Om
 
 // Synchronous: a lock is taken and released on every engine operation, and the async form's
 // four thread-pool round trips cost more (~0.4 ms) than the syscalls (~20 µs).
-async function tryCreate(path: string, content: string): Promise<boolean> {
-  return tryCreateSync(path, content);
-}
-
-function tryCreateSync(path: string, content: string): boolean {
+function tryCreate(path: string, content: string): boolean {
   try {
     const fd = openSync(path, "wx", 0o644);
     try {
@@ -180,7 +176,7 @@ function tryLink(path: string, token: string): boolean {
         continue;
       }
       // No hard links here (EPERM, ENOTSUP…) or too many (EMLINK): a file of its own.
-      if (code !== "ENOENT") return tryCreateSync(path, token);
+      if (code !== "ENOENT") return tryCreate(path, token);
       throw new BerthError("BERTH_IO", `cannot create lock ${path}`, { path, cause: error });
     }
   }
@@ -192,7 +188,7 @@ async function breakIfStale(path: string): Promise<void> {
   // Empty content means the owner is between create and write: it is alive.
   if (!content || isOwnerAlive(content)) return;
   const breaker = `${path}.break`;
-  if (!(await tryCreate(breaker, ownerToken(process.pid)))) {
+  if (!tryCreate(breaker, ownerToken(process.pid))) {
     const breakerContent = await readFile(breaker, "utf8").catch(() => undefined);
     if (breakerContent && !isOwnerAlive(breakerContent)) await unlink(breaker).catch(() => {});
     return;
@@ -204,9 +200,8 @@ async function breakIfStale(path: string): Promise<void> {
     if (again === content) {
       log("breaking stale lock %s held by %s", path, content.trim());
       await unlink(path).catch(() => {});
-      // Held by a link: the dead owner's own file goes too (ours is never a dead owner's).
-      const owner = join(dirname(path), ownerFileName(content));
-      if (basename(owner) !== ownerFileName(ownerToken(process.pid))) await unlink(owner).catch(() => {});
+      // Held by a link: the dead owner's own file goes too.
+      await unlink(join(dirname(path), ownerFileName(content))).catch(() => {});
     }
   } finally {
     await unlink(breaker).catch(() => {});

@@ -400,12 +400,6 @@ const configTexts = new Map<string, string>();
 const maxCachedConfigs = 256;
 
 /**
- * A snapshot's user file, written in place rather than renamed over: it is written and read
- * (usersOf, by remove and prune) only under the index lock, so no reader sees it half-written,
- * and on ext4 a rename costs a journal round trip (~0.5 ms on a busy host) per layer per
- * container. Only a power cut mid-write can leave it empty, which counts as no user.
- */
-/**
  * The other layers' user files of one container are hard links to the first: the same text,
  * with one inode made and freed per container instead of one per layer. On an ext4 without a
  * journal each new inode skips those freed in the last minutes, which costs ~0.2 ms apiece
@@ -429,6 +423,12 @@ function linkUserFile(first: string, dir: string, name: string): boolean {
   }
 }
 
+/**
+ * A snapshot's user file, written in place rather than renamed over: it is written and read
+ * (usersOf, by remove and prune) only under the index lock, so no reader sees it half-written,
+ * and on ext4 a rename costs a journal round trip (~0.5 ms on a busy host) per layer per
+ * container. Only a power cut mid-write can leave it empty, which counts as no user.
+ */
 function writeUserFile(dir: string, name: string, content: string): void {
   try {
     writeFileSync(join(dir, name), content);
