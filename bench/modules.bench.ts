@@ -9,11 +9,13 @@
 // by side in this run where a Docker daemon and testcontainers are installed (see
 // peer-testcontainers.ts), else the issue's reference figures.
 // Redis's start is also taken with the port proxy started after the namespace, as before
-// (BERTH_NET_SERIAL_PROXY=1), alternating with the default order in the same run.
+// (BERTH_NET_SERIAL_PROXY=1), alternating with the default order in the same run, and the
+// garbage collector's pauses inside the client's phases are summed (Node's "gc" entries).
 // Also printed: the time to restore the fixture images from their cached archives into an
 // empty store (a cold build, minutes, happens only when the cache is empty).
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { execa } from "execa";
 import pg from "pg";
 import { createClient } from "redis";
@@ -85,6 +87,26 @@ interface RedisRound {
   connect: number;
   /** One SET and one GET. */
   query: number;
+  /** When createClient began and connect ended (performance.now()), to find the garbage collector's pauses between. */
+  clientWindow: [number, number];
+}
+
+/**
+ * The garbage collector's pauses, as Node reports them: node-redis allocates ~17 MB of
+ * long-lived objects for each new client class, and the scavenges that move them to the old
+ * generation land in createClient or in the connect after it, wherever the young generation
+ * fills. Their share says how much of the client phases is the client's own allocation.
+ */
+function gcPauses(): { within(from: number, to: number): number; stop(): void } {
+  const pauses: { start: number; duration: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push({ start: entry.startTime, duration: entry.duration });
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return {
+    within: (from, to) => pauses.filter((p) => p.start >= from && p.start < to).reduce((sum, p) => sum + p.duration, 0),
+    stop: () => observer.disconnect(),
+  };
 }
 
 /**
@@ -110,7 +132,7 @@ async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], 
   if ((await client.get("k")) !== "v") throw new Error("redis answered wrongly");
   const t4 = performance.now();
   client.destroy();
-  return { container, ready: t1 - t0, client: t2 - t1, connect: t3 - t2, query: t4 - t3 };
+  return { container, ready: t1 - t0, client: t2 - t1, connect: t3 - t2, query: t4 - t3, clientWindow: [t1, t3] };
 }
 
 /**
@@ -180,6 +202,7 @@ export default async function modulesBench(): Promise<void> {
   const engine = new ContainerEngine({ stateRoot: root, runRoot: join(root, "run"), pull: async () => {} });
   const manager = new NetworkManager({ store: new NetworkStore({ stateRoot: root, runRoot: join(root, "run") }) });
   const env = { engine, networkManager: manager };
+  const gc = gcPauses();
   try {
     let sources: Record<string, string> = {};
     const restoreMs = await time(async () => ({ sources } = await ensureFixtureImages({ stateRoot: root })));
@@ -289,9 +312,12 @@ export default async function modulesBench(): Promise<void> {
     console.log(`  harness share (minus engine create+start) ${summary(samples.busyboxEngine)}`);
     console.log(`  reaper off: started ${summary(samples.busyboxNoReaper)}, harness share ${summary(samples.busyboxNoReaperHarness)}`);
     const total = redis.map((r) => r.ready + r.client + r.connect + r.query);
-    const phase = (k: keyof Omit<RedisRound, "container">) => quantile(redis.map((r) => r[k]), 0.5).toFixed(1);
+    const phase = (k: keyof Omit<RedisRound, "container" | "clientWindow">) => quantile(redis.map((r) => r[k]), 0.5).toFixed(1);
     console.log(`redis ready and queried          ${summary(total)}   (target ≤ 60 ms; ${peer("redis")(total)})`);
     console.log(`  phases (medians): ready ${phase("ready")} + createClient ${phase("client")} + connect ${phase("connect")} + set/get ${phase("query")} ms`);
+    // The observer's entries arrive a tick after each pause: all are in by now.
+    const clientGc = redis.map((r) => gc.within(...r.clientWindow));
+    console.log(`  garbage collection pauses inside createClient + connect ${summary(clientGc)}; ready and queried less those pauses ${summary(total.map((t, i) => t - clientGc[i]!))}`);
     console.log(`  ready with /data on the image's anonymous volume ${summary(redis.map((r) => r.ready))}; on a tmpfs (the module's default before, same run) ${summary(redisOnTmpfs)}`);
     console.log(`  ready with the port proxy started after the namespace (BERTH_NET_SERIAL_PROXY=1, the order before, same run) ${summary(redisSerialProxy)}`);
     await hostRedisPeer(runs);
@@ -321,6 +347,7 @@ export default async function modulesBench(): Promise<void> {
     }
     console.log(`load average at end: ${load()}`);
   } finally {
+    gc.stop();
     for (const c of await engine.list({ all: true })) await engine.remove(c.Id, { force: true, volumes: true }).catch(() => {});
     engine.dispose();
     await execa("umount", [manager.store.netnsDir], { reject: false });
