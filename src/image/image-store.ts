@@ -301,8 +301,8 @@ export class ImageStore extends ContentStore {
    */
   async getRootfsLayers(reference: string): Promise<RootfsLayers> {
     const record = await this.get(reference);
-    const [text, present] = await Promise.all([this.#configText(record.id), Promise.all(record.layers.map((l) => this.hasSnapshot(l.chainId)))]);
-    const missing = record.layers.find((_, i) => !present[i]);
+    const text = await this.#configText(record.id);
+    const missing = record.layers.find((l) => !this.hasSnapshotSync(l.chainId));
     if (missing) {
       throw new BerthError("BERTH_IMAGE_NOT_FOUND", `snapshot ${missing.chainId} of image ${reference} is missing: pull it again`, {
         image: reference,
@@ -339,13 +339,15 @@ export class ImageStore extends ContentStore {
     // not found) or runs after and sees the user.
     await withStateLock(this.indexLock, async () => {
       const record = await this.get(imageId);
+      // Every snapshot is checked before any is marked: a missing one leaves no user behind.
+      const missing = record.layers.find((l) => !this.hasSnapshotSync(l.chainId));
+      if (missing) {
+        throw new BerthError("BERTH_IMAGE_NOT_FOUND", `snapshot ${missing.chainId} of image ${imageId} is missing: pull it again`, {
+          image: imageId,
+        });
+      }
       let first: string | undefined;
       for (const layer of record.layers) {
-        if (!(await this.hasSnapshot(layer.chainId))) {
-          throw new BerthError("BERTH_IMAGE_NOT_FOUND", `snapshot ${layer.chainId} of image ${imageId} is missing: pull it again`, {
-            image: imageId,
-          });
-        }
         const dir = join(this.snapshotDir(layer.chainId), "users");
         if (first === undefined || !linkUserFile(first, dir, container)) writeUserFile(dir, container, `${record.id}\n`);
         first ??= join(dir, container);

@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from "node:fs";
+import { fstatSync, readSync, watch, type FSWatcher } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { BerthError } from "../../common/berth-error.js";
 import { logger } from "../../common/logger.js";
@@ -161,13 +161,43 @@ function parse(line: string): LogEntry | undefined {
 }
 
 async function readFrom(handle: FileHandle, offset: number): Promise<{ text: string; bytes: number }> {
+  return readFromSync(handle, offset) ?? readFromAsync(handle, offset);
+}
+
+/** Up to this many new bytes are read synchronously (see {@link readFromSync}). */
+const syncReadLimit = 64 * 1024;
+
+/**
+ * The common case of a follower: a few new lines. A stat and a read of a few kB cost
+ * microseconds on the event loop; awaited, each is a round trip through the thread pool that
+ * costs more than the syscall, and a wait strategy sees its line that much later. Undefined
+ * when more is new (a log read from its beginning): that is read without blocking the loop.
+ */
+function readFromSync(handle: FileHandle, offset: number): { text: string; bytes: number } | undefined {
+  const { size } = fstatSync(handle.fd);
+  if (size < offset) return { text: "", bytes: -offset };
+  if (size === offset) return { text: "", bytes: 0 };
+  if (size - offset > syncReadLimit) return undefined;
+  const buffer = Buffer.allocUnsafe(size - offset);
+  const bytesRead = readSync(handle.fd, buffer, 0, buffer.length, offset);
+  return cutAtNewline(buffer, bytesRead);
+}
+
+async function readFromAsync(handle: FileHandle, offset: number): Promise<{ text: string; bytes: number }> {
   const { size } = await handle.stat();
   // A file truncated under us (a log cleared by copytruncate) starts over from its beginning.
   if (size < offset) return { text: "", bytes: -offset };
   if (size === offset) return { text: "", bytes: 0 };
   const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
   const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-  // Cut at the last newline so a UTF-8 sequence is never split across reads.
+  return cutAtNewline(buffer, bytesRead);
+}
+
+/** The text read up to its last newline, so that a UTF-8 sequence is never split across reads. */
+function cutAtNewline(buffer: Buffer, bytesRead: number): { text: string; bytes: number } {
+  // A file truncated between the stat and the read: nothing new (lastIndexOf from -1 would
+  // search the whole buffer).
+  if (bytesRead <= 0) return { text: "", bytes: 0 };
   const end = buffer.lastIndexOf(0x0a, bytesRead - 1);
   const used = end < 0 ? bytesRead : end + 1;
   return { text: buffer.toString("utf8", 0, used), bytes: used };

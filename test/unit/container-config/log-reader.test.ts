@@ -129,6 +129,24 @@ describe("readLogs", () => {
     expect(seen).toEqual(["line 1\n", "line 2\n", "line 3\n"]);
   });
 
+  it("follow reads a backlog larger than one read, then the lines appended after it, each once and in order", async () => {
+    // ~3 MB: read in 1 MB steps without blocking the event loop; the appends after it are a few
+    // bytes each, read at once.
+    const backlog = 40_000;
+    await writeFile(path, Array.from({ length: backlog }, (_, i) => record(i)).join(""));
+    let exit!: () => void;
+    const exited = new Promise<void>((r) => (exit = r));
+    const seen: string[] = [];
+    for await (const e of readLogs(path, { follow: true, exited, pollInterval: 10 })) {
+      seen.push(e.log);
+      if (seen.length === backlog) await appendFile(path, record(backlog));
+      if (seen.length === backlog + 1) await appendFile(path, record(backlog + 1) + record(backlog + 2));
+      if (seen.length === backlog + 3) exit();
+    }
+    expect(seen).toHaveLength(backlog + 3);
+    expect(seen.every((log, i) => log === `line ${i}\n`)).toBe(true);
+  });
+
   it("formats with --timestamps", () => {
     expect(formatLogEntry({ log: "x\n", stream: "stdout", time: "2026-11-22T16:41:18.123456789Z" }, true)).toBe("2026-11-22T16:41:18.123456789Z x\n");
   });

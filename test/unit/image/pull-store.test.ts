@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
@@ -320,6 +320,15 @@ describe("tags, removal and prune", () => {
     await store.removeSnapshotUser("c3", record.id);
     for (const f of files) expect(existsSync(f)).toBe(false);
     expect(await store.usersOf(record)).toEqual([]);
+  });
+
+  it("an image whose snapshot was lost is BERTH_IMAGE_NOT_FOUND for a container, which is recorded in no layer", async () => {
+    await makeLayout(layoutDir, [{ layers: await twoLayers(), tag: "v1" }]);
+    const record = await pullImage(store, new OciLayoutTransport(layoutDir), "localhost/app:v1");
+    await rm(store.snapshotFs(record.layers[1]!.chainId), { recursive: true });
+    expect(await codeOf(store.getRootfsLayers(record.id))).toBe("BERTH_IMAGE_NOT_FOUND");
+    expect(await codeOf(store.acquireRootfs(record.id, "c4"))).toBe("BERTH_IMAGE_NOT_FOUND");
+    expect(existsSync(join(store.snapshotDir(record.layers[0]!.chainId), "users", "c4"))).toBe(false);
   });
 
   it("finds images by ID, ID prefix and repo digest", async () => {
