@@ -11,19 +11,24 @@ const project = fileURLToPath(new URL("./fixtures/vitest-project", import.meta.u
 const vitestBin = fileURLToPath(new URL("../../../node_modules/vitest/vitest.mjs", import.meta.url));
 let root: string;
 let report: string;
+let tmp: string;
 
 beforeEach(async () => {
   root = await makeTempDir("berth-vitest-root-");
   report = await makeTempDir("berth-vitest-report-");
+  tmp = await makeTempDir("berth-vitest-tmp-");
 });
 afterEach(async () => {
   await removeTempDir(root);
   await removeTempDir(report);
+  // vitest keeps transformed modules in a directory of its own under TMPDIR and removes it
+  // when it closes: a run SIGKILLed below cannot, and left one in /tmp per test run.
+  await removeTempDir(tmp);
 });
 
 function runVitest(env: Record<string, string> = {}) {
   return execa(process.execPath, [vitestBin, "run", "--root", project, "--reporter=dot"], {
-    env: { BERTH_ROOT: root, REPORT_DIR: report, BERTH_SESSION_ID: "", ...env },
+    env: { BERTH_ROOT: root, REPORT_DIR: report, BERTH_SESSION_ID: "", TMPDIR: tmp, ...env },
     extendEnv: true,
     reject: false,
     timeout: 60_000,
