@@ -92,7 +92,7 @@ export class ContentStore {
   }
 
   async hasSnapshot(chainId: string): Promise<boolean> {
-    return exists(join(this.snapshotFs(chainId)));
+    return this.hasSnapshotSync(chainId);
   }
 
   /**

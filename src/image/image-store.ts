@@ -302,15 +302,18 @@ export class ImageStore extends ContentStore {
   async getRootfsLayers(reference: string): Promise<RootfsLayers> {
     const record = await this.get(reference);
     const text = await this.#configText(record.id);
-    const missing = record.layers.find((l) => !this.hasSnapshotSync(l.chainId));
-    if (missing) {
-      throw new BerthError("BERTH_IMAGE_NOT_FOUND", `snapshot ${missing.chainId} of image ${reference} is missing: pull it again`, {
-        image: reference,
-      });
-    }
+    this.#requireSnapshots(record, reference);
     // Parsed per call: the caller owns (and may change) what it gets.
     const config = JSON.parse(text) as ImageConfig;
     return { imageId: record.id, config, layerDirs: record.layers.map((l) => this.snapshotFs(l.chainId)), chainIds: record.layers.map((l) => l.chainId) };
+  }
+
+  /** Fails with `BERTH_IMAGE_NOT_FOUND` when a snapshot of `record` (named `reference`) is gone. */
+  #requireSnapshots(record: ImageRecord, reference: string): void {
+    const missing = record.layers.find((l) => !this.hasSnapshotSync(l.chainId));
+    if (missing) {
+      throw new BerthError("BERTH_IMAGE_NOT_FOUND", `snapshot ${missing.chainId} of image ${reference} is missing: pull it again`, { image: reference });
+    }
   }
 
   /**
@@ -340,12 +343,7 @@ export class ImageStore extends ContentStore {
     await withStateLock(this.indexLock, async () => {
       const record = await this.get(imageId);
       // Every snapshot is checked before any is marked: a missing one leaves no user behind.
-      const missing = record.layers.find((l) => !this.hasSnapshotSync(l.chainId));
-      if (missing) {
-        throw new BerthError("BERTH_IMAGE_NOT_FOUND", `snapshot ${missing.chainId} of image ${imageId} is missing: pull it again`, {
-          image: imageId,
-        });
-      }
+      this.#requireSnapshots(record, imageId);
       let first: string | undefined;
       for (const layer of record.layers) {
         const dir = join(this.snapshotDir(layer.chainId), "users");

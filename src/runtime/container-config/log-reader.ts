@@ -160,36 +160,22 @@ function parse(line: string): LogEntry | undefined {
   }
 }
 
-async function readFrom(handle: FileHandle, offset: number): Promise<{ text: string; bytes: number }> {
-  return readFromSync(handle, offset) ?? readFromAsync(handle, offset);
-}
-
-/** Up to this many new bytes are read synchronously (see {@link readFromSync}). */
+/** Up to this many new bytes are read synchronously; more (a log read from its beginning) without blocking the loop. */
 const syncReadLimit = 64 * 1024;
 
 /**
- * The common case of a follower: a few new lines. A stat and a read of a few kB cost
- * microseconds on the event loop; awaited, each is a round trip through the thread pool that
- * costs more than the syscall, and a wait strategy sees its line that much later. Undefined
- * when more is new (a log read from its beginning): that is read without blocking the loop.
+ * What was written after `offset`, up to 1 MB. The common case of a follower is a few new
+ * lines: a stat and a read of a few kB cost microseconds on the event loop, while each awaited
+ * one is a round trip through the thread pool that costs more than the syscall, and a wait
+ * strategy sees its line that much later.
  */
-function readFromSync(handle: FileHandle, offset: number): { text: string; bytes: number } | undefined {
+async function readFrom(handle: FileHandle, offset: number): Promise<{ text: string; bytes: number }> {
   const { size } = fstatSync(handle.fd);
-  if (size < offset) return { text: "", bytes: -offset };
-  if (size === offset) return { text: "", bytes: 0 };
-  if (size - offset > syncReadLimit) return undefined;
-  const buffer = Buffer.allocUnsafe(size - offset);
-  const bytesRead = readSync(handle.fd, buffer, 0, buffer.length, offset);
-  return cutAtNewline(buffer, bytesRead);
-}
-
-async function readFromAsync(handle: FileHandle, offset: number): Promise<{ text: string; bytes: number }> {
-  const { size } = await handle.stat();
   // A file truncated under us (a log cleared by copytruncate) starts over from its beginning.
   if (size < offset) return { text: "", bytes: -offset };
   if (size === offset) return { text: "", bytes: 0 };
-  const buffer = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
-  const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+  const buffer = Buffer.allocUnsafe(Math.min(size - offset, 1024 * 1024));
+  const bytesRead = buffer.length <= syncReadLimit ? readSync(handle.fd, buffer, 0, buffer.length, offset) : (await handle.read(buffer, 0, buffer.length, offset)).bytesRead;
   return cutAtNewline(buffer, bytesRead);
 }
 
