@@ -8,11 +8,15 @@
 // helper, committed as the cached cluster), and testcontainers-node's figures: measured side
 // by side in this run where a Docker daemon and testcontainers are installed (see
 // peer-testcontainers.ts), else the issue's reference figures.
+// Redis's round is also taken without any container, a redis-server spawned on the host and
+// queried with the same client in the same loop: the floor no container engine goes under on
+// this machine at that moment, printed beside berth's figure with the difference round by round.
 // Redis's start is also taken with the port proxy started after the namespace, as before
 // (BERTH_NET_SERIAL_PROXY=1), alternating with the default order in the same run, and the
 // garbage collector's pauses inside the client's phases are summed (Node's "gc" entries).
 // Also printed: the time to restore the fixture images from their cached archives into an
 // empty store (a cold build, minutes, happens only when the cache is empty).
+import { spawn } from "node:child_process";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { PerformanceObserver } from "node:perf_hooks";
@@ -120,11 +124,10 @@ class RedisOnTmpfs extends RedisContainer {
   }
 }
 
-async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], onTmpfs = false): Promise<RedisRound> {
-  const t0 = performance.now();
-  const container = await new (onTmpfs ? RedisOnTmpfs : RedisContainer)(fixtureTags.redis, env).start();
+/** The client's phases against a server that is ready: createClient, connect, one SET and one GET. */
+async function queryRedis(url: string): Promise<Omit<RedisRound, "container" | "ready">> {
   const t1 = performance.now();
-  const client = createClient({ url: container.getConnectionUrl() });
+  const client = createClient({ url });
   const t2 = performance.now();
   await client.connect();
   const t3 = performance.now();
@@ -132,7 +135,69 @@ async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], 
   if ((await client.get("k")) !== "v") throw new Error("redis answered wrongly");
   const t4 = performance.now();
   client.destroy();
-  return { container, ready: t1 - t0, client: t2 - t1, connect: t3 - t2, query: t4 - t3, clientWindow: [t1, t3] };
+  return { client: t2 - t1, connect: t3 - t2, query: t4 - t3, clientWindow: [t1, t3] };
+}
+
+async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], onTmpfs = false): Promise<RedisRound> {
+  const t0 = performance.now();
+  const container = await new (onTmpfs ? RedisOnTmpfs : RedisContainer)(fixtureTags.redis, env).start();
+  const ready = performance.now() - t0;
+  return { container, ready, ...(await queryRedis(container.getConnectionUrl())) };
+}
+
+/** A redis-server started on the host, without berth or any container, on a port of its own. */
+interface HostRedis {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** The redis-server binary for the rounds without a container: `BENCH_REDIS_SERVER`, else one on PATH. */
+async function hostRedisBinary(): Promise<string> {
+  return process.env.BENCH_REDIS_SERVER ?? (await execa("sh", ["-c", "command -v redis-server"], { reject: false })).stdout.trim();
+}
+
+/**
+ * Spawns `binary` on a free loopback port and resolves once it logs that it is ready. Node's
+ * own spawn, not execa's, so that the floor carries no more of the launcher than it must.
+ */
+async function startHostRedis(binary: string): Promise<HostRedis> {
+  const port = await getPort({ host: "127.0.0.1" });
+  const server = spawn(binary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "ignore"] });
+  const exited = new Promise<void>((resolve) => server.once("close", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      server.kill("SIGKILL");
+      reject(new Error("redis-server did not start within 10 s"));
+    }, 10_000);
+    server.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    server.stdout.on("data", (d: Buffer) => {
+      if (d.toString().includes("Ready to accept connections")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { port, stop: async () => void (server.kill("SIGKILL"), await exited) };
+}
+
+/**
+ * The floor under "ready and queried": the same round with no container at all, a
+ * redis-server spawned on the host and queried with the same client. Taken in the same loop
+ * as berth's rounds, so both see the machine in the same phase: what no container engine can
+ * go under on this machine at this moment.
+ */
+async function hostRedisRound(binary: string): Promise<Omit<RedisRound, "container">> {
+  const t0 = performance.now();
+  const server = await startHostRedis(binary);
+  const ready = performance.now() - t0;
+  try {
+    return { ready, ...(await queryRedis(`redis://localhost:${server.port}`)) };
+  } finally {
+    await server.stop();
+  }
 }
 
 /**
@@ -143,29 +208,12 @@ async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], 
  * that cost is the client's, not berth's. Runs where `BENCH_REDIS_SERVER` names a
  * redis-server binary (or one is on PATH).
  */
-async function hostRedisPeer(runs: number): Promise<void> {
-  const binary = process.env.BENCH_REDIS_SERVER ?? (await execa("sh", ["-c", "command -v redis-server"], { reject: false })).stdout.trim();
+async function hostRedisPeer(runs: number, binary: string): Promise<void> {
   if (!binary) {
     console.log("  the redis client without berth: n/a (no redis-server on the host; set BENCH_REDIS_SERVER)");
     return;
   }
-  const startServer = async () => {
-    const port = await getPort({ host: "127.0.0.1" });
-    const server = execa(binary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { reject: false, buffer: false });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        server.kill("SIGKILL");
-        reject(new Error("redis-server did not start within 10 s"));
-      }, 10_000);
-      server.stdout!.on("data", (d: Buffer) => {
-        if (d.toString().includes("Ready to accept connections")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    return { port, stop: async () => void (server.kill("SIGKILL"), await server) };
-  };
+  const startServer = () => startHostRedis(binary);
   const fixed = await startServer();
   try {
     // In blocks, not interleaved: alternating URLs would miss the client's one-entry cache every time.
@@ -224,6 +272,8 @@ export default async function modulesBench(): Promise<void> {
     const redis: RedisRound[] = [];
     const redisOnTmpfs: number[] = [];
     const redisSerialProxy: number[] = [];
+    const redisFloor: Omit<RedisRound, "container">[] = [];
+    const redisBinary = await hostRedisBinary();
     // One warm-up round each (i = -1), not counted.
     for (let i = -1; i < runs; i++) {
       // Only start (+ query) is timed; each container is stopped and removed outside.
@@ -249,6 +299,7 @@ export default async function modulesBench(): Promise<void> {
       process.env.BERTH_NET_SERIAL_PROXY = "1";
       const serialProxy = await redisRound(env).finally(() => delete process.env.BERTH_NET_SERIAL_PROXY);
       await serialProxy.container.stop({ timeout: 0 });
+      const floor = redisBinary ? await hostRedisRound(redisBinary) : undefined;
       const p = await time(async () => {
         const postgres = await new PostgreSqlContainer(fixtureTags.postgres, env).start();
         started = postgres;
@@ -263,6 +314,7 @@ export default async function modulesBench(): Promise<void> {
         redis.push(round);
         redisOnTmpfs.push(baseline.ready);
         redisSerialProxy.push(serialProxy.ready);
+        if (floor) redisFloor.push(floor);
         samples.postgres.push(p);
       }
     }
@@ -320,7 +372,15 @@ export default async function modulesBench(): Promise<void> {
     console.log(`  garbage collection pauses inside createClient + connect ${summary(clientGc)}; ready and queried less those pauses ${summary(total.map((t, i) => t - clientGc[i]!))}`);
     console.log(`  ready with /data on the image's anonymous volume ${summary(redis.map((r) => r.ready))}; on a tmpfs (the module's default before, same run) ${summary(redisOnTmpfs)}`);
     console.log(`  ready with the port proxy started after the namespace (BERTH_NET_SERIAL_PROXY=1, the order before, same run) ${summary(redisSerialProxy)}`);
-    await hostRedisPeer(runs);
+    if (redisFloor.length > 0) {
+      const floorTotal = redisFloor.map((r) => r.ready + r.client + r.connect + r.query);
+      const floorPhase = (k: "ready" | "client" | "connect" | "query") => quantile(redisFloor.map((r) => r[k]), 0.5).toFixed(1);
+      console.log(`  without a container (redis-server spawned on the host, the same client, in the same loop) ${summary(floorTotal)}`);
+      console.log(`    phases (medians): ready ${floorPhase("ready")} + createClient ${floorPhase("client")} + connect ${floorPhase("connect")} + set/get ${floorPhase("query")} ms; berth's rounds less these, round by round: ${summary(total.map((t, i) => t - floorTotal[i]!))}`);
+    } else {
+      console.log("  without a container: n/a (no redis-server on the host; set BENCH_REDIS_SERVER)");
+    }
+    await hostRedisPeer(runs, redisBinary);
     console.log(`postgres ready and queried       ${summary(samples.postgres)}   (target ≤ 500 ms; ${peer("postgres")(samples.postgres)})`);
     console.log(`postgres without the init cache  ${summary(samples.postgresNoCache)}   (withInitCache(false): initdb at every start)`);
 
