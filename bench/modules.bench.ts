@@ -138,6 +138,17 @@ async function queryRedis(url: string): Promise<Omit<RedisRound, "container" | "
   return { client: t2 - t1, connect: t3 - t2, query: t4 - t3, clientWindow: [t1, t3] };
 }
 
+/** A round's "ready and queried": the start and the client's phases. */
+function roundTotal(r: Omit<RedisRound, "container">): number {
+  return r.ready + r.client + r.connect + r.query;
+}
+
+/** The medians of rounds' phases, as one line's text. */
+function phaseMedians(rounds: Omit<RedisRound, "container">[]): string {
+  const median = (k: "ready" | "client" | "connect" | "query") => quantile(rounds.map((r) => r[k]), 0.5).toFixed(1);
+  return `ready ${median("ready")} + createClient ${median("client")} + connect ${median("connect")} + set/get ${median("query")} ms`;
+}
+
 async function redisRound(env: ConstructorParameters<typeof RedisContainer>[1], onTmpfs = false): Promise<RedisRound> {
   const t0 = performance.now();
   const container = await new (onTmpfs ? RedisOnTmpfs : RedisContainer)(fixtureTags.redis, env).start();
@@ -205,14 +216,9 @@ async function hostRedisRound(binary: string): Promise<Omit<RedisRound, "contain
  * server on a new port each time, as each test's container is, then the same URL again.
  * node-redis caches one client class keyed on the whole options object (the URL included),
  * so a new URL costs a rebuild of the class with every command of every module: this shows
- * that cost is the client's, not berth's. Runs where `BENCH_REDIS_SERVER` names a
- * redis-server binary (or one is on PATH).
+ * that cost is the client's, not berth's.
  */
 async function hostRedisPeer(runs: number, binary: string): Promise<void> {
-  if (!binary) {
-    console.log("  the redis client without berth: n/a (no redis-server on the host; set BENCH_REDIS_SERVER)");
-    return;
-  }
   const startServer = () => startHostRedis(binary);
   const fixed = await startServer();
   try {
@@ -367,24 +373,22 @@ export default async function modulesBench(): Promise<void> {
     console.log(`busybox started                  ${summary(samples.busybox)}   (target ≤ 20 ms; ${peer("busybox")(samples.busybox)})`);
     console.log(`  harness share (minus engine create+start) ${summary(samples.busyboxEngine)}`);
     console.log(`  reaper off: started ${summary(samples.busyboxNoReaper)}, harness share ${summary(samples.busyboxNoReaperHarness)}`);
-    const total = redis.map((r) => r.ready + r.client + r.connect + r.query);
-    const phase = (k: keyof Omit<RedisRound, "container" | "clientWindow">) => quantile(redis.map((r) => r[k]), 0.5).toFixed(1);
+    const total = redis.map(roundTotal);
     console.log(`redis ready and queried          ${summary(total)}   (target ≤ 60 ms; ${peer("redis")(total)})`);
-    console.log(`  phases (medians): ready ${phase("ready")} + createClient ${phase("client")} + connect ${phase("connect")} + set/get ${phase("query")} ms`);
+    console.log(`  phases (medians): ${phaseMedians(redis)}`);
     // The observer's entries arrive a tick after each pause: all are in by now.
     const clientGc = redis.map((r) => gc.within(...r.clientWindow));
     console.log(`  garbage collection pauses inside createClient + connect ${summary(clientGc)}; ready and queried less those pauses ${summary(total.map((t, i) => t - clientGc[i]!))}`);
     console.log(`  ready with /data on the image's anonymous volume ${summary(redis.map((r) => r.ready))}; on a tmpfs (the module's default before, same run) ${summary(redisOnTmpfs)}`);
     console.log(`  ready with the port proxy started after the namespace (BERTH_NET_SERIAL_PROXY=1, the order before, same run) ${summary(redisSerialProxy)}`);
-    if (redisFloor.length > 0) {
-      const floorTotal = redisFloor.map((r) => r.ready + r.client + r.connect + r.query);
-      const floorPhase = (k: "ready" | "client" | "connect" | "query") => quantile(redisFloor.map((r) => r[k]), 0.5).toFixed(1);
+    if (redisBinary) {
+      const floorTotal = redisFloor.map(roundTotal);
       console.log(`  without a container (redis-server spawned on the host, the same client, in the same loop) ${summary(floorTotal)}`);
-      console.log(`    phases (medians): ready ${floorPhase("ready")} + createClient ${floorPhase("client")} + connect ${floorPhase("connect")} + set/get ${floorPhase("query")} ms; berth's rounds less these, round by round: ${summary(total.map((t, i) => t - floorTotal[i]!))}`);
+      console.log(`    phases (medians): ${phaseMedians(redisFloor)}; berth's rounds less these, round by round: ${summary(total.map((t, i) => t - floorTotal[i]!))}`);
+      await hostRedisPeer(runs, redisBinary);
     } else {
-      console.log("  without a container: n/a (no redis-server on the host; set BENCH_REDIS_SERVER)");
+      console.log("  the redis client without berth or a container: n/a (no redis-server on the host; set BENCH_REDIS_SERVER)");
     }
-    await hostRedisPeer(runs, redisBinary);
     console.log(`postgres ready and queried       ${summary(samples.postgres)}   (target ≤ 500 ms; ${peer("postgres")(samples.postgres)})`);
     console.log(`postgres without the init cache  ${summary(samples.postgresNoCache)}   (withInitCache(false): initdb at every start)`);
 
