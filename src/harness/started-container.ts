@@ -248,8 +248,12 @@ export class StartedTestContainer implements AsyncDisposable {
 
   /** Stops and starts the container again; its published host ports may change. */
   async restart(options: RestartContainerOptions = {}): Promise<void> {
-    // Taken before the restart: every line of the new run is later, every line of the old one earlier.
-    const since = Date.now();
+    // Taken before the restart: every line of the new run is later, every line of the old one
+    // earlier. Log lines carry nanoseconds and Date.now() drops the part of the millisecond
+    // already gone, so the old run's last line (which ended the first wait, often within the
+    // same millisecond) would count as new; the next millisecond is past it, and the new run's
+    // first line comes a stop and a start later, well after it.
+    const since = Date.now() + 1;
     await this.engine.restart(this.#init.id, options.timeout !== undefined ? { timeout: Math.ceil(options.timeout / 1000) } : {});
     this.#state.addresses = await this.#init.readAddresses();
     await this.#init.waitAfterRestart?.(since, this.#state.addresses);
