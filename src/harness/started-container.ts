@@ -1,7 +1,6 @@
 import { posix } from "node:path";
 import { Readable } from "node:stream";
 import { BerthError, isBerthError } from "../common/berth-error.js";
-import type { NetworkManager } from "../network/network-manager.js";
 import type { ContainerEngine } from "../runtime/engine/container-engine.js";
 import { commonParent, copyArchive, parsePortRef, type ContentToCopy, type DirectoryToCopy, type FileToCopy } from "./container-options.js";
 import { sessionReaper } from "./reaper/session-reaper.js";

@@ -1,4 +1,4 @@
-import { readFile, readdir, rmdir, writeFile } from "node:fs/promises";
+import { readdir, rmdir, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
