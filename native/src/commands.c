@@ -325,32 +325,32 @@ int br_cmd_ps(const struct br_global *g, const char *id, bool json, br_error_t *
   return 0;
 }
 
-/* With `state`, the whole state document (what `state` prints once stopped) instead of the
- * exit code: the engine records the end from it, and saves a `state` command after the wait. */
+/* Prints the recorded end: with `state`, the whole state document (what `state` prints once
+ * stopped; the engine records the end from it and saves a `state` command after the wait),
+ * else the exit code. False when there is no end yet. */
 static bool print_exit(const struct br_global *g, const char *id, const char *path, bool state)
 {
-  struct json_object *ex;
+  cleanup_state struct br_state *st = NULL;
+  br_error_t err = NULL;
+  if (access(path, F_OK) < 0)
+    return false;
+  if (br_state_load(g->root, id, &st, &err) < 0) {
+    br_error_release(&err);
+    return false;
+  }
+  /* An exit that appeared since the caller's own look may be a run that its monitor is about
+   * to start again (restarting is recorded before the exit): not the end, which the caller
+   * then waits for on the monitor. */
+  if (strcmp(br_state_status(st), "restarting") == 0 || st->exit == NULL)
+    return false;
   if (state) {
-    cleanup_state struct br_state *st = NULL;
-    br_error_t err = NULL;
-    struct json_object *doc;
-    if (access(path, F_OK) < 0)
-      return false;
-    if (br_state_load(g->root, id, &st, &err) < 0) {
-      br_error_release(&err);
-      return false;
-    }
-    doc = br_state_document(st);
+    struct json_object *doc = br_state_document(st);
     printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(doc);
-    return true;
+  } else {
+    printf("%d\n", json_object_get_int(br_json_get(st->exit, "exitCode")));
   }
-  ex = json_object_from_file(path);
-  if (ex == NULL)
-    return false;
-  printf("%d\n", json_object_get_int(br_json_get(ex, "exitCode")));
-  json_object_put(ex);
   return true;
 }
 
