@@ -50,6 +50,15 @@ function nextFreeId(file: string): number {
   return next;
 }
 
+/** A process's command line, words joined by spaces; "" for one that has exited meanwhile. */
+export function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+  } catch {
+    return "";
+  }
+}
+
 function processesOf(uid: number): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {

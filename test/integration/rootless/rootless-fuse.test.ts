@@ -12,7 +12,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRootlessUser, shareDevice, type RootlessUser } from "../../helpers/rootless-user.js";
+import { commandOf, createRootlessUser, shareDevice, type RootlessUser } from "../../helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 import { runScenario, settle } from "./scenario-run.js";
 
@@ -185,7 +185,8 @@ describeAsRoot("rootless mode on a fuse-overlayfs root the engine cannot read it
     const copying = runScenario(account!, scenario, ["kill-mid-copy", marker, rootfs], { timeout: 120_000, env }).catch((e: unknown) => e);
     expect(await settle(() => existsSync(marker), Boolean, 90_000), "the copy never started").toBe(true);
     // The worker is up (in the helper's user namespace) and waiting for the rest of the tar.
-    const commands = () => account!.processes().map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " "));
+    // A process can exit between the listing and the read of its command line.
+    const commands = () => account!.processes().map(commandOf);
     const during = await settle(commands, (c) => c.some((l) => l.includes("rootfs-worker")) && c.some((l) => l.startsWith("fuse-overlayfs")), 30_000);
     expect(during.some((l) => l.includes("rootfs-worker"))).toBe(true);
     expect(during.some((l) => l.startsWith("fuse-overlayfs"))).toBe(true);

@@ -2,14 +2,14 @@
 // the fuse-overlayfs root, a start killed before its record names the network's helpers, and
 // what the harness says of user networks. A real unprivileged user (made here, removed after)
 // runs rootless-gaps-scenario.ts; the checks from outside its namespaces are made here as root.
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { busyboxRootfs } from "../../fixtures/busybox.js";
 import { describeAsRoot } from "../../helpers/require-root.js";
-import { createRootlessUser, shareDevice, type RootlessUser, type RunOptions } from "../../helpers/rootless-user.js";
+import { commandOf, createRootlessUser, shareDevice, type RootlessUser, type RunOptions } from "../../helpers/rootless-user.js";
 import { makeTempDir, removeTempDir } from "../../helpers/temp-dir.js";
 import { runScenario, settle } from "./scenario-run.js";
 
@@ -25,14 +25,6 @@ const hasV2Hugetlb = (() => {
     return false;
   }
 })();
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
-  } catch {
-    return "";
-  }
-}
 
 describeAsRoot("rootless mode: delegated limits, fuse-overlayfs, a killed start, user networks", () => {
   let dir: string;
